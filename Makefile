@@ -1,0 +1,99 @@
+# ubpipe — declarative batch-pipeline interpreter
+# Settings -----------------------------------------------------------------
+PREFIX   ?= /usr/local
+CC       ?= cc
+PKGS     := yaml-0.1 libpq libcurl openssl lua5.4 libzstd expat
+VERSION  := 0.1.0
+BUILD    ?= build
+# DEV=1: strict warnings as errors.  SAN=1: AddressSanitizer + UBSan.
+DEV      ?= 0
+SAN      ?= 0
+
+WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
+            -Wmissing-prototypes -Wvla -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(WARN) \
+            -DUB_VERSION='"$(VERSION)"' -Iinterp -I$(BUILD) \
+            $(shell pkg-config --cflags $(PKGS))
+LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lm -lpthread
+ifeq ($(DEV),1)
+CFLAGS   += -Werror
+endif
+ifeq ($(SAN),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+# Objects, grouped by layer ------------------------------------------------
+SRCS     := $(sort $(wildcard interp/core/*.c interp/io/*.c interp/lake/*.c \
+                               interp/aws/*.c interp/ops/*.c interp/*.c))
+LIBSRCS  := $(filter-out interp/main.c,$(SRCS))
+OBJS     := $(SRCS:%.c=$(BUILD)/%.o)
+LIBOBJS  := $(LIBSRCS:%.c=$(BUILD)/%.o)
+LUA_STD  := $(sort $(wildcard stdlib/*.lua))
+UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
+
+.PHONY: all dev san test unit golden e2e bench run install clean tools stack-stop
+all: ubpipe $(TOOLS)
+
+ubpipe: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+$(BUILD)/libubpipe.a: $(LIBOBJS)
+	@rm -f $@
+	ar rcs $@ $(LIBOBJS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# stdlib/*.lua embedded into the binary, as jq does with builtin.jq
+$(BUILD)/stdlib_embed.h: $(LUA_STD) tools/embed.sh
+	@mkdir -p $(BUILD)
+	sh tools/embed.sh $(LUA_STD) > $@.tmp && mv $@.tmp $@
+$(BUILD)/interp/core/luahost.o: $(BUILD)/stdlib_embed.h
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libubpipe.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libubpipe.a $(LDLIBS)
+
+$(BUILD)/tools/%: tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
+
+tools: $(TOOLS)
+
+dev:
+	$(MAKE) DEV=1 BUILD=build-dev
+san:
+	$(MAKE) DEV=1 SAN=1 BUILD=build-san CFLAGS='-O1 -g' ubpipe $(UNIT)
+
+# Tests ----------------------------------------------------------------------
+test: all $(UNIT)
+	sh tests/run.sh $(BUILD)
+
+unit: $(UNIT)
+	sh tests/run.sh $(BUILD) unit
+
+bench: all
+	sh tests/bench/run.sh $(BUILD)
+
+run: 
+	sh scripts/run-local.sh
+
+stack-stop:
+	sh scripts/stack.sh stop
+
+install: ubpipe
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	           $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 ubpipe $(DESTDIR)$(PREFIX)/bin/ubpipe
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	-install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/ 2>/dev/null
+
+clean:
+	rm -rf build build-dev build-san ubpipe
+
+-include $(OBJS:.o=.d) $(LIBOBJS:.o=.d)

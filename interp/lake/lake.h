@@ -1,0 +1,61 @@
+/* lake.h — the data lake: one interface, a file and an S3 backend.
+ *
+ * Keys are relative, '/'-separated ("raw/movie_review/2021-05-01/movie.csv").
+ * ub_lake_key_check refuses empty keys, absolute keys, "." and ".." segments,
+ * empty segments, backslashes and control characters, so no key can escape
+ * the lake root.  Operators only use these functions; they never know which
+ * backend is behind a lake.
+ */
+#ifndef UB_LAKE_H
+#define UB_LAKE_H
+#include <stdint.h>
+#include "core/err.h"
+#include "io/stream.h"
+
+typedef struct ub_lake ub_lake;
+
+typedef struct ub_lake_stat {
+    uint64_t size;
+    int64_t  mtime;        /* seconds since the epoch, 0 if unknown */
+} ub_lake_stat;
+
+/* Called once per object of a listing, in key order; return non-zero to stop. */
+typedef int (*ub_lake_list_cb)(void *ud, const char *key, const ub_lake_stat *st);
+
+typedef struct ub_lake_ops {
+    const char *scheme;                                   /* "file", "s3" */
+    ub_reader *(*open_read)(ub_lake *, const char *key, ub_err *);
+    ub_writer *(*open_write)(ub_lake *, const char *key, ub_err *);
+    int  (*stat)(ub_lake *, const char *key, ub_lake_stat *st, ub_err *);  /* 1 found, 0 missing, -1 error */
+    int  (*list)(ub_lake *, const char *prefix, ub_lake_list_cb cb, void *ud, ub_err *);
+    int  (*copy)(ub_lake *, const char *src, const char *dst, ub_err *);
+    int  (*remove)(ub_lake *, const char *key, ub_err *);   /* missing is not an error */
+    void (*free)(ub_lake *);
+} ub_lake_ops;
+
+struct ub_lake {
+    const ub_lake_ops *ops;
+    char *url;            /* "file:/abs/dir" or "s3://bucket/prefix" */
+};
+
+/* Opens a lake from its URL: "file:DIR" (DIR relative to base_dir unless
+ * absolute) or "s3://BUCKET[/PREFIX]".  The caller owns the result. */
+ub_lake *ub_lake_open(const char *url, const char *base_dir, ub_err *err);
+void     ub_lake_free(ub_lake *lake);
+
+int ub_lake_key_check(const char *key, ub_err *err);
+
+ub_reader *ub_lake_open_read(ub_lake *l, const char *key, ub_err *err);
+ub_writer *ub_lake_open_write(ub_lake *l, const char *key, ub_err *err);
+int ub_lake_stat(ub_lake *l, const char *key, ub_lake_stat *st, ub_err *err);
+int ub_lake_list(ub_lake *l, const char *prefix, ub_lake_list_cb cb, void *ud, ub_err *err);
+int ub_lake_copy(ub_lake *l, const char *src, const char *dst, ub_err *err);
+int ub_lake_remove(ub_lake *l, const char *key, ub_err *err);
+/* Removes every object under prefix (which must end in '/'). */
+int ub_lake_remove_prefix(ub_lake *l, const char *prefix, ub_err *err);
+
+/* Backends */
+ub_lake *ub_lake_file_open(const char *dir, ub_err *err);
+ub_lake *ub_lake_s3_open(const char *url, ub_err *err);
+
+#endif
