@@ -25,8 +25,15 @@ int ub_err_wrap(ub_err *e, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof e->msg)
-        snprintf(e->msg + n, sizeof e->msg - (size_t)n, ": %s", old);
+    size_t used = n < 0 ? 0 : (size_t)n;
+    if (used + 2 < sizeof e->msg) {
+        size_t room = sizeof e->msg - used - 2, ol = strlen(old);
+        memcpy(e->msg + used, ": ", 2);
+        if (ol > room - 1)
+            ol = room - 1;
+        memcpy(e->msg + used + 2, old, ol);
+        e->msg[used + 2 + ol] = '\0';
+    }
     return -1;
 }
 

@@ -14,19 +14,19 @@
 
 typedef struct ub_lake ub_lake;
 
-typedef struct ub_lake_stat {
+typedef struct ub_lake_info {
     uint64_t size;
     int64_t  mtime;        /* seconds since the epoch, 0 if unknown */
-} ub_lake_stat;
+} ub_lake_info;
 
 /* Called once per object of a listing, in key order; return non-zero to stop. */
-typedef int (*ub_lake_list_cb)(void *ud, const char *key, const ub_lake_stat *st);
+typedef int (*ub_lake_list_cb)(void *ud, const char *key, const ub_lake_info *st);
 
 typedef struct ub_lake_ops {
     const char *scheme;                                   /* "file", "s3" */
     ub_reader *(*open_read)(ub_lake *, const char *key, ub_err *);
     ub_writer *(*open_write)(ub_lake *, const char *key, ub_err *);
-    int  (*stat)(ub_lake *, const char *key, ub_lake_stat *st, ub_err *);  /* 1 found, 0 missing, -1 error */
+    int  (*stat)(ub_lake *, const char *key, ub_lake_info *st, ub_err *);  /* 1 found, 0 missing, -1 error */
     int  (*list)(ub_lake *, const char *prefix, ub_lake_list_cb cb, void *ud, ub_err *);
     int  (*copy)(ub_lake *, const char *src, const char *dst, ub_err *);
     int  (*remove)(ub_lake *, const char *key, ub_err *);   /* missing is not an error */
@@ -47,7 +47,7 @@ int ub_lake_key_check(const char *key, ub_err *err);
 
 ub_reader *ub_lake_open_read(ub_lake *l, const char *key, ub_err *err);
 ub_writer *ub_lake_open_write(ub_lake *l, const char *key, ub_err *err);
-int ub_lake_stat(ub_lake *l, const char *key, ub_lake_stat *st, ub_err *err);
+int ub_lake_stat(ub_lake *l, const char *key, ub_lake_info *st, ub_err *err);
 int ub_lake_list(ub_lake *l, const char *prefix, ub_lake_list_cb cb, void *ud, ub_err *err);
 int ub_lake_copy(ub_lake *l, const char *src, const char *dst, ub_err *err);
 int ub_lake_remove(ub_lake *l, const char *key, ub_err *err);

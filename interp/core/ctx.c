@@ -1,0 +1,611 @@
+/* ctx.c — the operator API (op.h) over an engine and a task. */
+#include "core/engine.h"
+#include "core/date.h"
+#include <errno.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct ub_opctx {
+    ub_engine *e;
+    ub_task   *t;
+    int        try_no;
+    ub_arena   arena;          /* rendered values of this task */
+    ub_effect *eff;
+    size_t     neff, capeff;
+    ub_kv     *out;
+    size_t     nout, capout;
+    ub_buf     err;
+    FILE      *log;
+    uint64_t   rows, bytes;
+    const ub_kv *prev;
+    size_t     nprev;
+    double     deadline;
+};
+
+ub_opctx *ub_ctx_new(ub_engine *e, ub_task *t, int try_no)
+{
+    ub_opctx *c = ub_calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->e = e;
+    c->t = t;
+    c->try_no = try_no;
+    ub_buf_init(&c->err, 1 << 16);
+    return c;
+}
+
+void ub_ctx_free(ub_opctx *c)
+{
+    if (!c)
+        return;
+    ub_free(c->eff);
+    ub_free(c->out);
+    ub_buf_free(&c->err);
+    ub_arena_free(&c->arena);
+    ub_free(c);
+}
+
+void ub_ctx_set_log(ub_opctx *c, FILE *log) { c->log = log; }
+
+size_t ub_ctx_effects(const ub_opctx *c, const ub_effect **out)
+{
+    *out = c->eff;
+    return c->neff;
+}
+
+const char *ub_ctx_error(const ub_opctx *c) { return ub_buf_str(&c->err); }
+
+/* ---- identity ---------------------------------------------------------- */
+const char *ub_op_task(const ub_opctx *c) { return c->t->id; }
+const char *ub_op_ds(const ub_opctx *c) { return c->e->ds; }
+const char *ub_op_pipeline(const ub_opctx *c) { return c->e->spec->pipeline; }
+int ub_op_planning(const ub_opctx *c) { return c->e->planning; }
+int ub_op_try(const ub_opctx *c) { return c->try_no; }
+const char *ub_op_state_dir(const ub_opctx *c) { return c->e->state_dir; }
+const char *ub_op_self_exe(const ub_opctx *c) { return c->e->self_exe; }
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int ub_op_cancelled(const ub_opctx *c)
+{
+    return ub_cancel_requested != 0 || (c->deadline > 0 && now_s() > c->deadline);
+}
+
+void ub_ctx_set_deadline(ub_opctx *c, double deadline) { c->deadline = deadline; }
+
+void ub_ctx_set_prev(ub_opctx *c, const ub_kv *prev, size_t n)
+{
+    c->prev = prev;
+    c->nprev = n;
+}
+
+size_t ub_ctx_outputs(const ub_opctx *c, const ub_kv **out)
+{
+    *out = c->out;
+    return c->nout;
+}
+
+/* ---- errors ------------------------------------------------------------ */
+static void vfail(ub_opctx *c, const char *fmt, va_list ap)
+{
+    if (c->err.len)
+        return;                              /* keep the first error */
+    ub_buf_vaddf(&c->err, fmt, ap);
+}
+
+int ub_op_fail(ub_opctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(c, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* A spec error at a node: to the diag in plan mode (exit 2 with a caret),
+ * and as the task's error in both modes. */
+static void node_error(ub_opctx *c, const ub_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void node_error(ub_opctx *c, const ub_node *n, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (c->e->planning)
+        ub_diag_error(c->e->diag, n->loc, "%s", msg);
+    ub_op_fail(c, "%s:%d:%d: %s", n->loc.file, n->loc.line, n->loc.col, msg);
+}
+
+void ub_op_log(ub_opctx *c, const char *fmt, ...)
+{
+    if (!c->log)
+        return;
+    char msg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ub_buf b = UB_BUF_INIT;
+    ub_secret_mask(msg, &b);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char ts[32];
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(c->log, "%s %s: %s\n", ts, c->t->id, ub_buf_str(&b));
+    fflush(c->log);
+    ub_buf_free(&b);
+}
+
+void ub_op_progress(ub_opctx *c, uint64_t rows, uint64_t bytes)
+{
+    c->rows = rows;
+    c->bytes = bytes;
+}
+
+int ub_op_sleep(ub_opctx *c, double secs)
+{
+    while (secs > 0 && !ub_op_cancelled(c)) {
+        double step = secs > 0.1 ? 0.1 : secs;
+        struct timespec ts = { (time_t)step, (long)((step - (double)(time_t)step) * 1e9) };
+        nanosleep(&ts, NULL);
+        secs -= step;
+    }
+    return ub_op_cancelled(c);
+}
+
+/* ---- effects ----------------------------------------------------------- */
+void ub_op_effect(ub_opctx *c, const char *kind, const char *target, const char *fmt, ...)
+{
+    char small[512];
+    ub_buf b = UB_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    ub_buf_vaddf(&b, fmt, ap);
+    va_end(ap);
+    if (c->neff == c->capeff) {
+        size_t cap = c->capeff ? c->capeff * 2 : 8;
+        ub_effect *p = ub_realloc(c->eff, cap * sizeof *p);
+        if (!p)
+            goto out;
+        c->eff = p;
+        c->capeff = cap;
+    }
+    ub_effect *ef = &c->eff[c->neff];
+    ef->kind = ub_arena_strdup(&c->arena, kind);
+    ef->target = ub_arena_strdup(&c->arena, target ? target : "-");
+    ef->text = ub_arena_strndup(&c->arena, ub_buf_str(&b), b.len);
+    if (ef->kind && ef->target && ef->text)
+        c->neff++;
+    if (!c->e->planning) {
+        snprintf(small, sizeof small, "%s", ub_buf_str(&b));
+        ub_op_log(c, "%s %s: %s%s", kind, target ? target : "-", small, b.len >= sizeof small ? "…" : "");
+    }
+out:
+    ub_buf_free(&b);
+}
+
+/* ---- parameters -------------------------------------------------------- */
+static const ub_param *param_def(ub_opctx *c, const char *key)
+{
+    for (const ub_param *p = c->t->op->params; p && p->name; p++)
+        if (strcmp(p->name, key) == 0)
+            return p;
+    return NULL;
+}
+
+static ub_node *param_node(ub_opctx *c, const char *key)
+{
+    return ub_node_get(c->t->body, key);
+}
+
+int ub_op_has(ub_opctx *c, const char *key)
+{
+    const ub_param *p = param_def(c, key);
+    return param_node(c, key) != NULL || (p && p->def);
+}
+
+/* Renders text in the scope; where names it. Result in the task arena. */
+static const char *render(ub_opctx *c, const char *text, size_t len, const char *where, const ub_node *at)
+{
+    if (!ub_tmpl_has_expr(text, len))
+        return ub_arena_strndup(&c->arena, text, len);
+    ub_buf out = UB_BUF_INIT;
+    ub_err err;
+    const char *r = NULL;
+    if (ub_tmpl_render(c->e->lua, text, len, where, &out, &err) == 0)
+        r = ub_arena_strndup(&c->arena, ub_buf_str(&out), out.len);
+    else if (at)
+        node_error(c, at, "%s", err.msg);
+    else
+        ub_op_fail(c, "%s: %s", where, err.msg);
+    ub_buf_free(&out);
+    return r;
+}
+
+static const char *render_node(ub_opctx *c, const ub_node *n)
+{
+    char where[512];
+    snprintf(where, sizeof where, "%s:%d:%d", n->loc.file, n->loc.line, n->loc.col);
+    return render(c, n->str, n->len, where, n);
+}
+
+const char *ub_op_render(ub_opctx *c, const char *text, const char *where)
+{
+    return render(c, text, strlen(text), where, NULL);
+}
+
+/* Relative paths are taken from the spec's directory (like an #include),
+ * whether written literally or produced by a template. */
+static const char *abs_path(ub_opctx *c, const char *p)
+{
+    if (p[0] == '/')
+        return p;
+    ub_buf b = UB_BUF_INIT;
+    ub_buf_addf(&b, "%s/%s", c->e->spec->dir, p);
+    const char *r = b.err ? NULL : ub_arena_strndup(&c->arena, b.p, b.len);
+    ub_buf_free(&b);
+    return r;
+}
+
+static const char *lakeref_key(ub_opctx *c, const char *ref, const ub_node *at)
+{
+    static const char *const areas[] = { "raw", "stage", "scripts", NULL };
+    const char *colon = strchr(ref, ':');
+    ub_err err;
+    if (!colon) {
+        node_error(c, at, "'%s' is not a lake reference AREA:KEY", ref);
+        return NULL;
+    }
+    size_t al = (size_t)(colon - ref);
+    int ok = 0;
+    for (size_t i = 0; areas[i]; i++)
+        ok |= strlen(areas[i]) == al && strncmp(areas[i], ref, al) == 0;
+    if (!ok) {
+        node_error(c, at, "unknown lake area '%.*s' in '%s' (areas: raw, stage, scripts)", (int)al, ref, ref);
+        return NULL;
+    }
+    ub_buf b = UB_BUF_INIT;
+    ub_buf_add(&b, ref, al);
+    ub_buf_addc(&b, '/');
+    ub_buf_adds(&b, colon + 1);
+    const char *key = b.err ? NULL : ub_arena_strndup(&c->arena, b.p, b.len);
+    ub_buf_free(&b);
+    if (!key)
+        return NULL;
+    /* a prefix may end in '/': check it without the slash */
+    size_t kl = strlen(key);
+    char *chk = ub_arena_strndup(&c->arena, key, kl && key[kl - 1] == '/' ? kl - 1 : kl);
+    if (!chk || ub_lake_key_check(chk, &err)) {
+        node_error(c, at, "%s", chk ? err.msg : "out of memory");
+        return NULL;
+    }
+    return key;
+}
+
+const char *ub_op_str(ub_opctx *c, const char *key)
+{
+    const ub_param *p = param_def(c, key);
+    ub_node *n = param_node(c, key);
+    const char *v;
+    if (n) {
+        v = render_node(c, n);
+    } else if (p && p->def) {
+        char where[300];
+        snprintf(where, sizeof where, "default of '%s' (%s)", key, c->t->op->name);
+        v = render(c, p->def, strlen(p->def), where, NULL);
+    } else {
+        return NULL;
+    }
+    if (!v || !p)
+        return v;
+    if (p->type == UB_T_PATH)
+        return abs_path(c, v);
+    if (p->type == UB_T_LAKEREF)
+        return lakeref_key(c, v, n ? n : c->t->body);
+    return v;
+}
+
+long long ub_op_int(ub_opctx *c, const char *key)
+{
+    const char *v = ub_op_str(c, key);
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+int ub_op_bool(ub_opctx *c, const char *key)
+{
+    const char *v = ub_op_str(c, key);
+    return v && strcmp(v, "true") == 0;
+}
+
+double ub_op_duration(ub_opctx *c, const char *key)
+{
+    const char *v = ub_op_str(c, key);
+    double d = 0;
+    ub_err err;
+    if (v && ub_duration_parse(v, &d, &err)) {
+        ub_node *n = param_node(c, key);
+        if (n)
+            node_error(c, n, "%s", err.msg);
+        else
+            ub_op_fail(c, "%s", err.msg);
+    }
+    return d;
+}
+
+size_t ub_op_list_len(ub_opctx *c, const char *key)
+{
+    ub_node *n = param_node(c, key);
+    return n && n->kind == UB_SEQ ? n->n : 0;
+}
+
+const char *ub_op_list_item(ub_opctx *c, const char *key, size_t i)
+{
+    ub_node *n = param_node(c, key);
+    if (!n || n->kind != UB_SEQ || i >= n->n)
+        return NULL;
+    return render_node(c, n->items[i]);
+}
+
+size_t ub_op_map_len(ub_opctx *c, const char *key)
+{
+    ub_node *n = param_node(c, key);
+    return n && n->kind == UB_MAP ? n->n / 2 : 0;
+}
+
+const char *ub_op_map_key(ub_opctx *c, const char *key, size_t i)
+{
+    ub_node *n = param_node(c, key);
+    return n && n->kind == UB_MAP && 2 * i < n->n ? n->items[2 * i]->str : NULL;
+}
+
+const char *ub_op_map_val(ub_opctx *c, const char *key, size_t i)
+{
+    ub_node *n = param_node(c, key);
+    if (!n || n->kind != UB_MAP || 2 * i >= n->n)
+        return NULL;
+    const ub_node *v = n->items[2 * i + 1];
+    if (v->kind != UB_SCALAR) {
+        node_error(c, v, "'%s' values must be strings", key);
+        return NULL;
+    }
+    return render_node(c, v);
+}
+
+/* Renders a template file block by block so errors carry FILE:LINE:COL. */
+const char *ub_op_file_rendered(ub_opctx *c, const char *key)
+{
+    const char *path = ub_op_str(c, key);
+    ub_node *at = param_node(c, key);
+    if (!path)
+        return NULL;
+    ub_buf text = UB_BUF_INIT, out = UB_BUF_INIT;
+    const char *result = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (at)
+            node_error(c, at, "cannot read '%s': %s", path, strerror(errno));
+        else
+            ub_op_fail(c, "cannot read '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    char chunk[65536];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (ub_buf_add(&text, chunk, got) || text.len > (16u << 20)) {
+            ub_op_fail(c, "'%s' is too large for a template (limit 16 MiB)", path);
+            fclose(f);
+            goto out;
+        }
+    fclose(f);
+    /* display name: relative to the spec directory when inside it */
+    const char *disp = path;
+    size_t dl = strlen(c->e->spec->dir);
+    if (strncmp(path, c->e->spec->dir, dl) == 0 && path[dl] == '/') {
+        ub_buf dn = UB_BUF_INIT;
+        const char *sp = c->e->spec->path;
+        const char *slash = strrchr(sp, '/');
+        if (slash)
+            ub_buf_add(&dn, sp, (size_t)(slash - sp + 1));
+        ub_buf_adds(&dn, path + dl + 1);
+        disp = dn.err ? path : ub_arena_strndup(&c->arena, dn.p, dn.len);
+        ub_buf_free(&dn);
+        if (!disp)
+            disp = path;
+    }
+    ub_diag_source(c->e->diag, disp, ub_buf_str(&text), text.len);
+    const char *s = ub_buf_str(&text), *end = s + text.len, *p = s;
+    int line = 1, col = 1;
+    const char *lp = s;                      /* scan position for line counting */
+    while (p < end) {
+        const char *open = strstr(p, "{{");
+        if (!open) {
+            ub_buf_add(&out, p, (size_t)(end - p));
+            break;
+        }
+        ub_buf_add(&out, p, (size_t)(open - p));
+        for (; lp < open; lp++) {
+            if (*lp == '\n') {
+                line++;
+                col = 1;
+            } else {
+                col++;
+            }
+        }
+        const char *close = strstr(open + 2, "}}");
+        if (!close) {
+            ub_loc loc = { disp, line, col };
+            if (c->e->planning)
+                ub_diag_error(c->e->diag, loc, "unterminated '{{' (no matching '}}')");
+            ub_op_fail(c, "%s:%d:%d: unterminated '{{' (no matching '}}')", disp, line, col);
+            goto out;
+        }
+        char where[600];
+        snprintf(where, sizeof where, "%s:%d:%d", disp, line, col);
+        ub_err err;
+        if (ub_tmpl_render(c->e->lua, open, (size_t)(close + 2 - open), where, &out, &err)) {
+            ub_loc loc = { disp, line, col };
+            if (c->e->planning)
+                ub_diag_error(c->e->diag, loc, "%s", err.msg);
+            ub_op_fail(c, "%s: %s", where, err.msg);
+            goto out;
+        }
+        p = close + 2;
+    }
+    if (!out.err)
+        result = ub_arena_strndup(&c->arena, ub_buf_str(&out), out.len);
+    else
+        ub_op_fail(c, "out of memory rendering '%s'", path);
+out:
+    ub_buf_free(&text);
+    ub_buf_free(&out);
+    return result;
+}
+
+/* ---- connections --------------------------------------------------------- */
+static const ub_conn *conn_of(ub_opctx *c, const char *param)
+{
+    const char *name = ub_op_str(c, param);
+    if (!name)
+        return NULL;
+    for (size_t i = 0; i < c->e->nconns; i++)
+        if (strcmp(c->e->conns[i].name, name) == 0)
+            return &c->e->conns[i];
+    ub_node *n = param_node(c, param);
+    if (n)
+        node_error(c, n, "connection '%s' is not defined in profile '%s'", name, c->e->profile);
+    else
+        ub_op_fail(c, "connection '%s' is not defined in profile '%s'", name, c->e->profile);
+    return NULL;
+}
+
+const char *ub_op_conn(ub_opctx *c, const char *param, const char *field)
+{
+    const ub_conn *cn = conn_of(c, param);
+    if (!cn)
+        return NULL;
+    for (size_t i = 0; i < cn->nfields; i++)
+        if (strcmp(cn->fields[i].key, field) == 0 ||
+            (strcmp(cn->fields[i].key, "main") == 0 && strcmp(field, cn->main) != 0 &&
+             (strcmp(field, "dsn") == 0 || strcmp(field, "url") == 0 || strcmp(field, "cluster") == 0)))
+            return cn->fields[i].val;
+    return NULL;
+}
+
+const char *ub_op_conn_map(ub_opctx *c, const char *param, const char *field, size_t i, const char **key)
+{
+    const ub_conn *cn = conn_of(c, param);
+    if (!cn || strcmp(field, "scripts") != 0 || i >= cn->nscripts)
+        return NULL;
+    *key = cn->scripts[i].key;
+    return cn->scripts[i].val;
+}
+
+const char *ub_op_lake_url(ub_opctx *c)
+{
+    for (size_t i = 0; i < c->e->nconns; i++)
+        if (strcmp(c->e->conns[i].name, "lake") == 0) {
+            const ub_conn *cn = &c->e->conns[i];
+            for (size_t j = 0; j < cn->nfields; j++)
+                if (strcmp(cn->fields[j].key, cn->main) == 0)
+                    return cn->fields[j].val;
+        }
+    return NULL;
+}
+
+ub_lake *ub_op_lake(ub_opctx *c)
+{
+    if (c->e->planning)
+        return NULL;
+    if (c->e->lake)
+        return c->e->lake;
+    const char *url = ub_op_lake_url(c);
+    ub_err err;
+    if (!url) {
+        ub_op_fail(c, "profile '%s' defines no 'lake' connection", c->e->profile);
+        return NULL;
+    }
+    c->e->lake = ub_lake_open(url, c->e->spec->dir, &err);
+    if (!c->e->lake)
+        ub_op_fail(c, "%s", err.msg);
+    return c->e->lake;
+}
+
+static int mkdirs(const char *path)
+{
+    char tmp[4096];
+    size_t l = strlen(path);
+    if (l >= sizeof tmp)
+        return -1;
+    memcpy(tmp, path, l + 1);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+const char *ub_op_workdir(ub_opctx *c)
+{
+    if (!c->e->planning && mkdirs(c->e->workdir)) {
+        ub_op_fail(c, "cannot create '%s': %s", c->e->workdir, strerror(errno));
+        return NULL;
+    }
+    return c->e->workdir;
+}
+
+/* ---- outputs ------------------------------------------------------------- */
+int ub_op_set_output(ub_opctx *c, const char *key, const char *value)
+{
+    if (c->nout == c->capout) {
+        size_t cap = c->capout ? c->capout * 2 : 4;
+        ub_kv *p = ub_realloc(c->out, cap * sizeof *p);
+        if (!p)
+            return -1;
+        c->out = p;
+        c->capout = cap;
+    }
+    const char *k = ub_arena_strdup(&c->arena, key), *v = ub_arena_strdup(&c->arena, value);
+    if (!k || !v)
+        return -1;
+    c->out[c->nout].key = k;
+    c->out[c->nout++].val = v;
+    return 0;
+}
+
+const char *ub_op_prev_output(ub_opctx *c, const char *key)
+{
+    for (size_t i = 0; i < c->nprev; i++)
+        if (strcmp(c->prev[i].key, key) == 0)
+            return c->prev[i].val;
+    return NULL;
+}
+
+void ub_engine_publish(ub_engine *e, const char *task, const ub_kv *out, size_t n)
+{
+    lua_State *L = ub_lua_state(e->lua);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->outputs_ref);
+    lua_newtable(L);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushstring(L, out[i].val);
+        lua_setfield(L, -2, out[i].key);
+    }
+    lua_setfield(L, -2, task);              /* outputs[<task id>] = { ... } */
+    lua_pop(L, 1);
+}
+
+void ub_ctx_publish(ub_opctx *c) { ub_engine_publish(c->e, c->t->id, c->out, c->nout); }

@@ -1,0 +1,211 @@
+/* diag.c — collected, sorted, located error messages with a caret line. */
+#include "core/diag.h"
+#include "core/mem.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ub_diag_msg {
+    ub_loc loc;           /* loc.file is a copy owned by the message */
+    size_t seq;
+    char *text;
+};
+
+struct ub_diag_src {      /* a copy of a source text, for caret lines */
+    ub_diag_src *next;
+    char *file;
+    char *text;
+    size_t len;
+};
+
+void ub_diag_init(ub_diag *d)
+{
+    memset(d, 0, sizeof *d);
+    d->max_print = 20;
+}
+
+void ub_diag_free(ub_diag *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        ub_free(d->msgs[i].text);
+        ub_free((char *)d->msgs[i].loc.file);
+    }
+    ub_free(d->msgs);
+    ub_diag_src *s = d->srcs;
+    while (s) {
+        ub_diag_src *next = s->next;
+        ub_free(s->file);
+        ub_free(s->text);
+        ub_free(s);
+        s = next;
+    }
+    memset(d, 0, sizeof *d);
+}
+
+void ub_diag_source(ub_diag *d, const char *file, const char *text, size_t len)
+{
+    ub_diag_src *s = ub_malloc(sizeof *s);
+    if (!s)
+        return;                     /* errors will just lack the caret line */
+    s->file = ub_strdup(file);
+    s->text = ub_strndup(text, len);
+    s->len = len;
+    if (!s->file || !s->text) {
+        ub_free(s->file);
+        ub_free(s->text);
+        ub_free(s);
+        return;
+    }
+    s->next = d->srcs;
+    d->srcs = s;
+}
+
+void ub_diag_error(ub_diag *d, ub_loc loc, const char *fmt, ...)
+{
+    char tmp[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 16;
+        ub_diag_msg *m = ub_realloc(d->msgs, cap * sizeof *m);
+        if (!m) {
+            fprintf(stderr, "ubpipe: out of memory while reporting: %s\n", tmp);
+            return;
+        }
+        d->msgs = m;
+        d->cap = cap;
+    }
+    char *text = ub_strdup(tmp);
+    char *file = loc.file ? ub_strdup(loc.file) : NULL;
+    if (!text || (loc.file && !file)) {
+        ub_free(text);
+        ub_free(file);
+        fprintf(stderr, "ubpipe: out of memory while reporting: %s\n", tmp);
+        return;
+    }
+    loc.file = file;
+    d->msgs[d->n].loc = loc;
+    d->msgs[d->n].seq = d->n;
+    d->msgs[d->n].text = text;
+    d->n++;
+}
+
+size_t ub_diag_count(const ub_diag *d) { return d->n; }
+
+static int cmp_msg(const void *a, const void *b)
+{
+    const ub_diag_msg *x = a, *y = b;
+    const char *fx = x->loc.file ? x->loc.file : "", *fy = y->loc.file ? y->loc.file : "";
+    int c = strcmp(fx, fy);
+    if (c)
+        return c;
+    if (x->loc.line != y->loc.line)
+        return x->loc.line < y->loc.line ? -1 : 1;
+    if (x->loc.col != y->loc.col)
+        return x->loc.col < y->loc.col ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Prints line `line` of the registered source of file, and a caret under col. */
+static void print_caret(const ub_diag *d, FILE *out, ub_loc loc)
+{
+    const ub_diag_src *s = d->srcs;
+    while (s && !(loc.file && strcmp(s->file, loc.file) == 0))
+        s = s->next;
+    if (!s || loc.line <= 0)
+        return;
+    const char *p = s->text, *end = s->text + s->len;
+    for (int l = 1; l < loc.line && p < end; l++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            return;
+        p = nl + 1;
+    }
+    const char *e = memchr(p, '\n', (size_t)(end - p));
+    if (!e)
+        e = end;
+    if (e > p && e[-1] == '\r')
+        e--;
+    size_t len = (size_t)(e - p);
+    if (len > 200)
+        len = 200;
+    fprintf(out, "%5d | %.*s\n      | ", loc.line, (int)len, p);
+    for (int c = 1; c < loc.col && (size_t)(c - 1) < len; c++)
+        fputc(p[c - 1] == '\t' ? '\t' : ' ', out);
+    fputs("^\n", out);
+}
+
+size_t ub_diag_flush(ub_diag *d, FILE *out)
+{
+    size_t n = d->n;
+    qsort(d->msgs, d->n, sizeof *d->msgs, cmp_msg);
+    for (size_t i = 0; i < d->n; i++) {
+        if (i == d->max_print) {
+            fprintf(out, "ubpipe: too many errors (%zu); only the first %zu are shown\n",
+                    d->n, d->max_print);
+            break;
+        }
+        ub_diag_msg *m = &d->msgs[i];
+        if (m->loc.file && m->loc.line > 0)
+            fprintf(out, "%s:%d:%d: %s\n", m->loc.file, m->loc.line, m->loc.col, m->text);
+        else if (m->loc.file)
+            fprintf(out, "%s: %s\n", m->loc.file, m->text);
+        else
+            fprintf(out, "ubpipe: %s\n", m->text);
+        print_caret(d, out, m->loc);
+    }
+    for (size_t i = 0; i < d->n; i++) {
+        ub_free(d->msgs[i].text);
+        ub_free((char *)d->msgs[i].loc.file);
+    }
+    d->n = 0;
+    return n;
+}
+
+/* ---- did you mean ---------------------------------------------------- */
+static size_t lev(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return (size_t)-1;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cur = row[j];
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t v = prev + cost;
+            if (row[j] + 1 < v)
+                v = row[j] + 1;
+            if (row[j - 1] + 1 < v)
+                v = row[j - 1] + 1;
+            row[j] = v;
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+const char *ub_suggest(const char *word, const char *const *candidates)
+{
+    const char *best = NULL;
+    size_t bestd = (size_t)-1;
+    size_t wl = strlen(word);
+    for (size_t i = 0; candidates && candidates[i]; i++) {
+        size_t dist = lev(word, candidates[i]);
+        if (dist < bestd) {
+            bestd = dist;
+            best = candidates[i];
+        }
+    }
+    /* close enough: at most a third of the word, and at least one edit allowed */
+    size_t limit = wl / 3 > 1 ? wl / 3 : 1;
+    if (wl >= 4 && limit < 2)
+        limit = 2;
+    return best && bestd <= limit ? best : NULL;
+}

@@ -1,0 +1,94 @@
+/* engine.h — one evaluation of a spec for one ds and profile: the template
+ * scope, the profile's connections, rendered values and effects.  Shared by
+ * plan, run and the CLI; operators never see it (they see op.h).
+ */
+#ifndef UB_ENGINE_H
+#define UB_ENGINE_H
+#include <signal.h>
+#include <stdio.h>
+#include "core/luahost.h"
+#include "core/spec.h"
+
+typedef struct ub_effect {
+    const char *kind, *target, *text;
+} ub_effect;
+
+typedef struct ub_kv { const char *key, *val; } ub_kv;
+
+typedef struct ub_engine_opts {
+    const char *ds;              /* NULL = yesterday (UTC) */
+    const char *profile;         /* NULL = "local" */
+    const ub_kv *params;         /* -p overrides */
+    size_t nparams;
+    int planning;
+    const char *state_dir;       /* NULL = $UBPIPE_HOME or ./.ubpipe */
+    const char *self_exe;
+} ub_engine_opts;
+
+/* A connection of the active profile, rendered, overrides applied. */
+typedef struct ub_conn {
+    const char *name;
+    ub_loc      loc;
+    ub_kv      *fields;     /* dsn, url, dialect, cluster, ... */
+    size_t      nfields;
+    ub_kv      *scripts;    /* emr: script name -> built-in */
+    size_t      nscripts;
+    const char *main;       /* the field UBPIPE_CONN_<NAME> overrides */
+    int         from_env;   /* main came from the environment */
+} ub_conn;
+
+typedef struct ub_engine {
+    ub_spec    *spec;
+    ub_diag    *diag;
+    ub_lua     *lua;
+    ub_arena    arena;       /* rendered strings that live as long as the engine */
+    char        ds[11], ds_nodash[11];
+    const char *profile;
+    ub_node    *profile_node;
+    ub_conn    *conns;
+    size_t      nconns;
+    int         planning;
+    const char *state_dir, *workdir, *self_exe;
+    ub_lake    *lake;        /* opened on first use in run mode */
+    int         outputs_ref; /* registry ref of the raw `outputs` table */
+} ub_engine;
+
+/* Sets up the scope for spec at ds/profile.  Errors (bad ds, unknown
+ * profile, template errors in the profile) go to diag; NULL then. */
+ub_engine *ub_engine_new(ub_spec *spec, const ub_engine_opts *o, ub_diag *diag);
+void       ub_engine_free(ub_engine *e);
+const char *ub_engine_ds(const ub_engine *e);
+const char *ub_engine_profile(const ub_engine *e);
+ub_lua     *ub_engine_lua(ub_engine *e);
+/* Renders one string from the spec (a scalar node) in the scope. */
+const char *ub_engine_render_node(ub_engine *e, const ub_node *n);
+
+/* Task contexts (ctx.c) ------------------------------------------------- */
+ub_opctx *ub_ctx_new(ub_engine *e, ub_task *t, int try_no);
+void      ub_ctx_free(ub_opctx *c);
+size_t    ub_ctx_effects(const ub_opctx *c, const ub_effect **out);
+const char *ub_ctx_error(const ub_opctx *c);          /* "" when none */
+/* Publishes the task's outputs to later templates (outputs.<id>.<key>). */
+void      ub_ctx_publish(ub_opctx *c);
+void      ub_ctx_set_log(ub_opctx *c, FILE *log);
+/* Outputs recorded by an earlier try or run (borrowed; for re-attaching). */
+void      ub_ctx_set_prev(ub_opctx *c, const ub_kv *prev, size_t n);
+size_t    ub_ctx_outputs(const ub_opctx *c, const ub_kv **out);
+/* Deadline (epoch seconds, 0 = none) after which ub_op_cancelled is true. */
+void      ub_ctx_set_deadline(ub_opctx *c, double deadline);
+/* Publishes given outputs of task id (from the journal, for skipped tasks). */
+void      ub_engine_publish(ub_engine *e, const char *task, const ub_kv *out, size_t n);
+
+/* Secrets (secret.c): every registered string is replaced by "****" in what
+ * ub_secret_mask returns. */
+void ub_secret_add(const char *s);
+void ub_secret_add_conninfo(const char *dsn);
+void ub_secret_scan_env(void);
+/* Appends s to out with secrets masked. */
+void ub_secret_mask(const char *s, ub_buf *out);
+void ub_secret_reset(void);
+
+/* Cancellation flag set by signal handlers. */
+extern volatile sig_atomic_t ub_cancel_requested;
+
+#endif

@@ -1,0 +1,244 @@
+/* journal.c — append-only, fsync'd run journal (JSON lines). */
+#include "core/journal.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static int mkdirs(const char *path)
+{
+    char tmp[4096];
+    size_t l = strlen(path);
+    if (l >= sizeof tmp)
+        return -1;
+    memcpy(tmp, path, l + 1);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+static double now_s(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static ub_jtask *slot(ub_journal *j, const char *task)
+{
+    for (size_t i = 0; i < j->n; i++)
+        if (strcmp(j->tasks[i].task, task) == 0)
+            return &j->tasks[i];
+    ub_jtask *p = ub_realloc(j->tasks, (j->n + 1) * sizeof *p);
+    if (!p)
+        return NULL;
+    j->tasks = p;
+    ub_jtask *t = &j->tasks[j->n];
+    memset(t, 0, sizeof *t);
+    if (!(t->task = ub_strdup(task)))
+        return NULL;
+    j->n++;
+    return t;
+}
+
+static void set_str(char **dst, const char *s)
+{
+    ub_free(*dst);
+    *dst = s ? ub_strdup(s) : NULL;
+}
+
+static void free_outputs(ub_jtask *t)
+{
+    for (size_t i = 0; i < t->nout; i++) {
+        ub_free((char *)t->outputs[i].key);
+        ub_free((char *)t->outputs[i].val);
+    }
+    ub_free(t->outputs);
+    t->outputs = NULL;
+    t->nout = 0;
+}
+
+/* Folds one record into the in-memory view. */
+static void apply(ub_journal *j, const char *task, const char *state, int try_no, double ts, const char *error,
+                  json_t *outputs)
+{
+    ub_jtask *t = slot(j, task);
+    if (!t)
+        return;
+    set_str(&t->state, state);
+    if (try_no > t->tries)
+        t->tries = try_no;
+    if (strcmp(state, "running") == 0) {
+        t->started = ts;
+        t->ended = 0;
+    } else if (strcmp(state, "queued") != 0) {
+        t->ended = ts;
+    }
+    set_str(&t->error, error);
+    if (outputs && json_object_size(outputs)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(outputs, k, v) {
+            if (!json_is_string(v))
+                continue;
+            size_t i;
+            for (i = 0; i < t->nout; i++)
+                if (strcmp(t->outputs[i].key, k) == 0)
+                    break;
+            if (i == t->nout) {
+                ub_kv *p = ub_realloc(t->outputs, (t->nout + 1) * sizeof *p);
+                if (!p)
+                    return;
+                t->outputs = p;
+                t->outputs[i].key = ub_strdup(k);
+                t->outputs[i].val = NULL;
+                t->nout++;
+            }
+            ub_free((char *)t->outputs[i].val);
+            t->outputs[i].val = ub_strdup(json_string_value(v));
+        }
+    }
+}
+
+int ub_journal_open(ub_journal *j, const char *state_dir, const char *pipeline, const char *ds, int for_append,
+                    ub_err *err)
+{
+    memset(j, 0, sizeof *j);
+    j->fd = -1;
+    ub_buf b = UB_BUF_INIT;
+    ub_buf_addf(&b, "%s/runs/%s/%s", state_dir, pipeline, ds);
+    if (b.err)
+        return ub_err_oom(err);
+    if (for_append && mkdirs(b.p)) {
+        ub_err_set(err, "cannot create '%s': %s", b.p, strerror(errno));
+        ub_buf_free(&b);
+        return -1;
+    }
+    ub_buf_adds(&b, "/journal.jsonl");
+    j->path = ub_buf_detach(&b, NULL);
+    if (!j->path)
+        return ub_err_oom(err);
+    FILE *f = fopen(j->path, "r");
+    if (f) {
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        while ((n = getline(&line, &cap, f)) > 0) {
+            if (line[n - 1] != '\n')
+                break;                               /* torn last line: ignore */
+            json_t *r = json_loads(line, 0, NULL);
+            if (!r)
+                continue;
+            const char *task = json_string_value(json_object_get(r, "task"));
+            const char *state = json_string_value(json_object_get(r, "state"));
+            if (task && state)
+                apply(j, task, state, (int)json_integer_value(json_object_get(r, "try")),
+                      json_number_value(json_object_get(r, "ts")),
+                      json_string_value(json_object_get(r, "error")), json_object_get(r, "outputs"));
+            json_decref(r);
+        }
+        free(line);
+        fclose(f);
+    } else if (errno != ENOENT) {
+        return ub_err_set(err, "cannot read '%s': %s", j->path, strerror(errno));
+    }
+    if (for_append) {
+        j->fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (j->fd < 0)
+            return ub_err_set(err, "cannot open '%s': %s", j->path, strerror(errno));
+    }
+    return 0;
+}
+
+void ub_journal_close(ub_journal *j)
+{
+    if (j->fd >= 0)
+        close(j->fd);
+    for (size_t i = 0; i < j->n; i++) {
+        ub_free(j->tasks[i].task);
+        ub_free(j->tasks[i].state);
+        ub_free(j->tasks[i].error);
+        free_outputs(&j->tasks[i]);
+    }
+    ub_free(j->tasks);
+    ub_free(j->path);
+    memset(j, 0, sizeof *j);
+    j->fd = -1;
+}
+
+const ub_jtask *ub_journal_task(const ub_journal *j, const char *task)
+{
+    for (size_t i = 0; i < j->n; i++)
+        if (strcmp(j->tasks[i].task, task) == 0)
+            return &j->tasks[i];
+    return NULL;
+}
+
+int ub_journal_record(ub_journal *j, const char *task, const char *state, int try_no, const char *error,
+                      const ub_kv *outputs, size_t nout, ub_err *err)
+{
+    double ts = now_s();
+    json_t *r = json_object(), *o = json_object();
+    json_object_set_new(r, "ts", json_real(ts));
+    json_object_set_new(r, "task", json_string(task));
+    json_object_set_new(r, "state", json_string(state));
+    json_object_set_new(r, "try", json_integer(try_no));
+    if (error) {
+        ub_buf m = UB_BUF_INIT;
+        ub_secret_mask(error, &m);
+        json_object_set_new(r, "error", json_string(ub_buf_str(&m)));
+        ub_buf_free(&m);
+    }
+    for (size_t i = 0; i < nout; i++)
+        json_object_set_new(o, outputs[i].key, json_string(outputs[i].val));
+    json_object_set(r, "outputs", o);
+    char *line = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    int rc = -1;
+    if (!line) {
+        ub_err_oom(err);
+        goto out;
+    }
+    size_t len = strlen(line);
+    char *full = ub_malloc(len + 2);
+    if (!full) {
+        free(line);
+        ub_err_oom(err);
+        goto out;
+    }
+    memcpy(full, line, len);
+    full[len] = '\n';
+    free(line);
+    /* one write(2) per record with O_APPEND, then fsync */
+    ssize_t w = write(j->fd, full, len + 1);
+    ub_free(full);
+    if (w != (ssize_t)(len + 1) || fsync(j->fd)) {
+        ub_err_set(err, "cannot write journal '%s': %s", j->path, strerror(errno));
+        goto out;
+    }
+    apply(j, task, state, try_no, ts, error, o);
+    rc = 0;
+out:
+    json_decref(o);
+    json_decref(r);
+    return rc;
+}
+
+int ub_journal_log_path(const char *state_dir, const char *pipeline, const char *ds, const char *task, int try_no,
+                        ub_buf *out)
+{
+    ub_buf_addf(out, "%s/runs/%s/%s/logs", state_dir, pipeline, ds);
+    if (out->err || mkdirs(out->p))
+        return -1;
+    ub_buf_addf(out, "/%s.%d.log", task, try_no);
+    return out->err ? -1 : 0;
+}

@@ -1,0 +1,233 @@
+/* plan.c — the plan of a run: every task's effects, rendered, in order. */
+#include "core/plan.h"
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void print_masked(const ub_buf *b, FILE *out)
+{
+    ub_buf m = UB_BUF_INIT;
+    ub_secret_mask(ub_buf_str(b), &m);
+    fputs(ub_buf_str(&m), out);
+    ub_buf_free(&m);
+}
+
+/* "  kind    target  first line\n" then continuation lines indented */
+static void text_effect(ub_buf *b, const ub_effect *ef)
+{
+    const char *t = ef->text;
+    int multi = strchr(t, '\n') != NULL;
+    ub_buf_addf(b, "    %-8s %s%s", ef->kind, ef->target, multi ? "\n" : "  ");
+    if (!multi) {
+        ub_buf_addf(b, "%s\n", t);
+        return;
+    }
+    while (*t) {
+        const char *nl = strchr(t, '\n');
+        size_t l = nl ? (size_t)(nl - t) : strlen(t);
+        ub_buf_adds(b, "      | ");
+        ub_buf_add(b, t, l);
+        ub_buf_addc(b, '\n');
+        t += l + (nl ? 1 : 0);
+    }
+}
+
+int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
+{
+    ub_spec *s = e->spec;
+    ub_buf b = UB_BUF_INIT;
+    json_t *jtasks = json ? json_array() : NULL;
+    size_t counts[8] = { 0 };
+    static const char *const kinds[] = { "sql", "write", "read", "copy", "emr.step", "wait", "delete", NULL };
+    int rc = 0;
+    size_t errs0 = ub_diag_count(diag);
+
+    if (!json)
+        ub_buf_addf(&b, "Plan for pipeline %s, ds %s, profile %s\n", s->pipeline, e->ds, e->profile);
+    for (size_t k = 0; k < s->ntasks; k++) {
+        ub_task *t = &s->tasks[s->order[k]];
+        ub_opctx *c = ub_ctx_new(e, t, 1);
+        if (!c) {
+            ub_diag_error(diag, t->loc, "out of memory");
+            rc = 2;
+            break;
+        }
+        int prc = t->op->plan(c);
+        if (prc && ub_diag_count(diag) == errs0)        /* an error not tied to a node */
+            ub_diag_error(diag, t->loc, "task '%s': %s", t->id,
+                          *ub_ctx_error(c) ? ub_ctx_error(c) : "cannot be planned");
+        const ub_effect *ef;
+        size_t ne = ub_ctx_effects(c, &ef);
+        for (size_t i = 0; i < ne; i++)
+            for (size_t q = 0; kinds[q]; q++)
+                if (strcmp(ef[i].kind, kinds[q]) == 0)
+                    counts[q]++;
+        if (json) {
+            json_t *jt = json_object(), *after = json_array(), *effs = json_array();
+            for (size_t i = 0; i < t->nafter; i++)
+                json_array_append_new(after, json_string(s->tasks[t->after[i]].id));
+            for (size_t i = 0; i < ne; i++)
+                json_array_append_new(effs, json_pack("{s:s, s:s, s:s}", "kind", ef[i].kind, "target",
+                                                      ef[i].target, "text", ef[i].text));
+            json_object_set_new(jt, "id", json_string(t->id));
+            json_object_set_new(jt, "op", json_string(t->op->name));
+            json_object_set_new(jt, "after", after);
+            json_object_set_new(jt, "effects", effs);
+            json_array_append_new(jtasks, jt);
+        } else {
+            ub_buf_addf(&b, "\n[%zu/%zu] %s  (%s)", k + 1, s->ntasks, t->id, t->op->name);
+            for (size_t i = 0; i < t->nafter; i++)
+                ub_buf_addf(&b, "%s%s", i ? ", " : "  after ", s->tasks[t->after[i]].id);
+            ub_buf_addc(&b, '\n');
+            for (size_t i = 0; i < ne; i++)
+                text_effect(&b, &ef[i]);
+        }
+        ub_ctx_free(c);
+    }
+    if (ub_diag_count(diag) != errs0) {
+        rc = 2;
+        goto out;
+    }
+    if (json) {
+        json_t *root = json_object(), *sum = json_object();
+        json_object_set_new(root, "pipeline", json_string(s->pipeline));
+        json_object_set_new(root, "ds", json_string(e->ds));
+        json_object_set_new(root, "profile", json_string(e->profile));
+        json_object_set_new(root, "tasks", jtasks);
+        jtasks = NULL;
+        json_object_set_new(sum, "tasks", json_integer((json_int_t)s->ntasks));
+        for (size_t q = 0; kinds[q]; q++)
+            json_object_set_new(sum, kinds[q], json_integer((json_int_t)counts[q]));
+        json_object_set_new(root, "summary", sum);
+        char *txt = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        json_decref(root);
+        if (!txt) {
+            rc = 2;
+            goto out;
+        }
+        ub_buf_adds(&b, txt);
+        ub_buf_addc(&b, '\n');
+        free(txt);
+    } else {
+        ub_buf_addf(&b, "\nPlan: %zu tasks; %zu SQL statements, %zu reads, %zu writes, %zu copies, %zu EMR steps, "
+                        "%zu waits. Nothing has been run.\n",
+                    s->ntasks, counts[0], counts[2], counts[1], counts[3], counts[4], counts[5]);
+    }
+    print_masked(&b, out);
+out:
+    json_decref(jtasks);
+    ub_buf_free(&b);
+    return rc;
+}
+
+int ub_plan_render(ub_engine *e, const char *what, FILE *out, ub_diag *diag)
+{
+    ub_spec *s = e->spec;
+    ub_buf b = UB_BUF_INIT;
+    int rc = 2;
+    size_t errs0 = ub_diag_count(diag);
+    const char *dot = strchr(what, '.');
+    ub_task *task = NULL;
+    /* a task id, or TASK.KEY (task ids may hold dots: longest match wins) */
+    for (size_t i = 0; i < s->ntasks; i++) {
+        size_t l = strlen(s->tasks[i].id);
+        if (strncmp(what, s->tasks[i].id, l) == 0 && (what[l] == '\0' || what[l] == '.') &&
+            (!task || strlen(task->id) < l))
+            task = &s->tasks[i];
+    }
+    (void)dot;
+    if (!task) {
+        /* a template text */
+        const char *r = NULL;
+        ub_err err;
+        if (ub_tmpl_render(e->lua, what, strlen(what), "<command line>", &b, &err) == 0)
+            r = ub_buf_str(&b);
+        else
+            ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "%s", err.msg);
+        if (r) {
+            ub_buf m = UB_BUF_INIT;
+            ub_secret_mask(r, &m);
+            fprintf(out, "%s\n", ub_buf_str(&m));
+            ub_buf_free(&m);
+            rc = 0;
+        }
+        goto out;
+    }
+    const char *key = what[strlen(task->id)] == '.' ? what + strlen(task->id) + 1 : NULL;
+    ub_opctx *c = ub_ctx_new(e, task, 1);
+    if (!c)
+        goto out;
+    int found = 0;
+    for (const ub_param *p = task->op->params; p->name; p++) {
+        if (key && strcmp(key, p->name) != 0)
+            continue;
+        found = 1;
+        if (!ub_op_has(c, p->name))
+            continue;
+        const char *v = NULL;
+        if (p->type == UB_T_LIST) {
+            ub_buf_addf(&b, "%s:\n", p->name);
+            for (size_t i = 0; i < ub_op_list_len(c, p->name); i++) {
+                const char *it = ub_op_list_item(c, p->name, i);
+                ub_buf_addf(&b, "  - %s\n", it ? it : "(error)");
+            }
+            continue;
+        }
+        if (p->type == UB_T_MAP) {
+            ub_buf_addf(&b, "%s:\n", p->name);
+            for (size_t i = 0; i < ub_op_map_len(c, p->name); i++) {
+                const char *mv = ub_op_map_val(c, p->name, i);
+                ub_buf_addf(&b, "  %s: %s\n", ub_op_map_key(c, p->name, i), mv ? mv : "(error)");
+            }
+            continue;
+        }
+        if (key && p->type == UB_T_PATH)
+            v = ub_op_file_rendered(c, p->name);       /* the file's rendered text */
+        else
+            v = ub_op_str(c, p->name);
+        if (key)
+            ub_buf_addf(&b, "%s\n", v ? v : "");
+        else
+            ub_buf_addf(&b, "%s: %s\n", p->name, v ? v : "(error)");
+    }
+    if (!found)
+        ub_diag_error(diag, task->loc, "operator %s has no parameter '%s'", task->op->name, key);
+    if (*ub_ctx_error(c) && ub_diag_count(diag) == errs0)
+        ub_diag_error(diag, task->loc, "%s", ub_ctx_error(c));
+    ub_ctx_free(c);
+    if (ub_diag_count(diag) == errs0) {
+        print_masked(&b, out);
+        rc = 0;
+    }
+out:
+    ub_buf_free(&b);
+    return rc;
+}
+
+int ub_plan_graph(const ub_spec *s, const char *format, FILE *out)
+{
+    int mermaid = format && strcmp(format, "mermaid") == 0;
+    if (mermaid)
+        fputs("flowchart LR\n", out);
+    else
+        fprintf(out, "digraph \"%s\" {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n", s->pipeline);
+    for (size_t k = 0; k < s->ntasks; k++) {
+        const ub_task *t = &s->tasks[s->order[k]];
+        if (mermaid)
+            fprintf(out, "  %s[\"%s<br/><i>%s</i>\"]\n", t->id, t->id, t->op->name);
+        else
+            fprintf(out, "  \"%s\" [label=\"%s\\n(%s)\"];\n", t->id, t->id, t->op->name);
+    }
+    for (size_t k = 0; k < s->ntasks; k++) {
+        const ub_task *t = &s->tasks[s->order[k]];
+        for (size_t i = 0; i < t->nafter; i++) {
+            if (mermaid)
+                fprintf(out, "  %s --> %s\n", s->tasks[t->after[i]].id, t->id);
+            else
+                fprintf(out, "  \"%s\" -> \"%s\";\n", s->tasks[t->after[i]].id, t->id);
+        }
+    }
+    if (!mermaid)
+        fputs("}\n", out);
+    return 0;
+}

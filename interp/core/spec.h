@@ -1,0 +1,54 @@
+/* spec.h — a pipeline spec, loaded and checked.
+ *
+ * ub_spec_load reads the YAML, checks every key against the tables (top
+ * level, task keys, each operator's parameter table, profile connections),
+ * resolves `after`, and orders the tasks (interp/core/dag.c).  Every problem
+ * is reported to the ub_diag with its location; the spec is returned only
+ * when there were none.  All strings and nodes live in the spec's arena.
+ */
+#ifndef UB_SPEC_H
+#define UB_SPEC_H
+#include <stddef.h>
+#include "core/buf.h"
+#include "core/diag.h"
+#include "core/node.h"
+#include "op.h"
+
+typedef struct ub_task {
+    const char      *id;
+    ub_loc           loc;        /* of the id */
+    ub_node         *body;
+    const ub_opdesc *op;
+    size_t           index;      /* position in the spec */
+    size_t          *after;      /* indices of upstream tasks */
+    ub_node        **after_nodes;
+    size_t           nafter;
+    /* scheduling, defaults applied */
+    int              retries;
+    double           retry_delay, max_retry_delay, timeout;
+    int              retry_backoff;
+} ub_task;
+
+typedef struct ub_spec {
+    ub_arena    arena;
+    const char *path;           /* as given */
+    const char *dir;            /* absolute directory of the spec file */
+    ub_node    *root;
+    const char *pipeline, *description, *start_date;
+    ub_node    *defaults, *params, *profiles, *tasks_node;
+    ub_task    *tasks;
+    size_t      ntasks;
+    size_t     *order;          /* topological order, ties in spec order */
+} ub_spec;
+
+ub_spec *ub_spec_load(const char *path, ub_diag *diag);
+void     ub_spec_free(ub_spec *s);
+
+/* Connection fields a profile may set, NULL-terminated (for checks and docs). */
+extern const char *const ub_conn_fields[];
+
+/* DAG (dag.c): fills s->order, reports unknown references, self-edges and
+ * cycles ("a -> b -> c -> a").  0 ok, -1 errors reported. */
+int ub_dag_build(ub_spec *s, ub_diag *diag);
+
+#endif

@@ -1,0 +1,123 @@
+/* op.h — the operator API: everything an operator may see.
+ *
+ * An operator is a static descriptor: a name, a parameter table, and the
+ * callbacks check (static checks at load, nothing rendered), plan (describe
+ * every effect, touch nothing) and run (do it).  Operators include this
+ * header, interp/lake/lake.h and the interp/io headers — never the spec loader,
+ * the DAG or the scheduler.  Adding an operator = one file in interp/ops/,
+ * one line in interp/ops/registry.c, its tests and its man page section.
+ *
+ * Strings handed out by the context live until the task ends; do not free.
+ */
+#ifndef UB_OP_H
+#define UB_OP_H
+#include <stdarg.h>
+#include <stdint.h>
+#include "core/err.h"
+#include "lake/lake.h"
+
+typedef enum {
+    UB_T_STR,        /* templated string */
+    UB_T_INT,        /* integer (not templated) */
+    UB_T_BOOL,       /* true / false */
+    UB_T_DURATION,   /* 90, 90s, 5m, 1h30m */
+    UB_T_PATH,       /* templated local path, relative to the spec's directory */
+    UB_T_LAKEREF,    /* templated lake reference "AREA:KEY", AREA in raw|stage|scripts */
+    UB_T_CONN,       /* name of a connection of the profile (choices = its kind) */
+    UB_T_ENUM,       /* one of choices, "a|b|c" */
+    UB_T_LIST,       /* list of templated strings */
+    UB_T_MAP         /* mapping of templated strings */
+} ub_ptype;
+
+typedef struct ub_param {
+    const char *name;
+    ub_ptype    type;
+    int         required;
+    const char *def;        /* default, as spec text; NULL = none */
+    const char *choices;    /* UB_T_ENUM: "a|b"; UB_T_CONN: "postgres|warehouse|lake|emr" */
+    const char *desc;       /* one line, for `ubpipe help OP`, the man page and the schema */
+} ub_param;
+
+typedef struct ub_opctx ub_opctx;
+
+typedef struct ub_opdesc {
+    const char     *name;      /* "pg.extract" */
+    const char     *summary;   /* one line */
+    const char     *doc;       /* a paragraph for `ubpipe help OP` */
+    const ub_param *params;    /* terminated by an entry with name NULL */
+    int (*check)(ub_opctx *);  /* optional */
+    int (*plan)(ub_opctx *);
+    int (*run)(ub_opctx *);
+} ub_opdesc;
+
+/* ---- identity ---------------------------------------------------------- */
+const char *ub_op_task(const ub_opctx *c);        /* task id */
+const char *ub_op_ds(const ub_opctx *c);          /* "YYYY-MM-DD" */
+const char *ub_op_pipeline(const ub_opctx *c);
+int         ub_op_planning(const ub_opctx *c);    /* 1 in plan, 0 in run */
+int         ub_op_try(const ub_opctx *c);         /* 1-based try number */
+
+/* ---- parameters (rendered; defaults applied) ---------------------------- */
+int         ub_op_has(ub_opctx *c, const char *key);
+/* UB_T_STR / PATH / ENUM / CONN: the rendered value; PATH made absolute;
+ * LAKEREF: the lake key ("raw/movie_review/2021-05-01/movie.csv").
+ * NULL when absent without default, or on error (already reported). */
+const char *ub_op_str(ub_opctx *c, const char *key);
+long long   ub_op_int(ub_opctx *c, const char *key);
+int         ub_op_bool(ub_opctx *c, const char *key);
+double      ub_op_duration(ub_opctx *c, const char *key);
+/* UB_T_LIST: number of items, and the rendered i-th item. */
+size_t      ub_op_list_len(ub_opctx *c, const char *key);
+const char *ub_op_list_item(ub_opctx *c, const char *key, size_t i);
+/* UB_T_MAP: number of pairs, i-th key (not rendered) and rendered value. */
+size_t      ub_op_map_len(ub_opctx *c, const char *key);
+const char *ub_op_map_key(ub_opctx *c, const char *key, size_t i);
+const char *ub_op_map_val(ub_opctx *c, const char *key, size_t i);
+/* Reads the file named by a PATH parameter and renders it as a template
+ * (SQL, step JSON).  Template errors name the file, line and column. */
+const char *ub_op_file_rendered(ub_opctx *c, const char *key);
+/* Renders arbitrary template text; `where` names it in messages. */
+const char *ub_op_render(ub_opctx *c, const char *text, const char *where);
+
+/* ---- connections of the active profile ---------------------------------- */
+/* A field of the connection named by a UB_T_CONN parameter: "dsn", "url",
+ * "dialect", "cluster", "iam_role", ... (rendered; environment overrides
+ * UBPIPE_CONN_<NAME> applied to the main field).  NULL when not set. */
+const char *ub_op_conn(ub_opctx *c, const char *param, const char *field);
+/* The i-th entry of a mapping field of that connection (e.g. emr "scripts"):
+ * returns the value and sets *key, or NULL past the end. */
+const char *ub_op_conn_map(ub_opctx *c, const char *param, const char *field, size_t i, const char **key);
+/* The lake of the profile; run mode only (NULL in plan). */
+ub_lake    *ub_op_lake(ub_opctx *c);
+const char *ub_op_lake_url(ub_opctx *c);
+/* Scratch directory of this pipeline and ds (absolute, created on first
+ * use in run mode), and the state directory. */
+const char *ub_op_workdir(ub_opctx *c);
+const char *ub_op_state_dir(const ub_opctx *c);
+
+/* ---- plan effects -------------------------------------------------------- */
+/* kind: "sql", "read", "write", "copy", "delete", "ddl", "emr.step", "wait",
+ * "exec", "note".  target: a connection name, lake key, path or "-".
+ * Effects are also logged in run mode. */
+void ub_op_effect(ub_opctx *c, const char *kind, const char *target, const char *fmt, ...)
+     __attribute__((format(printf, 4, 5)));
+
+/* ---- run ------------------------------------------------------------------ */
+int  ub_op_fail(ub_opctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));   /* -1 */
+void ub_op_log(ub_opctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int  ub_op_set_output(ub_opctx *c, const char *key, const char *value);
+/* An output of this task recorded by an earlier try (resume), or NULL. */
+const char *ub_op_prev_output(ub_opctx *c, const char *key);
+void ub_op_progress(ub_opctx *c, uint64_t rows, uint64_t bytes);
+int  ub_op_cancelled(const ub_opctx *c);
+/* Sleeps up to secs, returning early (non-zero) when the run is cancelled. */
+int  ub_op_sleep(ub_opctx *c, double secs);
+/* Path of the running ubpipe binary (for helper processes). */
+const char *ub_op_self_exe(const ub_opctx *c);
+
+/* ---- registry (interp/ops/registry.c) ------------------------------------- */
+const ub_opdesc *ub_op_find(const char *name);
+const ub_opdesc *const *ub_op_all(void);   /* NULL-terminated */
+const char *ub_ptype_name(ub_ptype t);
+
+#endif

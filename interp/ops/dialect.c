@@ -1,0 +1,312 @@
+/* dialect.c — partition SQL for PostgreSQL (LIST partitions loaded by COPY)
+ * and Redshift (Spectrum external partitions). */
+#include "ops/dialect.h"
+#include "core/buf.h"
+#include "core/mem.h"
+#include "io/csv.h"
+#include "io/stream.h"
+#include "ops/pg.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* 'text' with quotes doubled */
+static void lit(ub_buf *b, const char *s)
+{
+    ub_buf_addc(b, '\'');
+    for (; *s; s++) {
+        if (*s == '\'')
+            ub_buf_addc(b, '\'');
+        ub_buf_addc(b, *s);
+    }
+    ub_buf_addc(b, '\'');
+}
+
+/* schema.table_p<value with non-alphanumerics removed> */
+static void part_name(ub_buf *b, const ub_partition *p)
+{
+    ub_buf_adds(b, p->table);
+    ub_buf_adds(b, "_p");
+    for (const char *s = p->value; *s; s++)
+        if ((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))
+            ub_buf_addc(b, *s);
+}
+
+/* ---- postgres ------------------------------------------------------------ */
+
+/* The statements, with {cols} standing for the column list of each object. */
+static int pg_statements(const ub_partition *p, ub_buf *pre, ub_buf *post, ub_buf *copy_head)
+{
+    ub_buf parent = UB_BUF_INIT, part = UB_BUF_INIT, partq = UB_BUF_INIT, newq = UB_BUF_INIT, nm = UB_BUF_INIT;
+    int rc = -1;
+    part_name(&nm, p);
+    if (ub_pg_qualified(p->table, &parent) || ub_pg_qualified(ub_buf_str(&nm), &partq))
+        goto out;
+    const char *dot = strrchr(ub_buf_str(&nm), '.');
+    const char *bare = dot ? dot + 1 : ub_buf_str(&nm);
+    ub_buf_adds(&part, bare);
+    ub_buf_adds(&newq, ub_buf_str(&partq));
+    newq.len--;                                   /* drop the closing quote */
+    ub_buf_adds(&newq, "__new\"");
+    newq.p[newq.len] = '\0';
+    ub_buf_addf(pre, "DROP TABLE IF EXISTS %s;\n", newq.p);
+    ub_buf_addf(pre, "CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS);\n", newq.p, parent.p);
+    ub_buf_addf(pre, "ALTER TABLE %s ALTER COLUMN \"%s\" SET DEFAULT ", newq.p, p->column);
+    lit(pre, p->value);
+    ub_buf_addf(pre, ";\nALTER TABLE %s ADD CHECK (\"%s\" IS NOT NULL AND \"%s\" = ", newq.p, p->column, p->column);
+    lit(pre, p->value);
+    ub_buf_adds(pre, ");");
+    ub_buf_addf(copy_head, "COPY %s", newq.p);
+    ub_buf_addf(post, "DROP TABLE IF EXISTS %s;\n", partq.p);
+    ub_buf_addf(post, "ALTER TABLE %s RENAME TO \"%s\";\n", newq.p, part.p);
+    ub_buf_addf(post, "ALTER TABLE %s ATTACH PARTITION %s FOR VALUES IN (", parent.p, partq.p);
+    lit(post, p->value);
+    ub_buf_adds(post, ");");
+    rc = pre->err || post->err || copy_head->err ? -1 : 0;
+out:
+    ub_buf_free(&parent);
+    ub_buf_free(&part);
+    ub_buf_free(&partq);
+    ub_buf_free(&newq);
+    ub_buf_free(&nm);
+    return rc;
+}
+
+static int pg_partition_plan(ub_opctx *c, const ub_partition *p)
+{
+    ub_buf pre = UB_BUF_INIT, post = UB_BUF_INIT, head = UB_BUF_INIT;
+    const char *conn = ub_op_str(c, p->conn_param);
+    int rc = -1;
+    if (!conn || pg_statements(p, &pre, &post, &head))
+        goto out;
+    int prefix = p->location[strlen(p->location) - 1] == '/';
+    ub_op_effect(c, "read", "lake", "%s%s", p->location, prefix ? " (every object under it)" : "");
+    ub_op_effect(c, "sql", conn,
+                 "BEGIN;\n%s%s%s\n%s (<columns of the CSV header>) FROM STDIN (FORMAT csv, HEADER true);"
+                 "  -- per object%s\n%s\nCOMMIT;",
+                 p->setup ? p->setup : "", p->setup ? "\n" : "", ub_buf_str(&pre), ub_buf_str(&head),
+                 ub_is_zstd_name(p->location) ? ", zstd-decompressed" : "", ub_buf_str(&post));
+    rc = 0;
+out:
+    ub_buf_free(&pre);
+    ub_buf_free(&post);
+    ub_buf_free(&head);
+    return rc;
+}
+
+typedef struct keylist { char **k; size_t n, cap; } keylist;
+
+static int collect(void *ud, const char *key, const ub_lake_info *st)
+{
+    (void)st;
+    keylist *l = ud;
+    const char *base = strrchr(key, '/');
+    base = base ? base + 1 : key;
+    if (base[0] == '_' || base[0] == '.')          /* _SUCCESS, .crc and the like */
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        char **p = ub_realloc(l->k, cap * sizeof *p);
+        if (!p)
+            return -1;
+        l->k = p;
+        l->cap = cap;
+    }
+    if (!(l->k[l->n] = ub_strdup(key)))
+        return -1;
+    l->n++;
+    return 0;
+}
+
+static ub_reader *open_object(ub_lake *lake, const char *key, ub_err *err)
+{
+    ub_reader *r = ub_lake_open_read(lake, key, err);
+    if (r && ub_is_zstd_name(key)) {
+        ub_reader *z = ub_zstd_reader(r, err);
+        if (!z)
+            ub_reader_close(r);
+        r = z;
+    }
+    return r;
+}
+
+/* "(col, col, ...)" from the object's header line */
+static int header_cols(ub_lake *lake, const char *key, ub_buf *cols, ub_err *err)
+{
+    ub_reader *r = open_object(lake, key, err);
+    ub_csv *csv = NULL;
+    int rc = -1;
+    if (!r || !(csv = ub_csv_open(r, NULL, err)))
+        goto out;
+    int n = ub_csv_next(csv, err);
+    if (n < 0)
+        goto out;
+    if (n == 0) {
+        ub_err_set(err, "'%s': empty object (no CSV header)", key);
+        goto out;
+    }
+    const ub_csv_field *f = ub_csv_fields(csv);
+    ub_buf_addc(cols, '(');
+    for (int i = 0; i < n; i++) {
+        ub_buf_adds(cols, i ? ", \"" : "\"");
+        for (size_t j = 0; j < f[i].n; j++) {
+            if (f[i].p[j] == '"')
+                ub_buf_addc(cols, '"');
+            ub_buf_addc(cols, f[i].p[j]);
+        }
+        ub_buf_addc(cols, '"');
+    }
+    ub_buf_addc(cols, ')');
+    rc = cols->err ? ub_err_set(err, "out of memory") : 0;
+out:
+    ub_csv_free(csv);
+    ub_reader_close(r);
+    return rc;
+}
+
+static int pg_partition_run(ub_opctx *c, const ub_partition *p)
+{
+    ub_buf pre = UB_BUF_INIT, post = UB_BUF_INIT, head = UB_BUF_INIT, stmt = UB_BUF_INIT;
+    keylist keys = { NULL, 0, 0 };
+    ub_lake *lake = ub_op_lake(c);
+    PGconn *db = NULL;
+    ub_err err;
+    int rc = -1;
+    if (!lake || pg_statements(p, &pre, &post, &head))
+        goto out;
+    size_t ll = strlen(p->location);
+    if (p->location[ll - 1] == '/') {
+        if (ub_lake_list(lake, p->location, collect, &keys, &err)) {
+            ub_op_fail(c, "%s", err.msg);
+            goto out;
+        }
+        if (keys.n == 0) {
+            ub_op_fail(c, "no objects under lake prefix '%s'", p->location);
+            goto out;
+        }
+    } else if (collect(&keys, p->location, NULL)) {
+        ub_op_fail(c, "out of memory");
+        goto out;
+    }
+    if (!(db = ub_pg_connect(c, p->conn_param)))
+        goto out;
+    if (ub_pg_exec(c, db, "BEGIN") || (p->setup && ub_pg_exec(c, db, p->setup)) ||
+        ub_pg_exec(c, db, ub_buf_str(&pre)))
+        goto out;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < keys.n; i++) {
+        ub_buf_reset(&stmt);
+        ub_buf_addf(&stmt, "%s ", ub_buf_str(&head));
+        if (header_cols(lake, keys.k[i], &stmt, &err)) {
+            ub_op_fail(c, "%s", err.msg);
+            goto out;
+        }
+        ub_buf_adds(&stmt, " FROM STDIN (FORMAT csv, HEADER true)");
+        PGresult *res = PQexec(db, ub_buf_str(&stmt));
+        if (PQresultStatus(res) != PGRES_COPY_IN) {
+            char msg[1024];
+            ub_op_fail(c, "%s", ub_pg_errmsg(db, res, msg, sizeof msg));
+            PQclear(res);
+            goto out;
+        }
+        PQclear(res);
+        ub_reader *r = open_object(lake, keys.k[i], &err);
+        if (!r) {
+            PQputCopyEnd(db, "cannot read input");
+            ub_op_fail(c, "%s", err.msg);
+            goto out;
+        }
+        rc = ub_pg_copy_in(c, db, r, keys.k[i], &bytes);
+        ub_reader_close(r);
+        if (rc)
+            goto out;
+        rc = -1;
+        ub_op_progress(c, 0, bytes);
+    }
+    if (ub_pg_exec(c, db, ub_buf_str(&post)) || ub_pg_exec(c, db, "COMMIT"))
+        goto out;
+    ub_op_log(c, "partition %s = %s of %s: %zu object(s), %llu bytes loaded", p->column, p->value, p->table,
+              keys.n, (unsigned long long)bytes);
+    rc = 0;
+out:
+    PQfinish(db);                      /* without COMMIT the transaction rolls back */
+    for (size_t i = 0; i < keys.n; i++)
+        ub_free(keys.k[i]);
+    ub_free(keys.k);
+    ub_buf_free(&pre);
+    ub_buf_free(&post);
+    ub_buf_free(&head);
+    ub_buf_free(&stmt);
+    return rc;
+}
+
+/* ---- redshift ------------------------------------------------------------ */
+
+/* ALTER TABLE t ADD IF NOT EXISTS PARTITION (col='v') LOCATION 's3://bucket/prefix/' */
+static int rs_statement(ub_opctx *c, const ub_partition *p, ub_buf *b)
+{
+    const char *url = ub_op_lake_url(c);
+    if (!url || strncmp(url, "s3://", 5) != 0)
+        return ub_op_fail(c, "the redshift dialect needs an s3:// lake, not '%s'", url ? url : "(none)");
+    ub_buf loc = UB_BUF_INIT;
+    ub_buf_adds(&loc, url);
+    if (loc.len && loc.p[loc.len - 1] != '/')
+        ub_buf_addc(&loc, '/');
+    const char *slash = strrchr(p->location, '/');
+    ub_buf_add(&loc, p->location, slash ? (size_t)(slash - p->location + 1) : strlen(p->location));
+    ub_buf_adds(b, "ALTER TABLE ");
+    ub_buf_adds(b, p->table);
+    ub_buf_addf(b, " ADD IF NOT EXISTS PARTITION (%s=", p->column);
+    lit(b, p->value);
+    ub_buf_adds(b, ") LOCATION ");
+    lit(b, ub_buf_str(&loc));
+    ub_buf_free(&loc);
+    return b->err ? ub_op_fail(c, "out of memory") : 0;
+}
+
+static int rs_partition_plan(ub_opctx *c, const ub_partition *p)
+{
+    ub_buf b = UB_BUF_INIT;
+    const char *conn = ub_op_str(c, p->conn_param);
+    int rc = -1;
+    if (conn && !rs_statement(c, p, &b)) {
+        if (p->setup)
+            ub_op_effect(c, "sql", conn, "%s", p->setup);
+        ub_op_effect(c, "sql", conn, "%s;  -- outside a transaction block (Spectrum DDL)", ub_buf_str(&b));
+        rc = 0;
+    }
+    ub_buf_free(&b);
+    return rc;
+}
+
+static int rs_partition_run(ub_opctx *c, const ub_partition *p)
+{
+    ub_buf b = UB_BUF_INIT;
+    PGconn *db = NULL;
+    int rc = -1;
+    if (rs_statement(c, p, &b) || !(db = ub_pg_connect(c, p->conn_param)))
+        goto out;
+    if ((p->setup && ub_pg_exec(c, db, p->setup)) || ub_pg_exec(c, db, ub_buf_str(&b)))
+        goto out;
+    rc = 0;
+out:
+    PQfinish(db);
+    ub_buf_free(&b);
+    return rc;
+}
+
+static const ub_dialect dialects[] = {
+    { "postgres", 1, pg_partition_plan, pg_partition_run },
+    { "redshift", 0, rs_partition_plan, rs_partition_run },
+};
+
+const ub_dialect *ub_dialect_of(ub_opctx *c, const char *conn_param)
+{
+    const char *name = ub_op_conn(c, conn_param, "dialect");
+    if (!name)
+        name = "postgres";
+    for (size_t i = 0; i < sizeof dialects / sizeof *dialects; i++)
+        if (strcmp(dialects[i].name, name) == 0)
+            return &dialects[i];
+    ub_op_fail(c, "unknown warehouse dialect '%s' (postgres, redshift)", name);
+    return NULL;
+}

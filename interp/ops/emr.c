@@ -1,0 +1,236 @@
+/* emr.c — emr.add_steps (submit the step JSON) and emr.wait_steps (sensor). */
+#include "aws/emr.h"
+#include "core/buf.h"
+#include "core/mem.h"
+#include "op.h"
+#include <jansson.h>
+#include <string.h>
+
+static const ub_param add_params[] = {
+    { "conn", UB_T_CONN, 0, "emr", "emr", "EMR connection of the profile (cluster: local, or a cluster id)" },
+    { "steps", UB_T_PATH, 1, NULL, NULL, "JSON file (a template) with the steps, in the AddJobFlowSteps Steps shape" },
+    { NULL, 0, 0, NULL, NULL, NULL }
+};
+
+/* Parses the rendered step JSON; every step needs Name and HadoopJarStep.Args. */
+static json_t *parse_steps(ub_opctx *c, const char *text)
+{
+    json_error_t je;
+    const char *path = ub_op_str(c, "steps");
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        ub_op_fail(c, "%s:%d:%d: invalid JSON after rendering: %s", path, je.line, je.column, je.text);
+        return NULL;
+    }
+    if (!json_is_array(root) || json_array_size(root) == 0) {
+        ub_op_fail(c, "%s: must hold a non-empty JSON array of steps", path);
+        json_decref(root);
+        return NULL;
+    }
+    size_t i;
+    json_t *st;
+    json_array_foreach(root, i, st) {
+        json_t *name = json_object_get(st, "Name");
+        json_t *args = json_object_get(json_object_get(st, "HadoopJarStep"), "Args");
+        json_t *aof = json_object_get(st, "ActionOnFailure");
+        if (!json_is_string(name) || !json_is_array(args)) {
+            ub_op_fail(c, "%s: step %zu needs a string Name and HadoopJarStep.Args (a list)", path, i + 1);
+            json_decref(root);
+            return NULL;
+        }
+        const char *a = aof ? json_string_value(aof) : "CONTINUE";
+        if (!a || (strcmp(a, "CONTINUE") && strcmp(a, "CANCEL_AND_WAIT") && strcmp(a, "TERMINATE_CLUSTER") &&
+                   strcmp(a, "TERMINATE_JOB_FLOW"))) {
+            ub_op_fail(c, "%s: step %zu: ActionOnFailure must be CONTINUE, CANCEL_AND_WAIT, TERMINATE_CLUSTER "
+                          "or TERMINATE_JOB_FLOW", path, i + 1);
+            json_decref(root);
+            return NULL;
+        }
+    }
+    return root;
+}
+
+static int add_plan(ub_opctx *c)
+{
+    const char *text = ub_op_file_rendered(c, "steps");
+    const char *conn = ub_op_str(c, "conn");
+    const char *cluster = ub_op_conn(c, "conn", "cluster");
+    if (!text || !conn)
+        return -1;
+    json_t *root = parse_steps(c, text);
+    if (!root)
+        return -1;
+    size_t i;
+    json_t *st;
+    json_array_foreach(root, i, st) {
+        char *s = json_dumps(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        ub_op_effect(c, "emr.step", cluster ? cluster : conn, "%s", s ? s : "(out of memory)");
+        free(s);
+    }
+    json_decref(root);
+    return 0;
+}
+
+static int open_emr(ub_opctx *c, ub_emr **out)
+{
+    ub_emr_opts o = { 0 };
+    ub_emr_script scripts[64];
+    ub_err err;
+    o.cluster = ub_op_conn(c, "conn", "cluster");
+    o.state_dir = ub_op_state_dir(c);
+    o.self_exe = ub_op_self_exe(c);
+    o.lake_url = ub_op_lake_url(c);
+    o.hdfs_dir = ub_op_conn(c, "conn", "hdfs");
+    o.region = ub_op_conn(c, "conn", "region");
+    /* the local runner needs the script → built-in map */
+    const char *val, *key;
+    while (o.nscripts < 64 && (val = ub_op_conn_map(c, "conn", "scripts", o.nscripts, &key)) != NULL) {
+        scripts[o.nscripts].name = key;
+        scripts[o.nscripts++].builtin = val;
+    }
+    o.scripts = scripts;
+    if (!o.cluster)
+        return ub_op_fail(c, "the emr connection has no cluster");
+    *out = ub_emr_open(&o, &err);
+    if (!*out)
+        return ub_op_fail(c, "%s", err.msg);
+    return 0;
+}
+
+static int add_run(ub_opctx *c)
+{
+    const char *text = ub_op_file_rendered(c, "steps");
+    if (!text)
+        return -1;
+    json_t *root = parse_steps(c, text);
+    if (!root)
+        return -1;
+    json_decref(root);
+    ub_emr *emr = NULL;
+    char **ids = NULL;
+    size_t n = 0;
+    ub_err err;
+    int rc = -1;
+    /* resume: steps already submitted by an earlier try are re-attached */
+    const char *prev = ub_op_prev_output(c, "step_ids");
+    if (prev && *prev) {
+        ub_op_log(c, "re-attaching to steps %s submitted earlier", prev);
+        ub_op_set_output(c, "step_ids", prev);
+        return 0;
+    }
+    if (open_emr(c, &emr))
+        goto out;
+    if (ub_emr_add_steps(emr, text, &ids, &n, &err)) {
+        ub_op_fail(c, "%s", err.msg);
+        goto out;
+    }
+    ub_buf b = UB_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        ub_buf_adds(&b, i ? " " : "");
+        ub_buf_adds(&b, ids[i]);
+    }
+    if (b.err || ub_op_set_output(c, "step_ids", ub_buf_str(&b)) ||
+        ub_op_set_output(c, "last_step", n ? ids[n - 1] : "")) {
+        ub_buf_free(&b);
+        ub_op_fail(c, "out of memory");
+        goto out;
+    }
+    ub_op_log(c, "submitted %zu steps: %s", n, ub_buf_str(&b));
+    ub_buf_free(&b);
+    rc = 0;
+out:
+    for (size_t i = 0; i < n; i++)
+        ub_free(ids[i]);
+    ub_free(ids);
+    ub_emr_free(emr);
+    return rc;
+}
+
+static const ub_param wait_params[] = {
+    { "conn", UB_T_CONN, 0, "emr", "emr", "EMR connection of the profile" },
+    { "steps", UB_T_STR, 1, NULL, NULL, "step ids to wait for, separated by spaces (usually an upstream output)" },
+    { "poke_interval", UB_T_DURATION, 0, "30s", NULL, "time between two DescribeStep calls" },
+    { NULL, 0, 0, NULL, NULL, NULL }
+};
+
+static int wait_plan(ub_opctx *c)
+{
+    const char *steps = ub_op_str(c, "steps");
+    const char *cluster = ub_op_conn(c, "conn", "cluster");
+    double poke = ub_op_duration(c, "poke_interval");
+    if (!steps)
+        return -1;
+    ub_op_effect(c, "wait", cluster ? cluster : "emr",
+                 "steps %s until all are COMPLETED; fail on FAILED, CANCELLED or INTERRUPTED (poke every %gs)",
+                 steps, poke);
+    return 0;
+}
+
+static int wait_run(ub_opctx *c)
+{
+    const char *steps = ub_op_str(c, "steps");
+    double poke = ub_op_duration(c, "poke_interval");
+    ub_emr *emr = NULL;
+    ub_err err;
+    int rc = -1;
+    if (!steps || open_emr(c, &emr))
+        goto out;
+    char idbuf[4096];
+    snprintf(idbuf, sizeof idbuf, "%s", steps);
+    for (;;) {
+        int all_done = 1;
+        char copy[4096];
+        memcpy(copy, idbuf, sizeof copy);
+        for (char *p = copy; *p;) {
+            while (*p == ' ' || *p == ',')
+                p++;
+            if (!*p)
+                break;
+            char *e = p;
+            while (*e && *e != ' ' && *e != ',')
+                e++;
+            char sep = *e;
+            *e = '\0';
+            ub_emr_step_status st;
+            if (ub_emr_describe_step(emr, p, &st, &err)) {
+                ub_op_fail(c, "%s", err.msg);
+                goto out;
+            }
+            if (st.state == UB_STEP_FAILED || st.state == UB_STEP_CANCELLED || st.state == UB_STEP_INTERRUPTED) {
+                ub_op_fail(c, "step %s (%s) %s%s%s", p, st.name, ub_step_state_name(st.state),
+                           st.reason[0] ? ": " : "", st.reason);
+                goto out;
+            }
+            if (st.state != UB_STEP_COMPLETED)
+                all_done = 0;
+            p = sep ? e + 1 : e;
+        }
+        if (all_done)
+            break;
+        if (ub_op_sleep(c, poke)) {
+            ub_op_fail(c, "cancelled while waiting for steps %s", steps);
+            goto out;
+        }
+    }
+    ub_op_log(c, "steps %s completed", steps);
+    rc = 0;
+out:
+    ub_emr_free(emr);
+    return rc;
+}
+
+const ub_opdesc ub_op_emr_add_steps = {
+    "emr.add_steps", "submit EMR steps from a JSON file",
+    "Renders the step JSON and submits the steps to the cluster of the emr connection: AddJobFlowSteps on "
+    "AWS, or the local step runner when the cluster is 'local' (s3-dist-cp copies between the lake and a scratch "
+    "HDFS directory; spark-submit runs the built-in named for the script in the connection's 'scripts'). "
+    "Outputs: step_ids (space separated) and last_step. A resumed run re-attaches to steps already submitted.",
+    add_params, NULL, add_plan, add_run,
+};
+
+const ub_opdesc ub_op_emr_wait_steps = {
+    "emr.wait_steps", "sensor: wait until EMR steps complete",
+    "Polls DescribeStep for each step every poke_interval until all are COMPLETED. A FAILED, CANCELLED or "
+    "INTERRUPTED step fails the task with the step's failure details. The task's timeout bounds the wait.",
+    wait_params, NULL, wait_plan, wait_run,
+};

@@ -1,0 +1,185 @@
+/* pg.c — libpq connection, statements, COPY IN and cancellation. */
+#include "ops/pg.h"
+#include "core/buf.h"
+#include <stdio.h>
+#include <string.h>
+
+const char *ub_pg_errmsg(PGconn *db, const PGresult *res, char *buf, size_t cap)
+{
+    const char *prim = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (!prim) {
+        const char *m = res ? PQresultErrorMessage(res) : PQerrorMessage(db);
+        snprintf(buf, cap, "%s", m && *m ? m : "unknown error");
+        size_t l = strlen(buf);
+        while (l && (buf[l - 1] == '\n' || buf[l - 1] == ' '))
+            buf[--l] = '\0';
+        for (char *p = buf; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+        return buf;
+    }
+    const char *det = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
+    snprintf(buf, cap, "%s%s%s%s%s", prim, det ? " (" : "", det ? det : "", det ? ")" : "",
+             ctx ? "" : "");
+    if (ctx) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, cap - l, " [%s]", ctx);
+        for (char *p = buf + l; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+    }
+    return buf;
+}
+
+PGconn *ub_pg_connect(ub_opctx *c, const char *param)
+{
+    const char *dsn = ub_op_conn(c, param, "dsn");
+    const char *name = ub_op_str(c, param);
+    if (!dsn || !*dsn) {
+        ub_op_fail(c, "connection '%s' has no dsn", name ? name : param);
+        return NULL;
+    }
+    PGconn *db = PQconnectdb(dsn);
+    char msg[1024];
+    if (!db || PQstatus(db) != CONNECTION_OK) {
+        ub_op_fail(c, "cannot connect to '%s': %s", name, ub_pg_errmsg(db, NULL, msg, sizeof msg));
+        PQfinish(db);
+        return NULL;
+    }
+    char app[128];
+    snprintf(app, sizeof app, "SET application_name = 'ubpipe'; SET DateStyle = 'ISO, MDY'");
+    PGresult *r = PQexec(db, app);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) {
+        ub_op_fail(c, "cannot set up session on '%s': %s", name, ub_pg_errmsg(db, NULL, msg, sizeof msg));
+        PQfinish(db);
+        return NULL;
+    }
+    return db;
+}
+
+void ub_pg_cancel(PGconn *db)
+{
+    char err[256];
+    PGcancel *cn = PQgetCancel(db);
+    if (cn) {
+        PQcancel(cn, err, sizeof err);
+        PQfreeCancel(cn);
+    }
+}
+
+/* Waits for the result of a sent query, cancelling it if the run is cancelled. */
+static PGresult *wait_result(ub_opctx *c, PGconn *db)
+{
+    int cancelled = 0;
+    while (PQisBusy(db)) {
+        if (!cancelled && ub_op_cancelled(c)) {
+            ub_pg_cancel(db);
+            cancelled = 1;
+        }
+        int sock = PQsocket(db);
+        fd_set rf;
+        FD_ZERO(&rf);
+        FD_SET(sock, &rf);
+        struct timeval tv = { 0, 200000 };
+        if (select(sock + 1, &rf, NULL, NULL, &tv) < 0)
+            continue;
+        if (!PQconsumeInput(db))
+            break;
+    }
+    return PQgetResult(db);
+}
+
+int ub_pg_exec(ub_opctx *c, PGconn *db, const char *sql)
+{
+    char msg[2048];
+    if (!PQsendQuery(db, sql))
+        return ub_op_fail(c, "%s", ub_pg_errmsg(db, NULL, msg, sizeof msg));
+    int rc = 0;
+    PGresult *r;
+    while ((r = wait_result(c, db)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (rc == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+            rc = ub_op_fail(c, "%s", ub_pg_errmsg(db, r, msg, sizeof msg));
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
+int ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t *bytes)
+{
+    static char buf[UB_IO_CHUNK];
+    char msg[2048];
+    ub_err err;
+    int rc = 0;
+    ssize_t n;
+    while ((n = ub_read(r, buf, sizeof buf, &err)) > 0) {
+        if (ub_op_cancelled(c)) {
+            PQputCopyEnd(db, "cancelled by ubpipe");
+            rc = ub_op_fail(c, "cancelled");
+            goto finish;
+        }
+        if (PQputCopyData(db, buf, (int)n) != 1) {
+            rc = ub_op_fail(c, "loading '%s': %s", what, ub_pg_errmsg(db, NULL, msg, sizeof msg));
+            goto finish;
+        }
+        if (bytes)
+            *bytes += (uint64_t)n;
+    }
+    if (n < 0) {
+        PQputCopyEnd(db, "input error");
+        rc = ub_op_fail(c, "reading '%s': %s", what, err.msg);
+        goto finish;
+    }
+    if (PQputCopyEnd(db, NULL) != 1)
+        rc = ub_op_fail(c, "loading '%s': %s", what, ub_pg_errmsg(db, NULL, msg, sizeof msg));
+finish:;
+    PGresult *res;
+    while ((res = PQgetResult(db)) != NULL) {
+        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
+            /* COPY's context says "COPY t, line N[, column c]": name the object */
+            const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
+            const char *prim = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            const char *line = ctx ? strstr(ctx, "line ") : NULL;
+            if (line && prim) {
+                int ln = 0;
+                sscanf(line + 5, "%d", &ln);
+                const char *colp = strstr(line, "column ");
+                char col[128] = "";
+                if (colp)
+                    snprintf(col, sizeof col, " (%.*s)", (int)strcspn(colp, ":\n"), colp);
+                rc = ub_op_fail(c, "%s:%d: %s%s", what, ln, prim, col);
+            } else {
+                rc = ub_op_fail(c, "loading '%s': %s", what, ub_pg_errmsg(db, res, msg, sizeof msg));
+            }
+        }
+        PQclear(res);
+    }
+    return rc;
+}
+
+int ub_pg_qualified(const char *name, ub_buf *out)
+{
+    const char *p = name;
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t l = dot ? (size_t)(dot - p) : strlen(p);
+        if (l == 0)
+            return -1;
+        ub_buf_addc(out, '"');
+        for (size_t i = 0; i < l; i++) {
+            if (p[i] == '"')
+                ub_buf_addc(out, '"');
+            ub_buf_addc(out, p[i]);
+        }
+        ub_buf_addc(out, '"');
+        if (!dot)
+            break;
+        ub_buf_addc(out, '.');
+        p = dot + 1;
+    }
+    return out->err ? -1 : 0;
+}

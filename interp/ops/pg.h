@@ -1,0 +1,23 @@
+/* pg.h — libpq helpers shared by the PostgreSQL-speaking operators. */
+#ifndef UB_PG_H
+#define UB_PG_H
+#include <libpq-fe.h>
+#include "op.h"
+
+/* Connects with the dsn of the connection named by parameter `param`,
+ * sets DateStyle ISO and application_name.  NULL on failure (task failed). */
+PGconn *ub_pg_connect(ub_opctx *c, const char *param);
+/* Runs sql (one or more statements); -1 and a task error on failure. */
+int     ub_pg_exec(ub_opctx *c, PGconn *db, const char *sql);
+/* Formats a libpq error (primary message, detail, hint, context) into one line. */
+const char *ub_pg_errmsg(PGconn *db, const PGresult *res, char *buf, size_t cap);
+/* Asks the server to cancel the running statement. */
+void    ub_pg_cancel(PGconn *db);
+/* Feeds a reader into an open COPY FROM STDIN; ends it and checks the
+ * result.  On a server error names `what` and the line reported by COPY. */
+int     ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t *bytes);
+/* Quotes "schema.table" as "schema"."table" into out (ub_buf). */
+struct ub_buf;
+int     ub_pg_qualified(const char *name, struct ub_buf *out);
+
+#endif

@@ -1,0 +1,139 @@
+/* pg_extract.c — COPY (query) TO STDOUT, streamed to a file (optionally zstd). */
+#include "core/buf.h"
+#include "io/stream.h"
+#include "ops/pg.h"
+#include <stdlib.h>
+#include <string.h>
+
+static const ub_param params[] = {
+    { "conn", UB_T_CONN, 0, "source", "postgres", "connection of the profile to read from (a libpq dsn)" },
+    { "sql", UB_T_PATH, 1, NULL, NULL, "SQL file holding one SELECT (a template); it is wrapped in COPY (...) TO STDOUT" },
+    { "to", UB_T_PATH, 1, NULL, NULL, "file to write, atomically (temp file, fsync, rename)" },
+    { "compress", UB_T_ENUM, 0, "none", "none|zstd", "zstd-compress the output" },
+    { "header", UB_T_BOOL, 0, "true", NULL, "write a CSV header line" },
+    { NULL, 0, 0, NULL, NULL, NULL }
+};
+
+/* COPY (<select>) TO STDOUT (...) with the trailing semicolon of the file dropped */
+static const char *copy_sql(ub_opctx *c, ub_buf *b)
+{
+    const char *q = ub_op_file_rendered(c, "sql");
+    if (!q)
+        return NULL;
+    size_t l = strlen(q);
+    while (l && (q[l - 1] == ';' || q[l - 1] == ' ' || q[l - 1] == '\n' || q[l - 1] == '\t' || q[l - 1] == '\r'))
+        l--;
+    ub_buf_adds(b, "COPY (");
+    ub_buf_add(b, q, l);
+    ub_buf_addf(b, ") TO STDOUT (FORMAT csv, HEADER %s)", ub_op_bool(c, "header") ? "true" : "false");
+    return b->err ? NULL : ub_buf_str(b);
+}
+
+static int plan(ub_opctx *c)
+{
+    ub_buf b = UB_BUF_INIT;
+    const char *sql = copy_sql(c, &b), *to = ub_op_str(c, "to"), *conn = ub_op_str(c, "conn");
+    const char *comp = ub_op_str(c, "compress");
+    int rc = -1;
+    if (!sql || !to || !conn || !comp)
+        goto out;
+    ub_op_effect(c, "sql", conn, "%s", sql);
+    ub_op_effect(c, "write", "file", "%s%s", to, strcmp(comp, "zstd") == 0 ? " (zstd)" : "");
+    rc = 0;
+out:
+    ub_buf_free(&b);
+    return rc;
+}
+
+static int run(ub_opctx *c)
+{
+    ub_buf b = UB_BUF_INIT;
+    ub_err err;
+    PGconn *db = NULL;
+    ub_writer *w = NULL;
+    int rc = -1;
+    char msg[2048];
+    const char *sql = copy_sql(c, &b), *to = ub_op_str(c, "to"), *comp = ub_op_str(c, "compress");
+    if (!sql || !to || !comp)
+        goto out;
+    if (!(db = ub_pg_connect(c, "conn")))
+        goto out;
+    if (!(w = ub_file_writer_open(to, 1, &err))) {
+        ub_op_fail(c, "%s", err.msg);
+        goto out;
+    }
+    if (strcmp(comp, "zstd") == 0) {
+        ub_writer *z = ub_zstd_writer(w, 0, &err);
+        if (!z) {
+            ub_op_fail(c, "%s", err.msg);
+            goto out;
+        }
+        w = z;
+    }
+    PGresult *res = PQexec(db, sql);
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        ub_op_fail(c, "extract failed: %s", ub_pg_errmsg(db, res, msg, sizeof msg));
+        PQclear(res);
+        goto out;
+    }
+    PQclear(res);
+    uint64_t rows = 0, bytes = 0;
+    int n, failed = 0, cancelled = 0;
+    char *row;
+    while ((n = PQgetCopyData(db, &row, 0)) > 0) {
+        if (!failed && ub_write(w, row, (size_t)n, &err)) {
+            ub_op_fail(c, "%s", err.msg);
+            failed = 1;
+            ub_pg_cancel(db);           /* drain the rest quickly */
+        }
+        PQfreemem(row);
+        rows++;
+        bytes += (uint64_t)n;
+        if ((rows & 0xffff) == 0) {
+            ub_op_progress(c, rows, bytes);
+            if (!cancelled && ub_op_cancelled(c)) {
+                ub_pg_cancel(db);
+                cancelled = 1;
+            }
+        }
+    }
+    if (n == -2) {
+        ub_op_fail(c, "extract failed: %s", ub_pg_errmsg(db, NULL, msg, sizeof msg));
+        goto out;
+    }
+    /* the final result tells whether the COPY completed: a truncated
+     * extract must not pass for a short one */
+    res = PQgetResult(db);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        ub_op_fail(c, "extract failed after %llu rows: %s", (unsigned long long)rows,
+                   ub_pg_errmsg(db, res, msg, sizeof msg));
+        PQclear(res);
+        goto out;
+    }
+    PQclear(res);
+    while ((res = PQgetResult(db)) != NULL)
+        PQclear(res);
+    if (failed || cancelled)
+        goto out;
+    ub_op_progress(c, rows, bytes);
+    rc = ub_writer_commit(w, &err);
+    w = NULL;
+    if (rc)
+        ub_op_fail(c, "%s", err.msg);
+    else
+        ub_op_log(c, "extracted %llu rows (%llu bytes, header included) to %s", (unsigned long long)rows,
+                  (unsigned long long)bytes, to);
+out:
+    ub_writer_abort(w);
+    PQfinish(db);
+    ub_buf_free(&b);
+    return rc;
+}
+
+const ub_opdesc ub_op_pg_extract = {
+    "pg.extract", "stream a query's rows out of PostgreSQL as CSV",
+    "Runs COPY (<sql>) TO STDOUT (FORMAT csv, HEADER) on the connection and streams the rows into a file, "
+    "optionally zstd-compressed. The session uses DateStyle ISO. The file appears only when the COPY completed: "
+    "the final result of the COPY is checked, so a truncated extract is an error and leaves nothing behind.",
+    params, NULL, plan, run,
+};

@@ -1,0 +1,59 @@
+/* wh_partition.c — make a lake prefix the ds partition of a warehouse table. */
+#include "ops/dialect.h"
+#include <string.h>
+
+static const ub_param params[] = {
+    { "conn", UB_T_CONN, 0, "warehouse", "warehouse", "warehouse connection (its dialect decides the SQL)" },
+    { "table", UB_T_STR, 1, NULL, NULL, "partitioned table, schema.table" },
+    { "column", UB_T_STR, 0, "insert_date", NULL, "partition column" },
+    { "value", UB_T_STR, 0, "{{ ds }}", NULL, "partition value" },
+    { "location", UB_T_LAKEREF, 1, NULL, NULL, "lake object, or prefix ending in '/' (every object under it)" },
+    { "setup", UB_T_PATH, 0, NULL, NULL, "SQL file run first (idempotent DDL creating the table)" },
+    { NULL, 0, 0, NULL, NULL, NULL }
+};
+
+static int fill(ub_opctx *c, ub_partition *p)
+{
+    memset(p, 0, sizeof *p);
+    p->conn_param = "conn";
+    p->table = ub_op_str(c, "table");
+    p->column = ub_op_str(c, "column");
+    p->value = ub_op_str(c, "value");
+    p->location = ub_op_str(c, "location");
+    p->setup = ub_op_has(c, "setup") ? ub_op_file_rendered(c, "setup") : NULL;
+    if (!p->table || !p->column || !p->value || !p->location || (ub_op_has(c, "setup") && !p->setup))
+        return -1;
+    for (const char *q = p->table; *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_' ||
+              *q == '.'))
+            return ub_op_fail(c, "table name '%s' may only hold letters, digits, '_' and '.'", p->table);
+    return 0;
+}
+
+static int plan(ub_opctx *c)
+{
+    ub_partition p;
+    const ub_dialect *d = ub_dialect_of(c, "conn");
+    if (!d || fill(c, &p))
+        return -1;
+    return d->partition_plan(c, &p);
+}
+
+static int run(ub_opctx *c)
+{
+    ub_partition p;
+    const ub_dialect *d = ub_dialect_of(c, "conn");
+    if (!d || fill(c, &p))
+        return -1;
+    return d->partition_run(c, &p);
+}
+
+const ub_opdesc ub_op_wh_partition = {
+    "wh.partition", "make lake data the ds partition of a warehouse table",
+    "Registers the objects at a lake location as one partition (column = value) of a warehouse table. "
+    "postgres dialect: the table is LIST-partitioned; the partition is rebuilt from the lake objects with "
+    "COPY FROM STDIN and swapped in, all in one transaction, so readers see the old partition or the new one, "
+    "never a part. redshift dialect: ALTER TABLE ... ADD IF NOT EXISTS PARTITION ... LOCATION 's3://...' on the "
+    "Spectrum external table.",
+    params, NULL, plan, run,
+};

@@ -1,0 +1,70 @@
+-- generate_user_behavior_metric.sql — the user behaviour metric for ds; replaces the ds slice of the table.
+--
+-- The op runs this file in ONE transaction, so the DELETE and the INSERT land together: a run for ds
+-- replaces exactly the ds slice, and running it twice leaves the same rows as running it once.
+-- The same file runs on PostgreSQL (local profile) and Redshift (aws profile).
+--
+-- Semantics (DESIGN.md section 4), one row per customer with at least one purchase row in the ds
+-- snapshot and at least one review in the ds review file:
+--   amount_spent = SUM(quantity * unit_price) over the customer's purchase rows, DECIMAL(18,5)
+--   review_score = number of the customer's reviews classified positive
+--   review_count = number of the customer's reviews
+--
+-- Why each side is aggregated per customer BEFORE the join:
+--   The original query joined purchase rows to review rows on the customer id and then summed. A
+--   customer with n purchase rows and k reviews yields n * k joined rows, so SUM(quantity * unit_price)
+--   came out k times too large, and the review sums n times too large (a customer with 4,642 purchase
+--   rows and 39 reviews reported 181,038 reviews).  Reducing each side to one row per customer first
+--   makes the join one-to-one, so every sum counts each purchase and each review exactly once.
+--
+-- Matching a review cid (a free-text vendor field) to customer_id (int):
+--   the cid is trimmed of spaces; it matches only if it is then a decimal integer (an optional + or -
+--   sign, ASCII digits, leading zeros allowed) within the int range.  Anything else (letters, '12345.0',
+--   '99999999999', empty, NULL) matches nothing and raises no error: the nested CASEs guarantee that a
+--   CAST is only ever evaluated on a string of at most 10 digits with no sign and no leading zeros,
+--   which every engine converts to BIGINT without error.  Purchases without a customer id never match.
+--   Redshift: BTRIM, LTRIM(s, chars), LEFT, LENGTH and the POSIX operator ~ are documented there; this
+--   file has been run on PostgreSQL 15 only.
+
+DELETE FROM public.user_behavior_metric
+ WHERE insert_date = CAST({{ sql.literal(ds) }} AS DATE);
+
+INSERT INTO public.user_behavior_metric
+       (customerid, amount_spent, review_score, review_count, insert_date)
+SELECT p.customerid,
+       p.amount_spent,
+       r.review_score,
+       r.review_count,
+       CAST({{ sql.literal(ds) }} AS DATE)
+  FROM (SELECT customer_id AS customerid,
+               CAST(SUM(quantity * unit_price) AS DECIMAL(18,5)) AS amount_spent
+          FROM spectrum.user_purchase_staging
+         WHERE insert_date = CAST({{ sql.literal(ds) }} AS DATE)
+           AND customer_id IS NOT NULL
+         GROUP BY customer_id) AS p
+  JOIN (SELECT cid_int AS customerid,
+               CAST(SUM(CASE WHEN positive_review THEN 1 ELSE 0 END) AS INT) AS review_score,
+               CAST(COUNT(*) AS INT) AS review_count
+          FROM (SELECT positive_review,
+                       CASE WHEN cid_num BETWEEN -2147483648 AND 2147483647
+                            THEN CAST(cid_num AS INT)
+                       END AS cid_int
+                  FROM (SELECT positive_review,
+                               CASE WHEN t ~ '^[+-]?[0-9]+$' AND LENGTH(d) <= 10
+                                    THEN CASE WHEN d = '' THEN 0 ELSE CAST(d AS BIGINT) END
+                                         * CASE WHEN LEFT(t, 1) = '-' THEN -1 ELSE 1 END
+                               END AS cid_num
+                          FROM (SELECT positive_review,
+                                       t,
+                                       LTRIM(LTRIM(t, '+-'), '0') AS d
+                                  FROM (SELECT positive_review,
+                                               BTRIM(cid) AS t
+                                          FROM spectrum.classified_movie_review
+                                         WHERE insert_date = CAST({{ sql.literal(ds) }} AS DATE)
+                                       ) AS trimmed
+                               ) AS split
+                       ) AS parsed
+               ) AS typed
+         WHERE cid_int IS NOT NULL
+         GROUP BY cid_int) AS r
+    ON r.customerid = p.customerid;
