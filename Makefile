@@ -11,8 +11,8 @@ SAN      ?= 0
 
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wvla -Wno-unused-parameter
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(WARN) \
+OPT      ?= -O2 -g
+CFLAGS   += $(OPT) -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(WARN) \
             -DUB_VERSION='"$(VERSION)"' -Iinterp -I$(BUILD) \
             $(shell pkg-config --cflags $(PKGS))
 LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lm -lpthread
@@ -34,11 +34,13 @@ LUA_STD  := $(sort $(wildcard stdlib/*.lua))
 UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 
-.PHONY: all dev san test unit golden e2e bench run install clean tools stack-stop
+.PHONY: all dev san test unit unit-bins golden e2e bench run install clean tools stack-stop
 all: ubpipe $(TOOLS)
 
-ubpipe: $(OBJS)
+ubpipe $(BUILD)/ubpipe: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+unit-bins: $(UNIT)
 
 $(BUILD)/libubpipe.a: $(LIBOBJS)
 	@rm -f $@
@@ -67,7 +69,9 @@ tools: $(TOOLS)
 dev:
 	$(MAKE) DEV=1 BUILD=build-dev
 san:
-	$(MAKE) DEV=1 SAN=1 BUILD=build-san CFLAGS='-O1 -g' ubpipe $(UNIT)
+	$(MAKE) DEV=1 SAN=1 BUILD=build-san OPT='-O1 -g' build-san/ubpipe unit-bins
+	UBPIPE=build-san/ubpipe sh tests/run.sh build-san unit
+	UBPIPE=build-san/ubpipe sh tests/run.sh build-san golden
 
 # Tests ----------------------------------------------------------------------
 test: all $(UNIT)

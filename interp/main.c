@@ -1,5 +1,6 @@
 /* main.c — the ubpipe command line: verbs, options, exit codes. */
 #include "aws/emr.h"
+#include "aws/s3cli.h"
 #include "core/engine.h"
 #include "core/plan.h"
 #include "core/run.h"
@@ -29,6 +30,7 @@ static const char usage_text[] =
     "  logs FILE TASK  the log of each try of a task (--try N for one)\n"
     "  help [OP]       this text, or an operator's parameters\n"
     "  schema          print the JSON Schema of the spec format\n"
+    "  s3 ls|cp|presign  list, copy (either side local or s3://) and presign S3 objects\n"
     "\n"
     "Options:\n"
     "  --ds DATE         logical date YYYY-MM-DD (default: yesterday, UTC)\n"
@@ -197,6 +199,8 @@ int main(int argc, char **argv)
     char exe[PATH_MAX];
     if (argc >= 2 && strcmp(argv[1], "__emr-local-runner") == 0)
         return ub_emr_local_runner_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "s3") == 0)
+        return ub_s3cli_main(argc - 2, argv + 2);
     if (argc < 2) {
         fputs(usage_text, stderr);
         return EXIT_USAGE;

@@ -104,6 +104,9 @@ void ub_op_effect(ub_opctx *c, const char *kind, const char *target, const char 
 
 /* ---- run ------------------------------------------------------------------ */
 int  ub_op_fail(ub_opctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));   /* -1 */
+/* Fails the task for good: the input itself is wrong (malformed data, a
+ * failed step), so another try would fail the same way and is not made. */
+int  ub_op_fatal(ub_opctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));  /* -1 */
 void ub_op_log(ub_opctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int  ub_op_set_output(ub_opctx *c, const char *key, const char *value);
 /* An output of this task recorded by an earlier try (resume), or NULL. */

@@ -179,11 +179,25 @@ static void iso_now(char out[32])
         snprintf(out, 32, "%lld", (long long)t);
 }
 
+/* 1 while process pid exists and is not a zombie waiting to be reaped */
 static int pid_alive(long long pid)
 {
-    if (pid <= 0)
+    if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno != EPERM))
         return 0;
-    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+#ifdef __linux__
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%lld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        const char *paren = strrchr(buf, ')');      /* "pid (comm) S ..." */
+        if (paren && (paren[1] == ' ') && (paren[2] == 'Z' || paren[2] == 'X'))
+            return 0;
+    }
+#endif
+    return 1;
 }
 
 /* The whole of a small file into out: 1 read, 0 missing, -1 error. */
@@ -1289,7 +1303,8 @@ static int run_dist_cp(stepctx *c, char **args, size_t nargs, ub_err *err)
         say("copied %s (%lld bytes) to %s", keys.v[i], (long long)n, dk.p);
         total += n;
     }
-    say("s3-dist-cp: %zu objects, %lld bytes, %s -> %s", keys.n, (long long)total, src, dst);
+    say("s3-dist-cp: %zu object%s, %lld bytes, %s -> %s", keys.n, keys.n == 1 ? "" : "s", (long long)total, src,
+        dst);
     rc = 0;
 out:
     ub_free(s.key);
@@ -1317,6 +1332,31 @@ static void sweep_tmp_dirs(const char *parent, const char *base)
             continue;
         if (pathf(&p, "%s/%s", parent, nm))
             rm_tree(p.p, 0);
+    }
+    closedir(d);
+    ub_buf_free(&p);
+}
+
+/* Removes what killed writers left under dir: every "*.ubtmp.<pid>.*" file or
+ * directory whose process is gone. */
+static void sweep_stale(const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    ub_buf p = UB_BUF_INIT;
+    struct dirent *de;
+    if (!d)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        const char *nm = de->d_name, *m = strstr(nm, TMP_MARK);
+        struct stat st;
+        if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0 || !pathf(&p, "%s/%s", dir, nm) || lstat(p.p, &st) < 0)
+            continue;
+        if (m) {
+            if (!pid_alive(strtoll(m + sizeof TMP_MARK - 1, NULL, 10)))
+                rm_tree(p.p, 0);
+        } else if (S_ISDIR(st.st_mode) && depth < 64) {
+            sweep_stale(p.p, depth + 1);
+        }
     }
     closedir(d);
     ub_buf_free(&p);
@@ -1737,6 +1777,8 @@ static void execute(runner *r, const json_t *rec, const char *logpath, outcome *
     } else if (!o->reason[0]) {
         snprintf(o->reason, sizeof o->reason, "the step process exited with status %d", WEXITSTATUS(status));
     }
+    if (WIFSIGNALED(status) && rec_str(rec, "HdfsDir"))
+        sweep_stale(rec_str(rec, "HdfsDir"), 0);    /* a killed step cleans nothing up itself */
 }
 
 /*
@@ -1773,6 +1815,8 @@ static int pick(runner *r, json_t **picked, ub_err *err)
             else
                 snprintf(reason, sizeof reason, "cancelled on request (runner pid %lld died)", pid);
             rlog(r, "step %s: %s", q.v[i], reason);
+            if (rec_str(rec, "HdfsDir"))
+                sweep_stale(rec_str(rec, "HdfsDir"), 0);
             s = s == UB_STEP_RUNNING ? UB_STEP_FAILED : UB_STEP_CANCELLED;
             bad = rec_finish(rec, (ub_step_state)s, reason) ? ub_err_oom(err) : rec_save(r->dir, rec, err);
             if (!bad && s == UB_STEP_FAILED)

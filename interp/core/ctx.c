@@ -25,6 +25,7 @@ struct ub_opctx {
     const ub_kv *prev;
     size_t     nprev;
     double     deadline;
+    int        fatal;          /* no retry */
 };
 
 ub_opctx *ub_ctx_new(ub_engine *e, ub_task *t, int try_no)
@@ -111,6 +112,18 @@ int ub_op_fail(ub_opctx *c, const char *fmt, ...)
     return -1;
 }
 
+int ub_op_fatal(ub_opctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(c, fmt, ap);
+    va_end(ap);
+    c->fatal = 1;
+    return -1;
+}
+
+int ub_ctx_fatal(const ub_opctx *c) { return c->fatal; }
+
 /* A spec error at a node: to the diag in plan mode (exit 2 with a caret),
  * and as the task's error in both modes. */
 static void node_error(ub_opctx *c, const ub_node *n, const char *fmt, ...)
@@ -124,7 +137,7 @@ static void node_error(ub_opctx *c, const ub_node *n, const char *fmt, ...)
     va_end(ap);
     if (c->e->planning)
         ub_diag_error(c->e->diag, n->loc, "%s", msg);
-    ub_op_fail(c, "%s:%d:%d: %s", n->loc.file, n->loc.line, n->loc.col, msg);
+    ub_op_fatal(c, "%s:%d:%d: %s", n->loc.file, n->loc.line, n->loc.col, msg);
 }
 
 void ub_op_log(ub_opctx *c, const char *fmt, ...)
@@ -443,8 +456,8 @@ const char *ub_op_file_rendered(ub_opctx *c, const char *key)
                 col++;
             }
         }
-        const char *close = strstr(open + 2, "}}");
-        if (!close) {
+        size_t blen = ub_tmpl_block_len(open, (size_t)(end - open));
+        if (!blen) {
             ub_loc loc = { disp, line, col };
             if (c->e->planning)
                 ub_diag_error(c->e->diag, loc, "unterminated '{{' (no matching '}}')");
@@ -454,14 +467,14 @@ const char *ub_op_file_rendered(ub_opctx *c, const char *key)
         char where[600];
         snprintf(where, sizeof where, "%s:%d:%d", disp, line, col);
         ub_err err;
-        if (ub_tmpl_render(c->e->lua, open, (size_t)(close + 2 - open), where, &out, &err)) {
+        if (ub_tmpl_render(c->e->lua, open, blen, where, &out, &err)) {
             ub_loc loc = { disp, line, col };
             if (c->e->planning)
                 ub_diag_error(c->e->diag, loc, "%s", err.msg);
             ub_op_fail(c, "%s: %s", where, err.msg);
             goto out;
         }
-        p = close + 2;
+        p = open + blen;
     }
     if (!out.err)
         result = ub_arena_strndup(&c->arena, ub_buf_str(&out), out.len);

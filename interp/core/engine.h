@@ -68,6 +68,7 @@ ub_opctx *ub_ctx_new(ub_engine *e, ub_task *t, int try_no);
 void      ub_ctx_free(ub_opctx *c);
 size_t    ub_ctx_effects(const ub_opctx *c, const ub_effect **out);
 const char *ub_ctx_error(const ub_opctx *c);          /* "" when none */
+int       ub_ctx_fatal(const ub_opctx *c);            /* failed for good: no retry */
 /* Publishes the task's outputs to later templates (outputs.<id>.<key>). */
 void      ub_ctx_publish(ub_opctx *c);
 void      ub_ctx_set_log(ub_opctx *c, FILE *log);

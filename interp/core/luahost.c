@@ -11,11 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* tools/embed.sh writes "stdlib/\*.lua" in its header comment */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "stdlib_embed.h"
-#pragma GCC diagnostic pop
 
 /*
  * Layout of the state:
@@ -629,6 +625,14 @@ static size_t scan_close(const char *s, size_t len, size_t b)
         }
     }
     return len;
+}
+
+size_t ub_tmpl_block_len(const char *s, size_t len)
+{
+    if (len < 2 || s[0] != '{' || s[1] != '{')
+        return 0;
+    size_t close = scan_close(s, len, 2);
+    return close >= len ? 0 : close + 2;
 }
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }

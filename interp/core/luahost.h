@@ -47,6 +47,11 @@ void ub_lua_push_env(ub_lua *L);
 int ub_tmpl_render(ub_lua *L, const char *src, size_t len, const char *where,
                    ub_buf *out, ub_err *err);
 
+/* s starts with "{{": the length of the whole block up to and including
+ * its "}}" (string literals and braces inside the expression respected),
+ * or 0 when it is not closed. */
+size_t ub_tmpl_block_len(const char *s, size_t len);
+
 /* 1 if s (len bytes) contains a template block. */
 int ub_tmpl_has_expr(const char *s, size_t len);
 

@@ -109,9 +109,12 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
         ub_buf_addc(&b, '\n');
         free(txt);
     } else {
-        ub_buf_addf(&b, "\nPlan: %zu tasks; %zu SQL statements, %zu reads, %zu writes, %zu copies, %zu EMR steps, "
-                        "%zu waits. Nothing has been run.\n",
-                    s->ntasks, counts[0], counts[2], counts[1], counts[3], counts[4], counts[5]);
+        ub_buf_addf(&b, "\nPlan: %zu task%s; %zu SQL statement%s, %zu read%s, %zu write%s, %zu cop%s, "
+                        "%zu EMR step%s, %zu wait%s. Nothing has been run.\n",
+                    s->ntasks, s->ntasks == 1 ? "" : "s", counts[0], counts[0] == 1 ? "" : "s",
+                    counts[2], counts[2] == 1 ? "" : "s", counts[1], counts[1] == 1 ? "" : "s",
+                    counts[3], counts[3] == 1 ? "y" : "ies", counts[4], counts[4] == 1 ? "" : "s",
+                    counts[5], counts[5] == 1 ? "" : "s");
     }
     print_masked(&b, out);
 out:

@@ -56,10 +56,12 @@ static double retry_delay(const ub_task *t, int try_no)
     return d > t->max_retry_delay ? t->max_retry_delay : d;
 }
 
-static void say(const ub_run_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const ub_run_opts *o, const char *fmt, ...)
+/* A line on stderr, secrets masked: progress (error 0) is dropped by
+ * --quiet, failures (error 1) never are. */
+static void say(const ub_run_opts *o, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(const ub_run_opts *o, int error, const char *fmt, ...)
 {
-    if (o->quiet)
+    if (o->quiet && !error)
         return;
     char msg[4096];
     va_list ap;
@@ -123,7 +125,7 @@ int ub_run(ub_engine *e, const ub_run_opts *o, ub_diag *diag)
         ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "%s", err.msg);
         goto out_nojournal;
     }
-    say(o, "ubpipe: run %s ds=%s profile=%s (%zu tasks)", s->pipeline, e->ds, e->profile, s->ntasks);
+    say(o, 0, "ubpipe: run %s ds=%s profile=%s (%zu tasks)", s->pipeline, e->ds, e->profile, s->ntasks);
     for (size_t k = 0; k < s->ntasks && !ub_cancel_requested; k++) {
         ub_task *t = &s->tasks[s->order[k]];
         const ub_jtask *jt = ub_journal_task(&j, t->id);
@@ -133,7 +135,7 @@ int ub_run(ub_engine *e, const ub_run_opts *o, ub_diag *diag)
                 ub_engine_publish(e, t->id, jt->outputs, jt->nout);
             state[t->index] = 1;
             if (sel[t->index])
-                say(o, "  done     %s (already successful)", t->id);
+                say(o, 0, "  done     %s (already successful)", t->id);
             continue;
         }
         int up_failed = 0;
@@ -142,7 +144,7 @@ int ub_run(ub_engine *e, const ub_run_opts *o, ub_diag *diag)
         if (up_failed) {
             state[t->index] = 2;
             ub_journal_record(&j, t->id, "upstream_failed", 0, NULL, NULL, 0, &err);
-            say(o, "  skipped  %s (upstream failed)", t->id);
+            say(o, 0, "  skipped  %s (upstream failed)", t->id);
             continue;
         }
         ub_journal_record(&j, t->id, "queued", 0, NULL, NULL, 0, &err);
@@ -151,7 +153,7 @@ int ub_run(ub_engine *e, const ub_run_opts *o, ub_diag *diag)
             int try_no = base_try + attempt;
             double t0 = now_s();
             if (ub_journal_record(&j, t->id, "running", try_no, NULL, NULL, 0, &err)) {
-                say(o, "ubpipe: %s", err.msg);
+                say(o, 1, "ubpipe: %s", err.msg);
                 state[t->index] = 2;
                 break;
             }
@@ -163,22 +165,22 @@ int ub_run(ub_engine *e, const ub_run_opts *o, ub_diag *diag)
                 ub_journal_record(&j, t->id, "success", try_no, NULL, outs, nout, &err);
                 ub_ctx_publish(c);
                 state[t->index] = 1;
-                say(o, "  ok       %s (%.2fs)", t->id, now_s() - t0);
+                say(o, 0, "  ok       %s (%.2fs)", t->id, now_s() - t0);
                 ub_ctx_free(c);
                 break;
             }
             const char *msg = c ? ub_ctx_error(c) : "out of memory";
-            int last = attempt == t->retries + 1 || ub_cancel_requested;
+            int last = attempt == t->retries + 1 || ub_cancel_requested || (c && ub_ctx_fatal(c));
             ub_journal_record(&j, t->id, last ? "failed" : "up_for_retry", try_no, msg, outs, nout, &err);
             if (last) {
                 state[t->index] = 2;
                 failed++;
-                say(o, "  FAILED   %s (try %d): %s\n           log: %s", t->id, try_no, msg, ub_buf_str(&logpath));
+                say(o, 1, "  FAILED   %s (try %d): %s\n           log: %s", t->id, try_no, msg, ub_buf_str(&logpath));
                 ub_ctx_free(c);
                 break;
             }
             double d = retry_delay(t, attempt);
-            say(o, "  retry    %s (try %d failed: %s); next try in %gs", t->id, try_no, msg, d);
+            say(o, 0, "  retry    %s (try %d failed: %s); next try in %gs", t->id, try_no, msg, d);
             ub_ctx_free(c);
             for (double left = d; left > 0 && !ub_cancel_requested; left -= 0.1) {
                 struct timespec ts = { 0, 100000000 };
@@ -187,13 +189,13 @@ int ub_run(ub_engine *e, const ub_run_opts *o, ub_diag *diag)
         }
     }
     if (ub_cancel_requested) {
-        say(o, "ubpipe: cancelled; run again to complete the run");
+        say(o, 1, "ubpipe: cancelled; run again to complete the run");
         rc = 1;
     } else if (failed) {
-        say(o, "ubpipe: %d task(s) failed; fix the cause and run again to resume", failed);
+        say(o, 1, "ubpipe: %d task(s) failed; fix the cause and run again to resume", failed);
         rc = 1;
     } else {
-        say(o, "ubpipe: run %s ds=%s succeeded", s->pipeline, e->ds);
+        say(o, 0, "ubpipe: run %s ds=%s succeeded", s->pipeline, e->ds);
         rc = 0;
     }
     ub_journal_close(&j);

@@ -19,7 +19,11 @@ static json_t *type_schema(const ub_param *p)
     switch (p->type) {
     case UB_T_INT:      return json_pack("{s:s, s:i}", "type", "integer", "minimum", 0);
     case UB_T_BOOL:     return json_pack("{s:s}", "type", "boolean");
-    case UB_T_DURATION: return duration_schema();
+    case UB_T_DURATION: {
+        json_t *d = duration_schema();
+        json_array_append_new(json_object_get(d, "oneOf"), json_pack("{s:s, s:s}", "type", "string", "pattern", "\\{\\{"));
+        return d;
+    }
     case UB_T_LIST:     return json_pack("{s:s, s:{s:[s,s,s]}}", "type", "array", "items", "type", "string", "number", "boolean");
     case UB_T_MAP:      return json_pack("{s:s, s:{s:[s,s,s]}}", "type", "object", "additionalProperties", "type", "string", "number", "boolean");
     case UB_T_LAKEREF:

@@ -131,7 +131,7 @@ static int check_type(loadctx *lc, const ub_node *n, ub_ptype t, const char *cho
                           ub_node_kind_name(n));
             return -1;
         }
-        if (ub_duration_parse(n->str, &secs, &err)) {
+        if (!strstr(n->str, "{{") && ub_duration_parse(n->str, &secs, &err)) {
             ub_diag_error(lc->d, n->loc, "%s: %s", what, err.msg);
             return -1;
         }
@@ -304,6 +304,11 @@ static void load_task(loadctx *lc, ub_task *t, const ub_node *defaults)
         if (kd) {
             if (strcmp(k->str, "after") == 0 && v->kind == UB_SCALAR)
                 continue;                  /* a single id is fine */
+            if (kd->type != UB_T_STR && v->kind == UB_SCALAR && strstr(v->str, "{{")) {
+                ub_diag_error(lc->d, v->loc, "key '%s' is read before templates are rendered; write a value",
+                              k->str);
+                continue;
+            }
             if (strcmp(k->str, "op") != 0)
                 check_type(lc, v, kd->type, NULL, what);
             continue;

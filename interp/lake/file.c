@@ -49,8 +49,9 @@ typedef struct flake {
 static int normalize(const char *p, ub_buf *out)
 {
     ub_buf_reset(out);
-    ub_buf_addc(out, '/');
-    while (*p) {
+    if (ub_buf_addc(out, '/') < 0)
+        return -1;
+    while (*p && !out->err) {
         while (*p == '/')
             p++;
         const char *s = p;
@@ -147,8 +148,9 @@ static ub_reader *f_open_read(ub_lake *lake, const char *key, ub_err *err)
     int fd = -1;
     if (obj_path(l, key, &path, err) || check_inside(l, path.p, key, err))
         goto out;
+    /* O_NONBLOCK: a FIFO in the lake must not hang us; it is refused below */
     do
-        fd = open(path.p, O_RDONLY | O_CLOEXEC);
+        fd = open(path.p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     while (fd < 0 && errno == EINTR);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
@@ -162,9 +164,18 @@ static ub_reader *f_open_read(ub_lake *lake, const char *key, ub_err *err)
         ub_err_set(err, "could not stat lake object '%s' ('%s'): %s", key, path.p, strerror(errno));
         goto out;
     }
-    if (!S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) {
         ub_err_set(err, "lake object '%s' does not exist in '%s' (it is a prefix, not an object)",
                    key, url_of(lake));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ub_err_set(err, "lake object '%s' ('%s') is not a regular file", key, path.p);
+        goto out;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        ub_err_set(err, "could not open lake object '%s' ('%s'): %s", key, path.p, strerror(errno));
         goto out;
     }
     r = ub_fd_reader(fd, path.p, 1, err);   /* the reader owns fd from here */
@@ -391,7 +402,8 @@ static int read_dir(walk *w, const char *only, ent **out, size_t *nout)
         v[n].info.mtime = (int64_t)st.st_mtime;
         n++;
     }
-    qsort(v, n, sizeof *v, ent_cmp);
+    if (n > 1)
+        qsort(v, n, sizeof *v, ent_cmp);
     *out = v;                         /* the caller owns the entries now */
     *nout = n;
     v = NULL;

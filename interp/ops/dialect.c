@@ -79,7 +79,8 @@ static int pg_partition_plan(ub_opctx *c, const ub_partition *p)
     if (!conn || pg_statements(p, &pre, &post, &head))
         goto out;
     int prefix = p->location[strlen(p->location) - 1] == '/';
-    ub_op_effect(c, "read", "lake", "%s%s", p->location, prefix ? " (every object under it)" : "");
+    ub_op_effect(c, "read", ub_op_lake_url(c) ? ub_op_lake_url(c) : "lake", "%s%s", p->location,
+                 prefix ? " (every object under it)" : "");
     ub_op_effect(c, "sql", conn,
                  "BEGIN;\n%s%s%s\n%s (<columns of the CSV header>) FROM STDIN (FORMAT csv, HEADER true);"
                  "  -- per object%s\n%s\nCOMMIT;",

@@ -197,8 +197,9 @@ static int wait_run(ub_opctx *c)
                 goto out;
             }
             if (st.state == UB_STEP_FAILED || st.state == UB_STEP_CANCELLED || st.state == UB_STEP_INTERRUPTED) {
-                ub_op_fail(c, "step %s (%s) %s%s%s", p, st.name, ub_step_state_name(st.state),
-                           st.reason[0] ? ": " : "", st.reason);
+                ub_op_fatal(c, "step %s (%s) %s%s%s; fix the cause, then run again with --rerun (or --only "
+                               "the submit and wait tasks) to submit new steps",
+                            p, st.name, ub_step_state_name(st.state), st.reason[0] ? ": " : "", st.reason);
                 goto out;
             }
             if (st.state != UB_STEP_COMPLETED)

@@ -47,7 +47,7 @@ static int put_plan(ub_opctx *c)
     ub_op_effect(c, "read", "file", "%s", src);
     if (strcmp(chk, "csv") == 0)
         ub_op_effect(c, "check", "csv", "RFC 4180, every record with the header's field count");
-    ub_op_effect(c, "write", "lake", "%s", dst);
+    ub_op_effect(c, "write", ub_op_lake_url(c) ? ub_op_lake_url(c) : "lake", "%s", dst);
     return 0;
 }
 
@@ -62,7 +62,7 @@ static int put_run(ub_opctx *c)
     if (!src || !dst || !chk || !lake)
         goto out;
     if (strcmp(chk, "csv") == 0 && check_csv(src, &err)) {
-        ub_op_fail(c, "%s", err.msg);
+        ub_op_fatal(c, "%s", err.msg);
         goto out;
     }
     if (!(r = ub_file_reader_open(src, &err)) || !(w = ub_lake_open_write(lake, dst, &err))) {
@@ -97,7 +97,7 @@ static int copy_plan(ub_opctx *c)
     const char *src = ub_op_str(c, "src"), *dst = ub_op_str(c, "dst");
     if (!src || !dst)
         return -1;
-    ub_op_effect(c, "copy", "lake", "%s -> %s", src, dst);
+    ub_op_effect(c, "copy", ub_op_lake_url(c) ? ub_op_lake_url(c) : "lake", "%s -> %s", src, dst);
     return 0;
 }
 

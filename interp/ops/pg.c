@@ -32,6 +32,15 @@ const char *ub_pg_errmsg(PGconn *db, const PGresult *res, char *buf, size_t cap)
     return buf;
 }
 
+/* Server notices (e.g. "relation already exists, skipping") go to the task log. */
+static void on_notice(void *arg, const char *msg)
+{
+    size_t l = strlen(msg);
+    while (l && msg[l - 1] == '\n')
+        l--;
+    ub_op_log(arg, "server: %.*s", (int)l, msg);
+}
+
 PGconn *ub_pg_connect(ub_opctx *c, const char *param)
 {
     const char *dsn = ub_op_conn(c, param, "dsn");
@@ -47,6 +56,7 @@ PGconn *ub_pg_connect(ub_opctx *c, const char *param)
         PQfinish(db);
         return NULL;
     }
+    PQsetNoticeProcessor(db, on_notice, c);
     char app[128];
     snprintf(app, sizeof app, "SET application_name = 'ubpipe'; SET DateStyle = 'ISO, MDY'");
     PGresult *r = PQexec(db, app);
@@ -151,7 +161,12 @@ finish:;
                 char col[128] = "";
                 if (colp)
                     snprintf(col, sizeof col, " (%.*s)", (int)strcspn(colp, ":\n"), colp);
-                rc = ub_op_fail(c, "%s:%d: %s%s", what, ln, prim, col);
+                /* a data error (SQLSTATE class 22 or 23) will not go away on retry */
+                const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+                if (state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0))
+                    rc = ub_op_fatal(c, "%s:%d: %s%s", what, ln, prim, col);
+                else
+                    rc = ub_op_fail(c, "%s:%d: %s%s", what, ln, prim, col);
             } else {
                 rc = ub_op_fail(c, "loading '%s': %s", what, ub_pg_errmsg(db, res, msg, sizeof msg));
             }

@@ -128,7 +128,7 @@ done
 verbs=$(awk '/^Commands:/ { on = 1; next } /^$/ { on = 0 } on { print $1 }' "$TMP/help")
 [ -n "$verbs" ] && ok || ko "no commands found in 'ubpipe --help'"
 for v in $verbs; do
-	section "$P1" SYNOPSIS | unesc | grep -q -x ".B $v" && ok || ko "$P1: command '$v' is not in SYNOPSIS"
+	section "$P1" SYNOPSIS | unesc | grep -q -e "^\.B $v\( \|\$\)" && ok || ko "$P1: command '$v' is not in SYNOPSIS"
 	section "$P1" COMMANDS | tags | awk -v v="$v" '$2 == v { f = 1 } END { exit !f }' && ok ||
 		ko "$P1: command '$v' has no entry in COMMANDS"
 done

@@ -320,6 +320,17 @@ static void test_objects(void)
     snprintf(path, sizeof path, "%s/a/b/c.ubtmp.999999.0", root);
     unlink(path);
 
+    /* a FIFO is not an object, and opening it does not hang */
+    snprintf(path, sizeof path, "%s/fifo", root);
+    T_INTEQ(mkfifo(path, 0600), 0);
+    snprintf(want, sizeof want, "(error: lake object 'fifo' ('%s') is not a regular file)", path);
+    got = slurp(l, "fifo");
+    T_STREQ(got, want);
+    ub_free(got);
+    T_INTEQ(ub_lake_stat(l, "fifo", &info, &err), 0);
+    check_listing(l, "fifo", "");
+    unlink(path);
+
     /* copy */
     T_INTEQ(ub_lake_copy(l, "a/b.csv", "stage/copy/b.csv", &err), 0);
     check_content(l, "stage/copy/b.csv", "a/b.csv");
