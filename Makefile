@@ -24,6 +24,15 @@ CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
+# V=1 shows the full commands
+ifeq ($(V),1)
+Q :=
+SAY := @true
+else
+Q := @
+SAY := @printf '  %-6s %s\n'
+endif
+
 # Objects, grouped by layer ------------------------------------------------
 SRCS     := $(sort $(wildcard interp/core/*.c interp/io/*.c interp/lake/*.c \
                                interp/aws/*.c interp/ops/*.c interp/*.c))
@@ -38,17 +47,20 @@ TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 all: ubpipe $(TOOLS)
 
 ubpipe $(BUILD)/ubpipe: $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+	$(SAY) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
 unit-bins: $(UNIT)
 
 $(BUILD)/libubpipe.a: $(LIBOBJS)
 	@rm -f $@
-	ar rcs $@ $(LIBOBJS)
+	$(SAY) AR $@
+	$(Q)ar rcs $@ $(LIBOBJS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(SAY) CC $<
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # stdlib/*.lua embedded into the binary, as jq does with builtin.jq
 $(BUILD)/stdlib_embed.h: $(LUA_STD) tools/embed.sh
@@ -58,7 +70,8 @@ $(BUILD)/interp/core/luahost.o: $(BUILD)/stdlib_embed.h
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libubpipe.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libubpipe.a $(LDLIBS)
+	$(SAY) TEST $@
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libubpipe.a $(LDLIBS)
 
 $(BUILD)/tools/%: tools/%.c
 	@mkdir -p $(dir $@)

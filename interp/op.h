@@ -94,6 +94,8 @@ const char *ub_op_lake_url(ub_opctx *c);
  * use in run mode), and the state directory. */
 const char *ub_op_workdir(ub_opctx *c);
 const char *ub_op_state_dir(const ub_opctx *c);
+/* Absolute directory of the spec file (relative paths are taken from it). */
+const char *ub_op_spec_dir(const ub_opctx *c);
 
 /* ---- plan effects -------------------------------------------------------- */
 /* kind: "sql", "read", "write", "copy", "delete", "ddl", "emr.step", "wait",

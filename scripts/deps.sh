@@ -4,7 +4,7 @@
 #   sh scripts/deps.sh install   apt-get install what is missing (root), or print the exact command
 set -eu
 BUILD="build-essential pkg-config libyaml-dev libpq-dev libcurl4-openssl-dev libssl-dev liblua5.4-dev libzstd-dev libexpat1-dev libjansson-dev"
-RUN="postgresql postgresql-client zstd"
+RUN="postgresql postgresql-client zstd bc"
 TEST="python3 python3-jsonschema python3-yaml python3-botocore nodejs npm man-db"
 ALL="$BUILD $RUN $TEST"
 missing() {

@@ -21,9 +21,9 @@
 --   the cid is trimmed of spaces; it matches only if it is then a decimal integer (an optional + or -
 --   sign, ASCII digits, leading zeros allowed) within the int range.  Anything else (letters, '12345.0',
 --   '99999999999', empty, NULL) matches nothing and raises no error: the nested CASEs guarantee that a
---   CAST is only ever evaluated on a string of at most 10 digits with no sign and no leading zeros,
---   which every engine converts to BIGINT without error.  Purchases without a customer id never match.
---   Redshift: BTRIM, LTRIM(s, chars), LEFT, LENGTH and the POSIX operator ~ are documented there; this
+--   CAST is only ever evaluated on a string that is an optional sign, leading zeros and at most 10
+--   significant digits, which every engine converts to BIGINT without error.  Purchases without a customer id never match.
+--   Redshift: BTRIM, CAST and the POSIX operator ~ (with {m,n} bounds) are documented there; this
 --   file has been run on PostgreSQL 15 only.
 
 DELETE FROM public.user_behavior_metric
@@ -46,24 +46,15 @@ SELECT p.customerid,
                CAST(SUM(CASE WHEN positive_review THEN 1 ELSE 0 END) AS INT) AS review_score,
                CAST(COUNT(*) AS INT) AS review_count
           FROM (SELECT positive_review,
-                       CASE WHEN cid_num BETWEEN -2147483648 AND 2147483647
-                            THEN CAST(cid_num AS INT)
+                       CASE WHEN t ~ '^[+-]?0*[0-9]{1,10}$'
+                            THEN CASE WHEN CAST(t AS BIGINT) BETWEEN -2147483648 AND 2147483647
+                                      THEN CAST(CAST(t AS BIGINT) AS INT)
+                                 END
                        END AS cid_int
-                  FROM (SELECT positive_review,
-                               CASE WHEN t ~ '^[+-]?[0-9]+$' AND LENGTH(d) <= 10
-                                    THEN CASE WHEN d = '' THEN 0 ELSE CAST(d AS BIGINT) END
-                                         * CASE WHEN LEFT(t, 1) = '-' THEN -1 ELSE 1 END
-                               END AS cid_num
-                          FROM (SELECT positive_review,
-                                       t,
-                                       LTRIM(LTRIM(t, '+-'), '0') AS d
-                                  FROM (SELECT positive_review,
-                                               BTRIM(cid) AS t
-                                          FROM spectrum.classified_movie_review
-                                         WHERE insert_date = CAST({{ sql.literal(ds) }} AS DATE)
-                                       ) AS trimmed
-                               ) AS split
-                       ) AS parsed
+                  FROM (SELECT positive_review, BTRIM(cid) AS t
+                          FROM spectrum.classified_movie_review
+                         WHERE insert_date = CAST({{ sql.literal(ds) }} AS DATE)
+                       ) AS trimmed
                ) AS typed
          WHERE cid_int IS NOT NULL
          GROUP BY cid_int) AS r

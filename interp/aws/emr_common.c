@@ -22,11 +22,10 @@ int ub_step_state_final(ub_step_state s)
            s == UB_STEP_INTERRUPTED;
 }
 
-/* To add the AWS backend (interp/aws/emr_api.c): make this `return ub_emr_api_open(o, err);`. */
+/* Any cluster other than "local" is a cluster id for the EMR API (emr_api.c). */
 static ub_emr *open_api(const ub_emr_opts *o, ub_err *err)
 {
-    ub_err_set(err, "cluster '%s': the EMR API backend is not part of this build", o->cluster);
-    return NULL;
+    return ub_emr_api_open(o, err);
 }
 
 /* One row per backend; the first whose cluster matches (NULL = any) opens it. */

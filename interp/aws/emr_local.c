@@ -791,7 +791,9 @@ out:
     return rc;
 }
 
-static const char *const aof_names[] = { "CONTINUE", "CANCEL_AND_WAIT", "TERMINATE_CLUSTER", "TERMINATE_JOB_FLOW", NULL };
+static const char *const aof_names[] = {
+    "CONTINUE", "CANCEL_AND_WAIT", "TERMINATE_CLUSTER", "TERMINATE_JOB_FLOW", NULL,
+};
 
 /* Checks the AddJobFlowSteps "Steps" array; the caller owns the result. */
 static json_t *parse_steps(const char *text, ub_err *err)

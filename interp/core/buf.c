@@ -102,8 +102,11 @@ char *ub_buf_detach(ub_buf *b, size_t *len)
 {
     if (b->err)
         return NULL;
-    if (!b->p && ub_buf_reserve(b, 0))
-        return NULL;
+    if (!b->p) {
+        if (ub_buf_reserve(b, 0))
+            return NULL;
+        b->p[0] = '\0';
+    }
     char *p = b->p;
     if (len)
         *len = b->len;

@@ -68,6 +68,7 @@ const char *ub_op_pipeline(const ub_opctx *c) { return c->e->spec->pipeline; }
 int ub_op_planning(const ub_opctx *c) { return c->e->planning; }
 int ub_op_try(const ub_opctx *c) { return c->try_no; }
 const char *ub_op_state_dir(const ub_opctx *c) { return c->e->state_dir; }
+const char *ub_op_spec_dir(const ub_opctx *c) { return c->e->spec->dir; }
 const char *ub_op_self_exe(const ub_opctx *c) { return c->e->self_exe; }
 static double now_s(void)
 {

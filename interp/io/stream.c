@@ -99,6 +99,8 @@ typedef struct file_writer {
     int   fd;
     char *path;          /* target; base.name points here */
     char *tmp;           /* "<path>.ubtmp.<pid>.<n>" */
+    char  buf[64 * 1024];/* small writes are gathered: one write(2) per 64 KiB */
+    size_t blen;
 } file_writer;
 
 static atomic_ulong tmp_counter;
@@ -176,13 +178,28 @@ static int mkdirs(char *dir)
     return 0;
 }
 
+static int fw_flush(file_writer *f, ub_err *err)
+{
+    if (f->blen && write_all(f->fd, f->buf, f->blen) < 0)
+        return ub_err_set(err, "could not write '%s': %s", f->tmp, strerror(errno));
+    f->blen = 0;
+    return 0;
+}
+
 static int fw_write(ub_writer *w, const void *buf, size_t n, ub_err *err)
 {
     file_writer *f = (file_writer *)w;
     if (f->fd < 0)
         return ub_err_set(err, "could not write '%s': writer already failed", f->path);
-    if (write_all(f->fd, buf, n) < 0)
-        return ub_err_set(err, "could not write '%s': %s", f->tmp, strerror(errno));
+    if (f->blen + n > sizeof f->buf && fw_flush(f, err))
+        return -1;
+    if (n >= sizeof f->buf) {
+        if (write_all(f->fd, buf, n) < 0)
+            return ub_err_set(err, "could not write '%s': %s", f->tmp, strerror(errno));
+    } else {
+        memcpy(f->buf + f->blen, buf, n);
+        f->blen += n;
+    }
     f->base.bytes += n;
     return 0;
 }
@@ -208,6 +225,11 @@ static int fw_commit(ub_writer *w, ub_err *err)
     file_writer *f = (file_writer *)w;
     char *dir = NULL;
     int rc = -1, fd = f->fd;
+    if (fd >= 0 && fw_flush(f, err)) {
+        close(fd);
+        f->fd = -1;
+        goto out;                       /* out: unlinks the temporary file */
+    }
     f->fd = -1;
     if (fd < 0) {
         ub_err_set(err, "could not write '%s': writer already failed", f->path);
@@ -332,6 +354,21 @@ int ub_is_zstd_name(const char *name)
 
 /* A temp file is stale unless the pid in its name is alive (ours included:
  * another thread may be writing it).  Names we cannot parse count as stale. */
+/* 1 when /proc says the process has exited and waits to be reaped. */
+static int pid_is_zombie(long pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');        /* the state follows "(comm) " */
+    return rp && rp[1] == ' ' && rp[2] == 'Z';
+}
+
 static int tmp_is_stale(const char *name)
 {
     const char *m = strstr(name, TMP_MARK);
@@ -344,9 +381,9 @@ static int tmp_is_stale(const char *name)
         return 1;
     if ((pid_t)pid == getpid())
         return 0;
-    if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
-        return 0;
-    return 1;
+    if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
+        return 1;
+    return pid_is_zombie(pid);       /* a zombie writes nothing more */
 }
 
 static int sweep(const char *dir, int depth)

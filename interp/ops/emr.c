@@ -80,6 +80,7 @@ static int open_emr(ub_opctx *c, ub_emr **out)
     o.state_dir = ub_op_state_dir(c);
     o.self_exe = ub_op_self_exe(c);
     o.lake_url = ub_op_lake_url(c);
+    o.base_dir = ub_op_spec_dir(c);          /* a relative lake or hdfs dir is relative to the spec */
     o.hdfs_dir = ub_op_conn(c, "conn", "hdfs");
     o.region = ub_op_conn(c, "conn", "region");
     /* the local runner needs the script → built-in map */
