@@ -140,7 +140,8 @@ static void print_caret(const ub_diag *d, FILE *out, ub_loc loc)
 size_t ub_diag_flush(ub_diag *d, FILE *out)
 {
     size_t n = d->n;
-    qsort(d->msgs, d->n, sizeof *d->msgs, cmp_msg);
+    if (d->n)
+        qsort(d->msgs, d->n, sizeof *d->msgs, cmp_msg);
     for (size_t i = 0; i < d->n; i++) {
         if (i == d->max_print) {
             fprintf(out, "ubpipe: too many errors (%zu); only the first %zu are shown\n",
