@@ -23,7 +23,7 @@ same() { if [ "$2" = "$3" ]; then ok; else ko "$1: got [$2], want [$3]"; fi; }
 TMP=$(mktemp -d /tmp/ubpipe-test-pipeline.XXXXXX) || exit 1
 chmod 755 "$TMP"
 export UBPIPE_HOME="$TMP/home"
-cleanup() { sh scripts/stack.sh stop >/dev/null 2>&1; rm -rf "$TMP"; }
+cleanup() { sh scripts/stack.sh stop >/dev/null 2>&1; rm -rf "$TMP"; rm -f pipelines/.test_zst.yaml; }
 trap cleanup EXIT INT TERM
 
 sh scripts/stack.sh start >/dev/null || { echo "test_pipeline: cannot start the stack"; exit 1; }
@@ -72,6 +72,18 @@ with open('$DEMO/user_purchase.csv', newline='') as f:
         n += r['invoice_date'] < '2021-03-21'
 print(n)")
 same "as-of extract for $D2 (rows with invoice_date < ds + 1 day)" "$purch2" "$want2"
+
+# 3b. the same pipeline with the extract zstd-compressed end to end (extract → lake → COPY)
+sed -e 's|to: "{{ workdir }}/user_purchase.csv"|to: "{{ workdir }}/user_purchase.csv.zst"\n    compress: zstd|' \
+    -e 's|src: "{{ workdir }}/user_purchase.csv"|src: "{{ workdir }}/user_purchase.csv.zst"|' \
+    -e 's|dst: "stage:user_purchase/{{ ds }}/user_purchase.csv"|dst: "stage:user_purchase/{{ ds }}/user_purchase.csv.zst"|' \
+    -e 's|^pipeline: user_behavior|pipeline: user_behavior_zst|' pipelines/user_behavior.yaml > pipelines/.test_zst.yaml
+D3=2021-04-10
+if "$UBPIPE" run pipelines/.test_zst.yaml -q --ds $D3 -p movie_review_file="$DEMO/movie_review.csv"; then ok; else ko "zstd run failed"; fi
+rm -f pipelines/.test_zst.yaml
+zobj=$UBPIPE_HOME/lake/stage/user_purchase/$D3/user_purchase.csv.zst
+if [ -f "$zobj" ] && zstd -q -t "$zobj" 2>/dev/null; then ok; else ko "no valid zstd object at $zobj"; fi
+same "metric for $D3 (zstd extract)" "$(metric $D3)" "$(ref $D3 "$DEMO/movie_review.csv")"
 
 # 4. bad vendor files: the run fails, naming file and line; the ds keeps its previous content
 snapshot() {
