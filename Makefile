@@ -43,7 +43,7 @@ LUA_STD  := $(sort $(wildcard stdlib/*.lua))
 UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 
-.PHONY: all dev san test unit unit-bins golden e2e bench run install clean tools stack-stop
+.PHONY: all dev san test unit unit-bins golden e2e bench soak run install clean tools stack-stop
 all: ubpipe $(TOOLS)
 
 ubpipe $(BUILD)/ubpipe: $(OBJS)
@@ -93,6 +93,7 @@ test: all $(UNIT)
 unit: $(UNIT)
 	sh tests/run.sh $(BUILD) unit
 
+soak: all ; KILL_N=200 sh tests/e2e/test_kill_resume.sh
 bench: all
 	sh tests/bench/run.sh $(BUILD)
 

@@ -34,26 +34,31 @@ static const char usage_text[] =
     "\n"
     "Options:\n"
     "  --ds DATE         logical date YYYY-MM-DD (default: yesterday, UTC)\n"
+    "  --from D1 --to D2 run/plan/status: every date from D1 to D2, in order (backfill)\n"
     "  --profile NAME    profile of the spec to use (default: local)\n"
     "  -p, --param K=V   override a param of the spec (repeatable)\n"
     "  --format FMT      plan/status: text|json; graph: dot|mermaid\n"
     "  --rerun           run: run every task, even those already successful\n"
     "  --only T1,T2      run: only these tasks (their upstream is taken as done)\n"
     "  --downstream      run: with --only, also every task downstream of them\n"
+    "  -j, --jobs N      run: tasks running at once (default: the number of cores)\n"
+    "  --max-active-runs N  run: dates of a backfill in progress at once (default: no limit)\n"
+    "  --log-format FMT  run: text (default) or json (one JSON object per event on stderr)\n"
     "  --try N           logs: only this try\n"
     "  -q, --quiet       run: no progress lines\n"
     "  -h, --help        this text\n"
     "  --version         the version\n"
     "\n"
     "Environment: UBPIPE_HOME (state directory, default ./.ubpipe), UBPIPE_CONN_<NAME>\n"
-    "(overrides connection NAME of the profile), NO_COLOR.\n"
+    "(overrides connection NAME of the profile), NO_COLOR, UBPIPE_KILL_GRACE (seconds\n"
+    "between SIGTERM and SIGKILL of a stopped task, default 10).\n"
     "Exit status: 0 success, 1 a task failed, 2 usage or spec error.\n"
     "See ubpipe(1), ubpipe-pipeline(5), ubpipe-lua(7).\n";
 
 typedef struct cli {
     const char *verb;
-    const char *ds, *profile, *format, *only;
-    int rerun, downstream, quiet, try_no;
+    const char *ds, *profile, *format, *only, *from, *to, *log_format;
+    int rerun, downstream, quiet, try_no, jobs, max_active_runs;
     ub_kv params[64];
     size_t nparams;
     char **args;
@@ -86,12 +91,15 @@ static int parse(cli *c, int argc, char **argv)
         { "rerun", no_argument, NULL, 'r' },         { "only", required_argument, NULL, 'o' },
         { "downstream", no_argument, NULL, 'D' },    { "try", required_argument, NULL, 't' },
         { "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
+        { "jobs", required_argument, NULL, 'j' },    { "from", required_argument, NULL, 'F' },
+        { "to", required_argument, NULL, 'T' },      { "max-active-runs", required_argument, NULL, 'M' },
+        { "log-format", required_argument, NULL, 'L' },
         { "version", no_argument, NULL, 'V' },       { NULL, 0, NULL, 0 }
     };
     int ch;
     opterr = 0;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, ":p:qh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":p:j:qh", opts, NULL)) != -1) {
         switch (ch) {
         case 'd': c->ds = optarg; break;
         case 'P': c->profile = optarg; break;
@@ -101,6 +109,19 @@ static int parse(cli *c, int argc, char **argv)
         case 'D': c->downstream = 1; break;
         case 'q': c->quiet = 1; break;
         case 't': c->try_no = atoi(optarg); break;
+        case 'F': c->from = optarg; break;
+        case 'T': c->to = optarg; break;
+        case 'L': c->log_format = optarg; break;
+        case 'j':
+        case 'M': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || end == optarg || v < (ch == 'j' ? 1 : 0) || v > 256)
+                return usage_error("%s wants a number from %d to 256, not '%s'", ch == 'j' ? "--jobs" : "--max-active-runs",
+                                   ch == 'j' ? 1 : 0, optarg);
+            *(ch == 'j' ? &c->jobs : &c->max_active_runs) = (int)v;
+            break;
+        }
         case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
         case 'V': printf("ubpipe %s\n", UB_VERSION); exit(EXIT_OK);
         case 'p': {
@@ -249,6 +270,10 @@ int main(int argc, char **argv)
             return graph ? usage_error("--format must be dot or mermaid, not '%s'", c.format)
                          : usage_error("--format must be text or json, not '%s'", c.format);
     }
+    if (c.log_format && strcmp(c.log_format, "text") && strcmp(c.log_format, "json"))
+        return usage_error("--log-format must be text or json, not '%s'", c.log_format);
+    if ((c.from || c.to) && strcmp(c.verb, "run") && strcmp(c.verb, "plan") && strcmp(c.verb, "status"))
+        return usage_error("--from/--to go with run, plan and status, not '%s'", c.verb);
     ub_diag_init(&d);
     ub_secret_scan_env();
 
@@ -273,38 +298,63 @@ int main(int argc, char **argv)
     if (!s)
         return finish(&d, EXIT_USAGE);
     int rc = EXIT_OK;
+    ub_ds *dates = NULL;
+    size_t ndates = 0;
+    ub_err derr;
+    if (ub_run_dates(c.ds, c.from, c.to, &dates, &ndates, &derr)) {
+        ub_diag_error(&d, (ub_loc){ NULL, 0, 0 }, "%s", derr.msg);
+        ub_spec_free(s);
+        return finish(&d, EXIT_USAGE);
+    }
     if (strcmp(c.verb, "graph") == 0) {
         rc = ub_plan_graph(s, c.format, stdout);
+        ub_free(dates);
         ub_spec_free(s);
         return finish(&d, rc);
     }
     ub_engine_opts eo = { .ds = c.ds, .profile = c.profile, .params = c.params, .nparams = c.nparams,
                           .planning = strcmp(c.verb, "run") != 0, .self_exe = self_exe(exe, sizeof exe, argv[0]) };
-    ub_engine *e = ub_engine_new(s, &eo, &d);
-    if (!e) {
-        ub_spec_free(s);
-        return finish(&d, EXIT_USAGE);
-    }
     int json = c.format && strcmp(c.format, "json") == 0;
-    if (strcmp(c.verb, "plan") == 0) {
+    ub_run_opts ro = { .rerun = c.rerun, .only = c.only, .downstream = c.downstream, .quiet = c.quiet,
+                       .jobs = c.jobs, .max_active_runs = c.max_active_runs,
+                       .log_json = c.log_format && strcmp(c.log_format, "json") == 0 };
+    int range = c.from != NULL;
+    ub_engine *e = NULL;
+    if (strcmp(c.verb, "run") == 0) {
+        /* a new engine per date, inside ub_run; check the first one here so
+         * that spec errors exit 2 before anything runs */
+        eo.ds = dates[0].s;
+        eo.planning = 1;
+        e = ub_engine_new(s, &eo, &d);
+        if (e) {
+            ub_engine_free(e);
+            e = NULL;
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = on_signal;
+            sigaction(SIGINT, &sa, NULL);
+            sigaction(SIGTERM, &sa, NULL);
+            signal(SIGPIPE, SIG_IGN);
+            eo.planning = 0;
+            rc = ub_run(s, &eo, dates, ndates, &ro, &d);
+        } else {
+            rc = EXIT_USAGE;
+        }
+    } else if (strcmp(c.verb, "status") == 0) {
+        rc = ub_run_status(s, &eo, dates, ndates, json, stdout, &d);
+    } else if (strcmp(c.verb, "plan") == 0 && range) {
+        rc = ub_run_plan_range(s, &eo, dates, ndates, &ro, json, stdout, &d);
+    } else if ((e = ub_engine_new(s, &eo, &d)) == NULL) {
+        rc = EXIT_USAGE;
+    } else if (strcmp(c.verb, "plan") == 0) {
         rc = ub_plan_print(e, json, stdout, &d);
     } else if (strcmp(c.verb, "render") == 0) {
         rc = ub_plan_render(e, c.args[1], stdout, &d);
-    } else if (strcmp(c.verb, "status") == 0) {
-        rc = ub_run_status(e, json, stdout);
-    } else if (strcmp(c.verb, "logs") == 0) {
-        rc = ub_run_logs(e, c.args[1], c.try_no, stdout, &d);
     } else {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        ub_run_opts ro = { .rerun = c.rerun, .only = c.only, .downstream = c.downstream, .quiet = c.quiet };
-        rc = ub_run(e, &ro, &d);
+        rc = ub_run_logs(e, c.args[1], c.try_no, stdout, &d);
     }
     ub_engine_free(e);
+    ub_free(dates);
     ub_spec_free(s);
     ub_secret_reset();
     return finish(&d, rc);

@@ -10,9 +10,12 @@
 --                           tokens (Java String.split): "" -> {""}, "   " -> {}.
 -- text.remove_stopwords(t)  a new array without Spark's default English stop
 --                           words, compared case-insensitively; empty tokens stay.
--- text.is_positive(s)       'good' is one of the tokens left after the stop words;
+-- text.is_positive(s)       'good' is one of the tokens left after the stop words
+--                           (the built-in classifier's C fast path; is_positive_lua and
+--                           is_positive_reference are the same in Lua, for tests);
 --                           nil or "" -> false.
 -- text.stopwords            the 181 words, in the order of Spark's list.
+local _, host = ...
 local M = {}
 
 local type, sfmt, sfind, sgsub, ssub = type, string.format, string.find, string.gsub, string.sub
@@ -110,12 +113,41 @@ function M.remove_stopwords(tokens)
   return remove_stopwords(tokens)
 end
 
-function M.is_positive(s)
+-- 'good' is not a stop word, so it is among the kept tokens exactly when
+-- it appears in the lower-cased text with a separator (or an end) on both
+-- sides.  The host hands in the built-in classifier's C function for that
+-- (one pass, no copy); the Lua version below says the same and is used when
+-- the module runs without the host.
+local slower, sbyte = string.lower, string.byte
+local SEP = { [32] = true, [9] = true, [10] = true, [11] = true, [12] = true, [13] = true }
+
+local function is_positive_lua(s)
   if s == nil or s == '' then return false end
   if type(s) ~= 'string' then
     error(sfmt('text.is_positive: want a string, got a %s value', type(s)), 2)
   end
-  local t = remove_stopwords(tokenize(s))
+  -- string.lower is C's tolower: in every locale it maps no byte to g, o,
+  -- d or a separator that was not one already, so this equals lower_ascii
+  local l = slower(s)
+  local i = 1
+  while true do
+    local a = sfind(l, 'good', i, true)
+    if not a then return false end
+    local b = a + 4
+    if (a == 1 or SEP[sbyte(l, a - 1)]) and (b > #l or SEP[sbyte(l, b)]) then
+      return true
+    end
+    i = a + 1
+  end
+end
+
+M.is_positive = host and host.is_positive or is_positive_lua
+M.is_positive_lua = is_positive_lua
+
+-- The definition itself, kept for tests: tokenize, drop stop words, look.
+function M.is_positive_reference(s)
+  if s == nil or s == '' then return false end
+  local t = remove_stopwords(M.tokenize(s))
   for i = 1, #t do
     if t[i] == 'good' then return true end
   end

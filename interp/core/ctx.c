@@ -26,6 +26,8 @@ struct ub_opctx {
     size_t     nprev;
     double     deadline;
     int        fatal;          /* no retry */
+    void     (*progress_cb)(void *ud, uint64_t rows, uint64_t bytes);
+    void      *progress_ud;
 };
 
 ub_opctx *ub_ctx_new(ub_engine *e, ub_task *t, int try_no)
@@ -166,6 +168,14 @@ void ub_op_progress(ub_opctx *c, uint64_t rows, uint64_t bytes)
 {
     c->rows = rows;
     c->bytes = bytes;
+    if (c->progress_cb)
+        c->progress_cb(c->progress_ud, rows, bytes);
+}
+
+void ub_ctx_set_progress_cb(ub_opctx *c, void (*cb)(void *ud, uint64_t rows, uint64_t bytes), void *ud)
+{
+    c->progress_cb = cb;
+    c->progress_ud = ud;
 }
 
 int ub_op_sleep(ub_opctx *c, double secs)

@@ -72,6 +72,8 @@ int       ub_ctx_fatal(const ub_opctx *c);            /* failed for good: no ret
 /* Publishes the task's outputs to later templates (outputs.<id>.<key>). */
 void      ub_ctx_publish(ub_opctx *c);
 void      ub_ctx_set_log(ub_opctx *c, FILE *log);
+/* ub_op_progress calls cb (the scheduler forwards progress to its view). */
+void      ub_ctx_set_progress_cb(ub_opctx *c, void (*cb)(void *ud, uint64_t rows, uint64_t bytes), void *ud);
 /* Outputs recorded by an earlier try or run (borrowed; for re-attaching). */
 void      ub_ctx_set_prev(ub_opctx *c, const ub_kv *prev, size_t n);
 size_t    ub_ctx_outputs(const ub_opctx *c, const ub_kv **out);

@@ -1,5 +1,6 @@
 /* plan.c — the plan of a run: every task's effects, rendered, in order. */
 #include "core/plan.h"
+#include "core/hooks.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,13 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
             break;
         }
         int prc = t->op->plan(c);
+        if (prc == 0) {
+            /* the task's Lua hooks and the grants they run with (ubpipe-lua(7)) */
+            ub_buf hb = UB_BUF_INIT;
+            if (ub_hooks_describe(e, t, &hb) && !hb.err)
+                ub_op_effect(c, "hook", "lua", "%s", ub_buf_str(&hb));
+            ub_buf_free(&hb);
+        }
         if (prc && ub_diag_count(diag) == errs0)        /* an error not tied to a node */
             ub_diag_error(diag, t->loc, "task '%s': %s", t->id,
                           *ub_ctx_error(c) ? ub_ctx_error(c) : "cannot be planned");

@@ -1,19 +1,139 @@
-/* run.c — execute one ds: tasks in order, retries, journal, resume, subsets. */
+/* run.c — `ubpipe run`: the scheduler core over forked task processes, the
+ * journal, resume, backfill, progress and signals; `status`, `logs`. */
 #include "core/run.h"
+#include "core/hooks.h"
+#include "core/date.h"
 #include "core/journal.h"
+#include "core/plan.h"
+#include "core/sched.h"
+#include "io/stream.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
-#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
-static double now_s(void)
+#define GRACE_DEFAULT 10.0            /* seconds between SIGTERM and SIGKILL */
+#define CHILD_PROGRESS_EVERY 0.5      /* a child forwards progress at most this often */
+#define PLAIN_PROGRESS_EVERY 10.0     /* not a TTY: a progress line per task at most this often */
+
+typedef struct runinfo {              /* one date */
+    ub_ds      ds;
+    ub_engine *e;                     /* while open */
+    ub_journal j;
+    int        jopen;
+    int        lockfd;
+    double     t0;
+    size_t     todo;                  /* tasks to run when it opened */
+    char      *fresh;                 /* per task: run from scratch (--rerun, --only), no outputs
+                                         of an earlier run to re-attach to */
+} runinfo;
+
+enum { W_FREE, W_RUNNING, W_DONE, W_REPORTED };
+
+typedef struct worker {               /* one running try */
+    int      st;
+    size_t   run, task;
+    int      try_no;
+    pid_t    pid;
+    int      fd;                      /* read end of the child's pipe; -1 at EOF */
+    ub_buf   in;                      /* bytes of an unfinished line */
+    int      status, reaped;
+    int      got_result, ok, fatal;
+    ub_buf   error;
+    json_t  *outputs;
+    uint64_t rows, bytes;
+    int      has_progress;
+    double   started, shown;          /* monotonic */
+    char    *logpath;
+} worker;
+
+typedef struct runner {
+    ub_spec             *spec;
+    const ub_engine_opts *eo;
+    const ub_run_opts   *o;
+    ub_diag             *diag;
+    runinfo             *runs;
+    size_t               nruns;
+    char                *sel;          /* tasks selected by --only */
+    worker              *w;
+    size_t               nw;
+    int                  tty, color;
+    size_t               live;         /* lines of the live view on screen */
+    double               drawn;
+    double               grace;
+} runner;
+
+/* ---- small helpers --------------------------------------------------------- */
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double wall(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
+
+static int mkdirs(const char *path)
+{
+    char tmp[4096];
+    size_t l = strlen(path);
+    if (l >= sizeof tmp)
+        return -1;
+    memcpy(tmp, path, l + 1);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* "1.2 MB" */
+static void human_bytes(uint64_t b, char *out, size_t cap)
+{
+    static const char *const u[] = { "B", "kB", "MB", "GB", "TB" };
+    double v = (double)b;
+    size_t i = 0;
+    while (v >= 1000 && i < 4) {
+        v /= 1000;
+        i++;
+    }
+    snprintf(out, cap, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+static int task_selected(const runner *R, size_t i) { return R->sel[i]; }
 
 /* Marks the tasks selected by --only (and --downstream). */
 static int select_tasks(ub_spec *s, const ub_run_opts *o, char *sel, ub_diag *diag)
@@ -48,20 +168,94 @@ static int select_tasks(ub_spec *s, const ub_run_opts *o, char *sel, ub_diag *di
     return 0;
 }
 
-static double retry_delay(const ub_task *t, int try_no)
+static int depends_on_past(const ub_spec *s)
 {
-    double d = t->retry_delay;
-    if (t->retry_backoff)
-        d *= pow(2.0, try_no - 1);
-    return d > t->max_retry_delay ? t->max_retry_delay : d;
+    const ub_node *n = ub_node_get(s->root, "depends_on_past");
+    return n && n->kind == UB_SCALAR && strcmp(n->str, "true") == 0;
+}
+
+/* The directory of a file lake ("file:DIR", relative to the spec), or NULL. */
+static char *file_lake_root(const ub_engine *e)
+{
+    for (size_t i = 0; i < e->nconns; i++) {
+        const ub_conn *c = &e->conns[i];
+        if (strcmp(c->name, "lake") != 0)
+            continue;
+        for (size_t j = 0; j < c->nfields; j++) {
+            const char *u = c->fields[j].val;
+            if (strcmp(c->fields[j].key, c->main) != 0 || !u || strncmp(u, "file:", 5) != 0)
+                continue;
+            u += 5;
+            if (u[0] == '/' && u[1] == '/')
+                u += 2;
+            ub_buf b = UB_BUF_INIT;
+            if (u[0] != '/')
+                ub_buf_addf(&b, "%s/", e->spec->dir);
+            ub_buf_adds(&b, u);
+            return ub_buf_detach(&b, NULL);
+        }
+    }
+    return NULL;
+}
+
+/* Removes the temporary files a killed try left (those of live processes stay). */
+static void sweep(const ub_engine *e)
+{
+    ub_stream_sweep_tmp(e->workdir);
+    char *lake = file_lake_root(e);
+    if (lake)
+        ub_stream_sweep_tmp(lake);
+    ub_free(lake);
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+static void clear_live(runner *R)
+{
+    if (!R->live)
+        return;
+    for (size_t i = 0; i < R->live; i++)
+        fputs("\033[1A\033[2K", stderr);
+    fputs("\r", stderr);
+    R->live = 0;
+}
+
+/* The live view of running tries (TTY only): task, try, time, rows, bytes, rate. */
+static void draw_live(runner *R, int force)
+{
+    double now = mono();
+    if (!R->tty || R->o->quiet || R->o->log_json || (!force && now - R->drawn < 0.2))
+        return;
+    clear_live(R);
+    R->drawn = now;
+    for (size_t k = 0; k < R->nw; k++) {
+        const worker *w = &R->w[k];
+        if (w->st != W_RUNNING)
+            continue;
+        double el = now - w->started;
+        char line[512];
+        int n = snprintf(line, sizeof line, "  %s %s%s%s (try %d) %5.1fs", R->color ? "\033[36m▸\033[0m" : ">",
+                         R->nruns > 1 ? R->runs[w->run].ds.s : "", R->nruns > 1 ? " " : "",
+                         R->spec->tasks[w->task].id, w->try_no, el);
+        if (w->has_progress && n > 0 && (size_t)n < sizeof line) {
+            char b[32], rate[32];
+            human_bytes(w->bytes, b, sizeof b);
+            human_bytes(el > 0 ? (uint64_t)((double)w->bytes / el) : 0, rate, sizeof rate);
+            snprintf(line + n, sizeof line - (size_t)n, "  %llu rows  %s  %s/s", (unsigned long long)w->rows, b,
+                     rate);
+        }
+        fprintf(stderr, "%s\n", line);
+        R->live++;
+    }
+    fflush(stderr);
 }
 
 /* A line on stderr, secrets masked: progress (error 0) is dropped by
- * --quiet, failures (error 1) never are. */
-static void say(const ub_run_opts *o, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(const ub_run_opts *o, int error, const char *fmt, ...)
+ * --quiet and --log-format json, failures (error 1) only by json. */
+static void say(runner *R, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(runner *R, int error, const char *fmt, ...)
 {
-    if (o->quiet && !error)
+    if ((R->o->quiet && !error) || R->o->log_json)
         return;
     char msg[4096];
     va_list ap;
@@ -70,177 +264,841 @@ static void say(const ub_run_opts *o, int error, const char *fmt, ...)
     va_end(ap);
     ub_buf m = UB_BUF_INIT;
     ub_secret_mask(msg, &m);
+    clear_live(R);
     fprintf(stderr, "%s\n", ub_buf_str(&m));
     ub_buf_free(&m);
+    draw_live(R, 1);
 }
 
-/* One try of a task; returns 0 on success.  The context is left for the
- * caller to read outputs and errors. */
-static int run_try(ub_engine *e, ub_task *t, int try_no, const ub_jtask *prev, ub_opctx **out, ub_buf *logpath)
+/* --log-format json: one object per event on stderr, secrets masked. */
+static void emit_json(runner *R, json_t *ev)
 {
+    if (!R->o->log_json) {
+        json_decref(ev);
+        return;
+    }
+    json_object_set_new(ev, "ts", json_real(wall()));
+    json_object_set_new(ev, "pipeline", json_string(R->spec->pipeline));
+    char *txt = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(ev);
+    if (!txt)
+        return;
+    ub_buf m = UB_BUF_INIT;
+    ub_secret_mask(txt, &m);
+    fprintf(stderr, "%s\n", ub_buf_str(&m));
+    fflush(stderr);
+    ub_buf_free(&m);
+    free(txt);
+}
+
+static const char *paint(const runner *R, const char *code, const char *word, char *buf, size_t cap)
+{
+    if (!R->color)
+        snprintf(buf, cap, "%-8s", word);
+    else
+        snprintf(buf, cap, "\033[%sm%-8s\033[0m", code, word);
+    return buf;
+}
+
+/* ---- the child: one try of one task ------------------------------------------ */
+
+typedef struct child_io {
+    int fd;
+    double last;             /* when progress was last sent */
+    uint64_t rows, bytes;    /* the latest progress, sent at the end unthrottled */
+    int any;
+} child_io;
+
+static volatile sig_atomic_t child_stop;
+
+static void on_child_signal(int sig)
+{
+    (void)sig;
+    ub_cancel_requested = 1;
+    child_stop = 1;
+}
+
+static void child_send(int fd, json_t *msg)
+{
+    char *txt = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (!txt)
+        return;
+    size_t l = strlen(txt);
+    if (write_all(fd, txt, l) == 0)
+        write_all(fd, "\n", 1);
+    free(txt);
+}
+
+static void child_progress(void *ud, uint64_t rows, uint64_t bytes)
+{
+    child_io *io = ud;
+    double now = mono();
+    io->rows = rows;
+    io->bytes = bytes;
+    io->any = 1;
+    if (now - io->last < CHILD_PROGRESS_EVERY)
+        return;
+    io->last = now;
+    child_send(io->fd, json_pack("{s:[I,I]}", "progress", (json_int_t)rows, (json_int_t)bytes));
+}
+
+/* Runs in the forked child; never returns. */
+static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const char *logpath, pid_t parent)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_child_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    /* die with the scheduler: a try left running after a SIGKILL of ubpipe
+     * would race the try of the resumed run */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(3);
+    for (size_t k = 0; k < R->nw; k++)
+        if (R->w[k].st != W_FREE && R->w[k].fd >= 0)
+            close(R->w[k].fd);
+    for (size_t k = 0; k < R->nruns; k++)
+        if (R->runs[k].jopen && R->runs[k].j.fd >= 0)
+            close(R->runs[k].j.fd);           /* only the scheduler writes the journal */
+    ub_engine *e = R->runs[r].e;
+    ub_task *t = &R->spec->tasks[i];
+    child_io io = { fd, 0, 0, 0, 0 };
     ub_opctx *c = ub_ctx_new(e, t, try_no);
-    *out = c;
-    if (!c)
-        return -1;
-    if (prev)
+    if (!c) {
+        child_send(fd, json_pack("{s:{s:b, s:b, s:s}}", "result", "ok", 0, "fatal", 0, "error", "out of memory"));
+        _exit(0);
+    }
+    const ub_jtask *prev = ub_journal_task(&R->runs[r].j, t->id);
+    if (prev && !R->runs[r].fresh[i])
         ub_ctx_set_prev(c, prev->outputs, prev->nout);
-    if (t->timeout > 0)
-        ub_ctx_set_deadline(c, now_s() + t->timeout);
-    ub_buf_reset(logpath);
-    FILE *log = NULL;
-    if (ub_journal_log_path(e->state_dir, e->spec->pipeline, e->ds, t->id, try_no, logpath) == 0)
-        log = fopen(logpath->p, "w");
+    FILE *log = fopen(logpath, "w");
     ub_ctx_set_log(c, log);
-    ub_op_log(c, "try %d of %d, operator %s", try_no, t->retries + 1, t->op->name);
+    ub_ctx_set_progress_cb(c, child_progress, &io);
+    ub_op_log(c, "try %d of %d, operator %s, pid %ld", try_no, t->retries + 1, t->op->name, (long)getpid());
     int rc = t->op->run(c);
     if (rc == 0 && *ub_ctx_error(c))
         rc = -1;
     if (rc && !*ub_ctx_error(c))
         ub_op_fail(c, "failed");
-    if (rc && t->timeout > 0 && now_s() > 0 && ub_op_cancelled(c) && !ub_cancel_requested) {
-        ub_op_log(c, "timed out after %gs", t->timeout);
+    if (rc == 0 && ub_hooks_has(t, "on_success")) {
+        /* runs here, in the try: a failing check fails the task (no retry),
+         * and what the hook publishes joins the task's outputs */
+        const ub_kv *kv0;
+        size_t n0 = ub_ctx_outputs(c, &kv0), npub = 0;
+        ub_kv *pub = NULL;
+        ub_err herr;
+        if (ub_hooks_run(e, t, "on_success", try_no, NULL, kv0, n0, &pub, &npub, &herr)) {
+            ub_op_fatal(c, "%s", herr.msg);
+            rc = -1;
+        } else {
+            for (size_t k = 0; k < npub; k++)
+                ub_op_set_output(c, pub[k].key, pub[k].val);
+            ub_hooks_free(pub, npub);
+        }
     }
+    if (rc && child_stop)
+        ub_op_log(c, "stopped by the scheduler");
     ub_op_log(c, rc ? "failed: %s" : "success%s", rc ? ub_ctx_error(c) : "");
+    if (io.any)                                /* the final figures, whatever the throttle dropped */
+        child_send(fd, json_pack("{s:[I,I]}", "progress", (json_int_t)io.rows, (json_int_t)io.bytes));
+    json_t *outs = json_object();
+    const ub_kv *kv;
+    size_t n = ub_ctx_outputs(c, &kv);
+    for (size_t k = 0; k < n; k++)
+        json_object_set_new(outs, kv[k].key, json_string(kv[k].val));
+    child_send(fd, json_pack("{s:{s:b, s:b, s:s, s:o}}", "result", "ok", rc == 0, "fatal", ub_ctx_fatal(c), "error",
+                             ub_ctx_error(c), "outputs", outs));
     ub_ctx_set_log(c, NULL);
     if (log)
         fclose(log);
+    _exit(0);
+}
+
+/* ---- the scheduler's side ----------------------------------------------------- */
+
+static worker *find_worker(runner *R, size_t r, size_t i, int st)
+{
+    for (size_t k = 0; k < R->nw; k++)
+        if (R->w[k].st == st && R->w[k].run == r && R->w[k].task == i)
+            return &R->w[k];
+    return NULL;
+}
+
+static void release(worker *w)
+{
+    ub_buf_free(&w->in);
+    ub_buf_free(&w->error);
+    json_decref(w->outputs);
+    ub_free(w->logpath);
+    memset(w, 0, sizeof *w);
+    w->fd = -1;
+    w->st = W_FREE;
+}
+
+static void release_reported(runner *R)
+{
+    for (size_t k = 0; k < R->nw; k++)
+        if (R->w[k].st == W_REPORTED)
+            release(&R->w[k]);
+}
+
+/* One line from a child: progress or the result. */
+static void child_line(runner *R, worker *w, const char *line)
+{
+    json_t *m = json_loads(line, 0, NULL);
+    if (!m)
+        return;
+    json_t *p = json_object_get(m, "progress"), *res = json_object_get(m, "result");
+    if (json_is_array(p)) {
+        w->rows = (uint64_t)json_integer_value(json_array_get(p, 0));
+        w->bytes = (uint64_t)json_integer_value(json_array_get(p, 1));
+        w->has_progress = 1;
+        double now = mono();
+        const runinfo *ri = &R->runs[w->run];
+        if (R->o->log_json && now - w->shown >= 1.0) {
+            w->shown = now;
+            emit_json(R, json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:f}", "event", "progress", "ds", ri->ds.s,
+                                   "task", R->spec->tasks[w->task].id, "try", w->try_no, "rows", (json_int_t)w->rows,
+                                   "bytes", (json_int_t)w->bytes, "elapsed_s", now - w->started));
+        } else if (!R->tty && !R->o->quiet && !R->o->log_json && now - w->shown >= PLAIN_PROGRESS_EVERY) {
+            char b[32];
+            w->shown = now;
+            human_bytes(w->bytes, b, sizeof b);
+            say(R, 0, "  ...      %s%s%s: %llu rows, %s so far (%.0fs)", R->nruns > 1 ? ri->ds.s : "",
+                R->nruns > 1 ? " " : "", R->spec->tasks[w->task].id, (unsigned long long)w->rows, b,
+                now - w->started);
+        }
+    } else if (json_is_object(res)) {
+        w->got_result = 1;
+        w->ok = json_is_true(json_object_get(res, "ok"));
+        w->fatal = json_is_true(json_object_get(res, "fatal"));
+        const char *e = json_string_value(json_object_get(res, "error"));
+        ub_buf_reset(&w->error);
+        ub_buf_adds(&w->error, e ? e : "");
+        json_decref(w->outputs);
+        w->outputs = json_incref(json_object_get(res, "outputs"));
+    }
+    json_decref(m);
+}
+
+/* Reads what the child wrote; closes the pipe at EOF. */
+static void drain(runner *R, worker *w)
+{
+    char buf[8192];
+    while (w->fd >= 0) {
+        ssize_t n = read(w->fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) {
+            close(w->fd);
+            w->fd = -1;
+            break;
+        }
+        ub_buf_add(&w->in, buf, (size_t)n);
+        char *nl;
+        while (w->in.len && (nl = memchr(w->in.p, '\n', w->in.len)) != NULL) {
+            *nl = '\0';
+            child_line(R, w, w->in.p);
+            size_t used = (size_t)(nl - w->in.p) + 1;
+            memmove(w->in.p, nl + 1, w->in.len - used);
+            w->in.len -= used;
+        }
+    }
+}
+
+/* A try whose process is gone: its result, or why it has none. */
+static void finish(runner *R, worker *w)
+{
+    if (w->fd >= 0) {
+        drain(R, w);
+        if (w->fd >= 0) {                     /* a grandchild holds the pipe: stop listening */
+            close(w->fd);
+            w->fd = -1;
+        }
+    }
+    if (!w->got_result) {
+        w->ok = 0;
+        ub_buf_reset(&w->error);
+        if (WIFSIGNALED(w->status))
+            ub_buf_addf(&w->error, "the task process was killed by signal %d (%s)", WTERMSIG(w->status),
+                        strsignal(WTERMSIG(w->status)));
+        else
+            ub_buf_addf(&w->error, "the task process exited with status %d without a result",
+                        WEXITSTATUS(w->status));
+    }
+    if (!w->got_result || !w->ok)
+        sweep(R->runs[w->run].e);
+    w->st = W_DONE;
+}
+
+static double op_now(void *ud)
+{
+    (void)ud;
+    return mono();
+}
+
+static int op_start(void *ud, size_t r, size_t i, int try_no, ub_err *err)
+{
+    runner *R = ud;
+    runinfo *ri = &R->runs[r];
+    ub_task *t = &R->spec->tasks[i];
+    worker *w = NULL;
+    ub_buf lp = UB_BUF_INIT;
+    int pfd[2] = { -1, -1 };
+    int rc = -1;
+    release_reported(R);
+    for (size_t k = 0; k < R->nw && !w; k++)
+        if (R->w[k].st == W_FREE)
+            w = &R->w[k];
+    if (!w) {
+        ub_err_set(err, "no free worker for task '%s'", t->id);   /* not reached: the core bounds tries */
+        goto out;
+    }
+    if (ub_journal_log_path(ri->e->state_dir, R->spec->pipeline, ri->ds.s, t->id, try_no, &lp)) {
+        ub_err_set(err, "cannot create the log directory of task '%s'", t->id);
+        goto out;
+    }
+    if (pipe(pfd) || fcntl(pfd[0], F_SETFD, FD_CLOEXEC) || fcntl(pfd[1], F_SETFD, FD_CLOEXEC)) {
+        ub_err_set(err, "cannot start task '%s': pipe: %s", t->id, strerror(errno));
+        goto out;
+    }
+    fflush(NULL);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        ub_err_set(err, "cannot start task '%s': fork: %s", t->id, strerror(errno));
+        goto out;
+    }
+    if (pid == 0) {
+        close(pfd[0]);
+        child_main(R, r, i, try_no, pfd[1], lp.p, parent);
+    }
+    close(pfd[1]);
+    pfd[1] = -1;
+    fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+    memset(w, 0, sizeof *w);
+    ub_buf_init(&w->in, 64u << 20);
+    ub_buf_init(&w->error, 1 << 16);
+    w->st = W_RUNNING;
+    w->run = r;
+    w->task = i;
+    w->try_no = try_no;
+    w->pid = pid;
+    w->fd = pfd[0];
+    pfd[0] = -1;
+    w->started = w->shown = mono();
+    w->logpath = ub_buf_detach(&lp, NULL);     /* the worker owns it now */
+    draw_live(R, 1);
+    rc = 0;
+out:
+    if (pfd[0] >= 0)
+        close(pfd[0]);
+    if (pfd[1] >= 0)
+        close(pfd[1]);
+    ub_buf_free(&lp);
     return rc;
 }
 
-int ub_run(ub_engine *e, const ub_run_opts *o, ub_diag *diag)
+static void op_stop(void *ud, size_t r, size_t i, int hard)
 {
-    ub_spec *s = e->spec;
-    ub_journal j;
+    runner *R = ud;
+    worker *w = find_worker(R, r, i, W_RUNNING);
+    if (w && !w->reaped)
+        kill(w->pid, hard ? SIGKILL : SIGTERM);
+}
+
+static int report(worker *w, ub_sched_result *res)
+{
+    w->st = W_REPORTED;
+    res->run = w->run;
+    res->task = w->task;
+    res->ok = w->got_result && w->ok;
+    res->fatal = w->fatal;
+    res->error = ub_buf_str(&w->error);
+    return 1;
+}
+
+static int op_wait(void *ud, double secs, ub_sched_result *res)
+{
+    runner *R = ud;
+    release_reported(R);
+    for (size_t k = 0; k < R->nw; k++)
+        if (R->w[k].st == W_DONE)
+            return report(&R->w[k], res);
+    struct pollfd pf[256];
+    worker *pw[256];
+    nfds_t n = 0;
+    for (size_t k = 0; k < R->nw && n < 256; k++)
+        if (R->w[k].st == W_RUNNING && R->w[k].fd >= 0) {
+            pf[n].fd = R->w[k].fd;
+            pf[n].events = POLLIN;
+            pf[n].revents = 0;
+            pw[n++] = &R->w[k];
+        }
+    if (R->tty && secs > 0.2)
+        secs = 0.2;
+    for (size_t k = 0; k < R->nw; k++)          /* its pipe closed: the process is exiting */
+        if (R->w[k].st == W_RUNNING && R->w[k].fd < 0 && secs > 0.002)
+            secs = 0.002;
+    int pr = poll(pf, n, (int)(secs * 1000 + 0.5));
+    if (pr < 0 && errno == EINTR)
+        return 0;
+    for (nfds_t q = 0; pr > 0 && q < n; q++)
+        if (pf[q].revents)
+            drain(R, pw[q]);
+    for (size_t k = 0; k < R->nw; k++) {
+        worker *w = &R->w[k];
+        if (w->st != W_RUNNING)
+            continue;
+        pid_t got = waitpid(w->pid, &w->status, WNOHANG);
+        if (got == w->pid || (got < 0 && errno == ECHILD)) {
+            w->reaped = 1;
+            finish(R, w);
+        }
+    }
+    draw_live(R, 0);
+    for (size_t k = 0; k < R->nw; k++)
+        if (R->w[k].st == W_DONE)
+            return report(&R->w[k], res);
+    return 0;
+}
+
+/* Outputs of a reported try, as key/value pairs (borrowed from the JSON). */
+static size_t outputs_of(const worker *w, ub_kv *kv, size_t cap)
+{
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+    if (!w || !json_is_object(w->outputs))
+        return 0;
+    json_object_foreach(w->outputs, k, v) {
+        if (n < cap && json_is_string(v)) {
+            kv[n].key = k;
+            kv[n++].val = json_string_value(v);
+        }
+    }
+    return n;
+}
+
+static void op_record(void *ud, size_t r, size_t i, const char *state, int try_no, const char *error, double delay)
+{
+    runner *R = ud;
+    runinfo *ri = &R->runs[r];
+    const ub_task *t = &R->spec->tasks[i];
+    int ended = strcmp(state, "success") == 0 || strcmp(state, "failed") == 0 || strcmp(state, "up_for_retry") == 0;
+    worker *w = ended ? find_worker(R, r, i, W_REPORTED) : NULL;     /* the try that just ended */
+    ub_kv kv[64];
+    size_t nkv = outputs_of(w, kv, 64);
     ub_err err;
-    char *sel = ub_malloc(s->ntasks), *state = ub_calloc(s->ntasks, 1);   /* 0 todo, 1 ok, 2 failed */
-    ub_buf logpath = UB_BUF_INIT;
-    int rc = 2, failed = 0;
-    if (!sel || !state) {
-        ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "out of memory");
-        goto out_nojournal;
+    char word[64];
+    const char *pre = R->nruns > 1 ? ri->ds.s : "", *sp = R->nruns > 1 ? " " : "";
+    if (ub_journal_record(&ri->j, t->id, state, try_no, error, kv, nkv, &err))
+        say(R, 1, "ubpipe: %s", err.msg);
+    /* on_failure / on_retry hooks run here, in the scheduler: they report, they
+     * cannot change the outcome */
+    const char *hook = strcmp(state, "failed") == 0 ? "on_failure"
+                     : strcmp(state, "up_for_retry") == 0 ? "on_retry" : NULL;
+    if (hook && ub_hooks_has(t, hook) &&
+        ub_hooks_run(ri->e, (ub_task *)t, hook, try_no, error, kv, nkv, NULL, NULL, &err))
+        say(R, 1, "ubpipe: %s", err.msg);
+    if (nkv && ri->fresh)
+        ri->fresh[i] = 0;                     /* a retry re-attaches to what this try left */
+    double dur = w ? mono() - w->started : 0;
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:i}", "event", "task", "ds", ri->ds.s, "task", t->id, "state",
+                           state, "try", try_no);
+    if (error)
+        json_object_set_new(ev, "error", json_string(error));
+    if (w)
+        json_object_set_new(ev, "duration_s", json_real(dur));
+    if (delay > 0)
+        json_object_set_new(ev, "retry_in_s", json_real(delay));
+    if (w && w->has_progress) {
+        json_object_set_new(ev, "rows", json_integer((json_int_t)w->rows));
+        json_object_set_new(ev, "bytes", json_integer((json_int_t)w->bytes));
     }
-    if (select_tasks(s, o, sel, diag))
-        goto out_nojournal;
-    if (ub_journal_open(&j, e->state_dir, s->pipeline, e->ds, 1, &err)) {
-        ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "%s", err.msg);
-        goto out_nojournal;
+    if (w && w->logpath && strcmp(state, "success") != 0)
+        json_object_set_new(ev, "log", json_string(w->logpath));
+    emit_json(R, ev);
+    if (strcmp(state, "running") == 0) {
+        say(R, 0, "  %s %s%s%s (try %d)", paint(R, "0", "start", word, sizeof word), pre, sp, t->id, try_no);
+    } else if (strcmp(state, "success") == 0) {
+        ub_engine_publish(ri->e, t->id, kv, nkv);
+        char extra[96] = "";
+        if (w && w->has_progress) {
+            char b[32];
+            human_bytes(w->bytes, b, sizeof b);
+            snprintf(extra, sizeof extra, ", %llu rows, %s", (unsigned long long)w->rows, b);
+        }
+        say(R, 0, "  %s %s%s%s (%.2fs%s)", paint(R, "32", "ok", word, sizeof word), pre, sp, t->id, dur, extra);
+    } else if (strcmp(state, "up_for_retry") == 0) {
+        say(R, 0, "  %s %s%s%s (try %d failed: %s); next try in %gs", paint(R, "33", "retry", word, sizeof word),
+            pre, sp, t->id, try_no, error, delay);
+    } else if (strcmp(state, "failed") == 0) {
+        say(R, 1, "  %s %s%s%s (try %d): %s\n           log: %s", paint(R, "1;31", "FAILED", word, sizeof word),
+            pre, sp, t->id, try_no, error, w && w->logpath ? w->logpath : "(none)");
+    } else if (strcmp(state, "upstream_failed") == 0) {
+        say(R, 0, "  %s %s%s%s (upstream failed)", paint(R, "33", "skipped", word, sizeof word), pre, sp, t->id);
     }
-    say(o, 0, "ubpipe: run %s ds=%s profile=%s (%zu tasks)", s->pipeline, e->ds, e->profile, s->ntasks);
-    for (size_t k = 0; k < s->ntasks && !ub_cancel_requested; k++) {
+}
+
+/* Opens a date: engine, lock, journal, sweep; what need not run is done. */
+static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
+{
+    runner *R = ud;
+    runinfo *ri = &R->runs[r];
+    ub_spec *s = R->spec;
+    ub_engine_opts eo = *R->eo;
+    ub_buf b = UB_BUF_INIT;
+    int rc = -1;
+    eo.ds = ri->ds.s;
+    eo.planning = 0;
+    ri->lockfd = -1;
+    ri->fresh = ub_calloc(s->ntasks ? s->ntasks : 1, 1);
+    if (!ri->fresh) {
+        ub_err_oom(err);
+        goto out;
+    }
+    ri->e = ub_engine_new(s, &eo, R->diag);
+    if (!ri->e) {
+        ub_err_set(err, "cannot set up ds %s (see the errors above)", ri->ds.s);
+        ub_diag_flush(R->diag, stderr);
+        goto out;
+    }
+    /* one scheduler per (pipeline, ds): a second one would run the same tries */
+    ub_buf_addf(&b, "%s/runs/%s/%s", ri->e->state_dir, s->pipeline, ri->ds.s);
+    if (b.err || mkdirs(b.p)) {
+        ub_err_set(err, "cannot create '%s': %s", ub_buf_str(&b), b.err ? "out of memory" : strerror(errno));
+        goto out;
+    }
+    ub_buf_adds(&b, "/lock");
+    ri->lockfd = b.err ? -1 : open(b.p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (ri->lockfd < 0) {
+        ub_err_set(err, "cannot open '%s': %s", ub_buf_str(&b), strerror(errno));
+        goto out;
+    }
+    if (flock(ri->lockfd, LOCK_EX | LOCK_NB)) {
+        ub_err_set(err, "another ubpipe is running pipeline '%s' for ds %s (lock '%s')", s->pipeline, ri->ds.s,
+                   b.p);
+        goto out;
+    }
+    if (ub_journal_open(&ri->j, ri->e->state_dir, s->pipeline, ri->ds.s, 1, err))
+        goto out;
+    ri->jopen = 1;
+    sweep(ri->e);                             /* what a killed run left behind */
+    ri->todo = 0;
+    for (size_t k = 0; k < s->ntasks; k++) {
         ub_task *t = &s->tasks[s->order[k]];
-        const ub_jtask *jt = ub_journal_task(&j, t->id);
+        const ub_jtask *jt = ub_journal_task(&ri->j, t->id);
         int done_before = jt && jt->state && strcmp(jt->state, "success") == 0;
-        if (!sel[t->index] || (done_before && !o->rerun && !(o->only && sel[t->index]))) {
+        tries[t->index] = jt ? jt->tries : 0;
+        if (!task_selected(R, t->index) || (done_before && !R->o->rerun && !R->o->only)) {
             if (jt)
-                ub_engine_publish(e, t->id, jt->outputs, jt->nout);
-            state[t->index] = 1;
-            if (sel[t->index])
-                say(o, 0, "  done     %s (already successful)", t->id);
+                ub_engine_publish(ri->e, t->id, jt->outputs, jt->nout);
+            init[t->index] = UB_SS_SUCCESS;
             continue;
         }
-        int up_failed = 0;
-        for (size_t i = 0; i < t->nafter; i++)
-            up_failed |= state[t->after[i]] == 2;
-        if (up_failed) {
-            state[t->index] = 2;
-            ub_journal_record(&j, t->id, "upstream_failed", 0, NULL, NULL, 0, &err);
-            say(o, 0, "  skipped  %s (upstream failed)", t->id);
-            continue;
-        }
-        ub_journal_record(&j, t->id, "queued", 0, NULL, NULL, 0, &err);
-        int base_try = jt ? jt->tries : 0;
-        for (int attempt = 1; attempt <= t->retries + 1; attempt++) {
-            int try_no = base_try + attempt;
-            double t0 = now_s();
-            if (ub_journal_record(&j, t->id, "running", try_no, NULL, NULL, 0, &err)) {
-                say(o, 1, "ubpipe: %s", err.msg);
-                state[t->index] = 2;
-                break;
-            }
-            ub_opctx *c = NULL;
-            int r = run_try(e, t, try_no, ub_journal_task(&j, t->id), &c, &logpath);
-            const ub_kv *outs = NULL;
-            size_t nout = c ? ub_ctx_outputs(c, &outs) : 0;
-            if (r == 0) {
-                ub_journal_record(&j, t->id, "success", try_no, NULL, outs, nout, &err);
-                ub_ctx_publish(c);
-                state[t->index] = 1;
-                say(o, 0, "  ok       %s (%.2fs)", t->id, now_s() - t0);
-                ub_ctx_free(c);
-                break;
-            }
-            const char *msg = c ? ub_ctx_error(c) : "out of memory";
-            int last = attempt == t->retries + 1 || ub_cancel_requested || (c && ub_ctx_fatal(c));
-            ub_journal_record(&j, t->id, last ? "failed" : "up_for_retry", try_no, msg, outs, nout, &err);
-            if (last) {
-                state[t->index] = 2;
-                failed++;
-                say(o, 1, "  FAILED   %s (try %d): %s\n           log: %s", t->id, try_no, msg, ub_buf_str(&logpath));
-                ub_ctx_free(c);
-                break;
-            }
-            double d = retry_delay(t, attempt);
-            say(o, 0, "  retry    %s (try %d failed: %s); next try in %gs", t->id, try_no, msg, d);
-            ub_ctx_free(c);
-            for (double left = d; left > 0 && !ub_cancel_requested; left -= 0.1) {
-                struct timespec ts = { 0, 100000000 };
-                nanosleep(&ts, NULL);
-            }
-        }
+        init[t->index] = UB_SS_WAITING;
+        ri->fresh[t->index] = done_before;
+        ri->todo++;
     }
-    if (ub_cancel_requested) {
-        say(o, 1, "ubpipe: cancelled; run again to complete the run");
-        rc = 1;
-    } else if (failed) {
-        say(o, 1, "ubpipe: %d task(s) failed; fix the cause and run again to resume", failed);
-        rc = 1;
-    } else {
-        say(o, 0, "ubpipe: run %s ds=%s succeeded", s->pipeline, e->ds);
-        rc = 0;
-    }
-    ub_journal_close(&j);
-out_nojournal:
-    ub_buf_free(&logpath);
-    ub_free(sel);
-    ub_free(state);
+    ri->t0 = mono();
+    if (ri->todo)
+        say(R, 0, "ubpipe: run %s ds=%s profile=%s (%zu of %zu tasks to run, %zu workers)", s->pipeline, ri->ds.s,
+            ri->e->profile, ri->todo, s->ntasks, R->nw);
+    else
+        say(R, 0, "ubpipe: %s ds=%s is already complete (--rerun runs it again)", s->pipeline, ri->ds.s);
+    emit_json(R, json_pack("{s:s, s:s, s:s, s:i}", "event", "run", "ds", ri->ds.s, "state", "running", "tasks_to_run",
+                           (int)ri->todo));
+    rc = 0;
+out:
+    ub_buf_free(&b);
     return rc;
 }
 
-int ub_run_status(ub_engine *e, int json, FILE *out)
+static void op_close(void *ud, size_t r, int ok)
 {
-    ub_spec *s = e->spec;
-    ub_journal j;
-    ub_err err;
-    if (ub_journal_open(&j, e->state_dir, s->pipeline, e->ds, 0, &err)) {
-        fprintf(stderr, "ubpipe: %s\n", err.msg);
-        return 2;
+    runner *R = ud;
+    runinfo *ri = &R->runs[r];
+    if (ok < 0) {
+        say(R, 1, "ubpipe: %s ds=%s not started: depends_on_past, and an earlier ds did not succeed",
+            R->spec->pipeline, ri->ds.s);
+        emit_json(R, json_pack("{s:s, s:s, s:s}", "event", "run", "ds", ri->ds.s, "state", "not_started"));
+        return;
     }
-    json_t *jt = json ? json_array() : NULL;
-    if (!json)
-        fprintf(out, "%s ds=%s\n%-48s %-16s %5s %10s\n", s->pipeline, e->ds, "TASK", "STATE", "TRIES", "DURATION");
+    if (ri->e && ri->todo) {
+        if (ok)
+            say(R, 0, "ubpipe: run %s ds=%s succeeded (%.1fs)", R->spec->pipeline, ri->ds.s, mono() - ri->t0);
+        else
+            say(R, 1, "ubpipe: run %s ds=%s did not complete; run again to resume it", R->spec->pipeline,
+                ri->ds.s);
+    }
+    emit_json(R, json_pack("{s:s, s:s, s:s}", "event", "run", "ds", ri->ds.s, "state", ok ? "success" : "failed"));
+    if (ri->e)
+        sweep(ri->e);
+    if (ri->jopen)
+        ub_journal_close(&ri->j);
+    ri->jopen = 0;
+    if (ri->lockfd >= 0)
+        close(ri->lockfd);
+    ri->lockfd = -1;
+    ub_engine_free(ri->e);
+    ri->e = NULL;
+    ub_free(ri->fresh);
+    ri->fresh = NULL;
+}
+
+static const ub_sched_ops fork_ops = { op_now, op_open, op_close, op_start, op_stop, op_wait, op_record };
+
+/* ---- entry points --------------------------------------------------------------- */
+
+int ub_run_dates(const char *ds, const char *from, const char *to, ub_ds **out, size_t *n, ub_err *err)
+{
+    ub_date a, z;
+    ub_err why;
+    *out = NULL;
+    *n = 0;
+    if (!from && !to) {
+        a = ub_date_yesterday_utc();
+        if (ds && ub_date_parse(ds, &a, &why))
+            return ub_err_set(err, "--ds %s", why.msg);
+        z = a;
+    } else {
+        if (ds)
+            return ub_err_set(err, "--ds cannot be combined with --from/--to");
+        if (!from || !to)
+            return ub_err_set(err, "--from and --to go together");
+        if (ub_date_parse(from, &a, &why))
+            return ub_err_set(err, "--from %s", why.msg);
+        if (ub_date_parse(to, &z, &why))
+            return ub_err_set(err, "--to %s", why.msg);
+        if (ub_date_to_days(z) < ub_date_to_days(a))
+            return ub_err_set(err, "--from %s is after --to %s", from, to);
+        if (ub_date_to_days(z) - ub_date_to_days(a) >= 36600)
+            return ub_err_set(err, "--from %s --to %s spans more than 100 years", from, to);
+    }
+    size_t cnt = (size_t)(ub_date_to_days(z) - ub_date_to_days(a) + 1);
+    ub_ds *d = ub_calloc(cnt, sizeof *d);
+    if (!d)
+        return ub_err_oom(err);
+    for (size_t i = 0; i < cnt; i++)
+        ub_date_format(ub_date_add(a, (long)i), 0, d[i].s);
+    *out = d;
+    *n = cnt;
+    return 0;
+}
+
+int ub_run(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, const ub_run_opts *o,
+           ub_diag *diag)
+{
+    runner R;
+    ub_sched_summary sum;
+    int rc = 2;
+    memset(&R, 0, sizeof R);
+    R.spec = s;
+    R.eo = eo;
+    R.o = o;
+    R.diag = diag;
+    R.nruns = n;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    R.nw = o->jobs > 0 ? (size_t)o->jobs : cores > 0 ? (size_t)cores : 1;
+    if (R.nw > 256)
+        R.nw = 256;
+    const char *tg = getenv("UBPIPE_KILL_GRACE");
+    R.grace = tg && *tg ? atof(tg) : GRACE_DEFAULT;
+    const char *term = getenv("TERM");
+    R.tty = isatty(2) && !o->log_json;
+    R.color = R.tty && !getenv("NO_COLOR") && !(term && strcmp(term, "dumb") == 0);
+    R.sel = ub_malloc(s->ntasks);
+    R.runs = ub_calloc(n, sizeof *R.runs);
+    R.w = ub_calloc(R.nw, sizeof *R.w);
+    if (!R.sel || !R.runs || !R.w) {
+        ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "out of memory");
+        goto out;
+    }
+    for (size_t k = 0; k < R.nw; k++)
+        R.w[k].fd = -1;
+    for (size_t k = 0; k < n; k++) {
+        R.runs[k].ds = dates[k];
+        R.runs[k].lockfd = -1;
+    }
+    if (select_tasks(s, o, R.sel, diag))
+        goto out;
+    if (n > 1)
+        say(&R, 0, "ubpipe: backfill %s from %s to %s (%zu dates%s)", s->pipeline, dates[0].s, dates[n - 1].s, n,
+            depends_on_past(s) ? ", depends_on_past" : "");
+    ub_sched_cfg cfg = { s, n, (int)R.nw, o->max_active_runs, depends_on_past(s), R.grace, 0.25,
+                         &ub_cancel_requested };
+    rc = ub_sched_run(&cfg, &fork_ops, &R, &sum);
+    clear_live(&R);
+    if (sum.cancelled) {
+        say(&R, 1, "ubpipe: cancelled; run the same command again to complete the run");
+    } else if (rc) {
+        if (sum.first_failed_task >= 0)
+            say(&R, 1, "ubpipe: task '%s' failed%s%s: %s", s->tasks[sum.first_failed_task].id, n > 1 ? " for ds " : "",
+                n > 1 ? dates[sum.first_failed_run].s : "", sum.first_error);
+        else if (sum.first_error[0])
+            say(&R, 1, "ubpipe: %s", sum.first_error);
+        say(&R, 1, "ubpipe: %zu task(s) failed%s; fix the cause and run again to resume", sum.tasks_failed,
+            n > 1 ? "" : "");
+        if (n > 1)
+            say(&R, 1, "ubpipe: backfill: %zu of %zu dates succeeded, %zu failed, %zu not started", sum.runs_ok, n,
+                sum.runs_failed, sum.runs_not_started);
+    } else if (n > 1) {
+        say(&R, 0, "ubpipe: backfill %s: %zu dates succeeded", s->pipeline, n);
+    }
+    rc = rc ? 1 : 0;
+out:
+    for (size_t k = 0; R.w && k < R.nw; k++)
+        if (R.w[k].st != W_FREE) {
+            if (R.w[k].fd >= 0)
+                close(R.w[k].fd);
+            release(&R.w[k]);
+        }
+    for (size_t k = 0; R.runs && k < n; k++)
+        if (R.runs[k].e || R.runs[k].jopen || R.runs[k].fresh)
+            op_close(&R, k, 0);
+    ub_free(R.w);
+    ub_free(R.runs);
+    ub_free(R.sel);
+    return rc;
+}
+
+static json_t *status_json(const ub_spec *s, const char *ds, const ub_journal *j)
+{
+    json_t *arr = json_array();
     for (size_t k = 0; k < s->ntasks; k++) {
         const ub_task *t = &s->tasks[s->order[k]];
-        const ub_jtask *r = ub_journal_task(&j, t->id);
+        const ub_jtask *r = ub_journal_task(j, t->id);
         const char *st = r && r->state ? r->state : "none";
         double dur = r && r->started > 0 && r->ended >= r->started ? r->ended - r->started : 0;
-        if (json) {
-            json_t *o = json_pack("{s:s, s:s, s:i}", "id", t->id, "state", st, "tries", r ? r->tries : 0);
-            json_object_set_new(o, "duration_s", r && r->ended > 0 ? json_real(dur) : json_null());
-            json_array_append_new(jt, o);
-        } else {
-            fprintf(out, "%-48s %-16s %5d %9.2fs\n", t->id, st, r ? r->tries : 0, dur);
+        json_t *o = json_pack("{s:s, s:s, s:i}", "id", t->id, "state", st, "tries", r ? r->tries : 0);
+        json_object_set_new(o, "duration_s", r && r->ended > 0 ? json_real(dur) : json_null());
+        if (r && r->error)
+            json_object_set_new(o, "error", json_string(r->error));
+        json_array_append_new(arr, o);
+    }
+    return json_pack("{s:s, s:s, s:o}", "pipeline", s->pipeline, "ds", ds, "tasks", arr);
+}
+
+int ub_run_status(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, int json, FILE *out,
+                  ub_diag *diag)
+{
+    int rc = 0;
+    for (size_t d = 0; d < n && rc == 0; d++) {
+        ub_engine_opts o = *eo;
+        o.ds = dates[d].s;
+        o.planning = 1;
+        ub_engine *e = ub_engine_new(s, &o, diag);
+        ub_journal j;
+        ub_err err;
+        if (!e)
+            return 2;
+        if (ub_journal_open(&j, e->state_dir, s->pipeline, e->ds, 0, &err)) {
+            ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "%s", err.msg);
+            ub_engine_free(e);
+            return 2;
         }
+        if (json) {
+            json_t *root = status_json(s, e->ds, &j);
+            char *txt = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+            if (txt)
+                fprintf(out, "%s\n", txt);
+            else
+                rc = 2;
+            free(txt);
+            json_decref(root);
+        } else {
+            if (d)
+                fputc('\n', out);
+            fprintf(out, "%s ds=%s\n%-48s %-16s %5s %10s\n", s->pipeline, e->ds, "TASK", "STATE", "TRIES",
+                    "DURATION");
+            for (size_t k = 0; k < s->ntasks; k++) {
+                const ub_task *t = &s->tasks[s->order[k]];
+                const ub_jtask *r = ub_journal_task(&j, t->id);
+                double dur = r && r->started > 0 && r->ended >= r->started ? r->ended - r->started : 0;
+                fprintf(out, "%-48s %-16s %5d %9.2fs\n", t->id, r && r->state ? r->state : "none",
+                        r ? r->tries : 0, dur);
+            }
+        }
+        ub_journal_close(&j);
+        ub_engine_free(e);
     }
-    if (json) {
-        json_t *root = json_pack("{s:s, s:s, s:o}", "pipeline", s->pipeline, "ds", e->ds, "tasks", jt);
-        char *txt = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (txt)
-            fprintf(out, "%s\n", txt);
-        free(txt);
-        json_decref(root);
+    return rc;
+}
+
+int ub_run_plan_range(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, const ub_run_opts *o,
+                      int json, FILE *out, ub_diag *diag)
+{
+    char *sel = ub_malloc(s->ntasks ? s->ntasks : 1);
+    char *cells = ub_calloc(n * (s->ntasks ? s->ntasks : 1), 1);     /* 1 run, 0 done */
+    FILE *null = NULL;
+    int rc = 2;
+    size_t runs = 0, complete = 0;
+    if (!sel || !cells) {
+        ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "out of memory");
+        goto out;
     }
-    ub_journal_close(&j);
-    return 0;
+    if (select_tasks(s, o, sel, diag))
+        goto out;
+    null = json ? NULL : fopen("/dev/null", "w");
+    for (size_t d = 0; d < n; d++) {
+        ub_engine_opts eo2 = *eo;
+        eo2.ds = dates[d].s;
+        eo2.planning = 1;
+        ub_engine *e = ub_engine_new(s, &eo2, diag);
+        ub_journal j;
+        ub_err err;
+        if (!e)
+            goto out;
+        int prc = ub_plan_print(e, json, json ? out : null ? null : stdout, diag);
+        int jok = prc == 0 && ub_journal_open(&j, e->state_dir, s->pipeline, e->ds, 0, &err) == 0;
+        size_t todo = 0;
+        for (size_t i = 0; jok && i < s->ntasks; i++) {
+            const ub_jtask *jt = ub_journal_task(&j, s->tasks[i].id);
+            int done = jt && jt->state && strcmp(jt->state, "success") == 0;
+            cells[d * s->ntasks + i] = sel[i] && (!done || o->rerun || o->only);
+            todo += cells[d * s->ntasks + i];
+        }
+        if (jok)
+            ub_journal_close(&j);
+        else if (prc == 0)
+            ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "%s", err.msg);
+        ub_engine_free(e);
+        if (!jok)
+            goto out;
+        runs += todo;
+        complete += todo == 0;
+    }
+    if (!json) {
+        fprintf(out, "Backfill of %s, %s to %s: dates × tasks (run = would run, done = already successful)\n\n",
+                s->pipeline, dates[0].s, dates[n - 1].s);
+        fprintf(out, "%-48s", "TASK");
+        for (size_t d = 0; d < n; d++)
+            fprintf(out, d + 1 < n ? " %-10s" : " %s", dates[d].s);
+        fputc('\n', out);
+        for (size_t k = 0; k < s->ntasks; k++) {
+            size_t i = s->order[k];
+            fprintf(out, "%-48s", s->tasks[i].id);
+            for (size_t d = 0; d < n; d++)
+                fprintf(out, d + 1 < n ? " %-10s" : " %s", cells[d * s->ntasks + i] ? "run" : "done");
+            fputc('\n', out);
+        }
+        fprintf(out, "\n%zu dates (%zu already complete), %zu task runs%s; 'ubpipe plan FILE --ds DATE' shows the "
+                     "effects of one date\n", n, complete, runs,
+                depends_on_past(s) ? ", one date after the other (depends_on_past)" : "");
+    }
+    rc = 0;
+out:
+    if (null)
+        fclose(null);
+    ub_free(sel);
+    ub_free(cells);
+    return rc;
 }
 
 int ub_run_logs(ub_engine *e, const char *task, int try_no, FILE *out, ub_diag *diag)
@@ -255,16 +1113,13 @@ int ub_run_logs(ub_engine *e, const char *task, int try_no, FILE *out, ub_diag *
         return 2;
     }
     int shown = 0;
-    for (int n = try_no > 0 ? try_no : 1; n <= (try_no > 0 ? try_no : 1000); n++) {
+    for (int n = try_no > 0 ? try_no : 1; n <= (try_no > 0 ? try_no : 1000); n++) {   /* tries may have gaps */
         ub_buf p = UB_BUF_INIT;
         ub_buf_addf(&p, "%s/runs/%s/%s/logs/%s.%d.log", e->state_dir, s->pipeline, e->ds, task, n);
         FILE *f = p.err ? NULL : fopen(p.p, "r");
         ub_buf_free(&p);
-        if (!f) {
-            if (try_no > 0 || n > 1)
-                break;
+        if (!f)
             continue;
-        }
         fprintf(out, "=== %s try %d ===\n", task, n);
         char buf[8192];
         size_t got;

@@ -1,5 +1,6 @@
-/* run.h — `ubpipe run`: execute the tasks of one ds in order, with retries,
- * a journal, resume and subsets. */
+/* run.h — `ubpipe run`, `status`, `logs` and the range form of `plan`:
+ * the scheduler core (sched.h) driven by forked task processes, the run
+ * journal, resume, backfill, progress and signals. */
 #ifndef UB_RUN_H
 #define UB_RUN_H
 #include "core/engine.h"
@@ -8,13 +9,33 @@ typedef struct ub_run_opts {
     int rerun;                 /* run everything, even tasks already successful */
     const char *only;          /* comma-separated task ids, or NULL */
     int downstream;            /* with only: add every task downstream of them */
-    int quiet;
+    int quiet;                 /* no progress lines (failures are still shown) */
+    int jobs;                  /* tries at once; 0 = number of online cores */
+    int max_active_runs;       /* dates in progress at once; 0 = no limit */
+    int log_json;              /* --log-format json: one JSON object per event on stderr */
 } ub_run_opts;
 
-/* 0 all tasks succeeded, 1 a task failed, 2 usage error (diag). */
-int ub_run(ub_engine *e, const ub_run_opts *o, ub_diag *diag);
-/* `ubpipe status`: tasks × state × tries × duration from the journal. */
-int ub_run_status(ub_engine *e, int json, FILE *out);
+/* A date, "YYYY-MM-DD". */
+typedef struct ub_ds { char s[11]; } ub_ds;
+
+/* The dates named by --ds D (one), --from D1 --to D2 (every day, in order)
+ * or none of them (yesterday, UTC).  *out is the caller's (ub_free). */
+int ub_run_dates(const char *ds, const char *from, const char *to, ub_ds **out, size_t *n, ub_err *err);
+
+/* Runs the dates in order (a new engine per date; eo->ds is ignored).
+ * 0 every date succeeded, 1 a task failed or the run was cancelled, 2 usage
+ * error (diag). */
+int ub_run(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, const ub_run_opts *o,
+           ub_diag *diag);
+/* `ubpipe status`: tasks × state × tries × duration of each date from the
+ * journal; JSON prints one object per date. */
+int ub_run_status(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, int json, FILE *out,
+                  ub_diag *diag);
+/* `ubpipe plan --from --to`: the dates × tasks grid of what a backfill
+ * would run (text), after rendering each date's plan to check it; JSON
+ * prints each date's plan, one object per date. */
+int ub_run_plan_range(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, const ub_run_opts *o,
+                      int json, FILE *out, ub_diag *diag);
 /* `ubpipe logs`: prints the log of each try (or of one). */
 int ub_run_logs(ub_engine *e, const char *task, int try_no, FILE *out, ub_diag *diag);
 

@@ -138,6 +138,9 @@ char *ub_schema_json(void)
     /* minProperties must be a number */
     json_object_set_new(json_object_get(json_object_get(root, "properties"), "tasks"), "minProperties",
                         json_integer(1));
+    json_object_set_new(json_object_get(root, "properties"), "depends_on_past",
+                        json_pack("{s:s, s:s}", "type", "boolean", "description",
+                                  "a ds starts only when the previous ds's run is complete"));
     json_object_set_new(json_object_get(json_object_get(root, "properties"), "tasks"), "propertyNames",
                         json_pack("{s:s}", "pattern", "^[A-Za-z0-9_.-]+$"));
     char *out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

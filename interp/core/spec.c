@@ -1,6 +1,7 @@
 /* spec.c — load a pipeline spec and check it against the key tables. */
 #include "core/spec.h"
 #include "core/date.h"
+#include "core/luahost.h"
 #include "core/strmap.h"
 #include <errno.h>
 #include <limits.h>
@@ -22,7 +23,9 @@ typedef struct key_def {
 static const key_def top_keys[] = {
     { "pipeline", UB_T_STR, 1 }, { "description", UB_T_STR, 0 }, { "start_date", UB_T_STR, 0 },
     { "defaults", UB_T_MAP, 0 }, { "params", UB_T_MAP, 0 },     { "profiles", UB_T_MAP, 0 },
-    { "tasks", UB_T_MAP, 1 },    { NULL, 0, 0 }
+    { "tasks", UB_T_MAP, 1 },    { "depends_on_past", UB_T_BOOL, 0 },
+    { "lua_path", UB_T_LIST, 0 }, { "lua_grant", UB_T_LIST, 0 },   /* hooks (core/hooks.c) */
+    { NULL, 0, 0 }
 };
 
 /* scheduling keys: allowed in `defaults` and in every task */
@@ -33,7 +36,10 @@ static const key_def sched_keys[] = {
 };
 
 static const key_def task_keys[] = {
-    { "op", UB_T_STR, 1 }, { "after", UB_T_LIST, 0 }, { "description", UB_T_STR, 0 }, { NULL, 0, 0 }
+    { "op", UB_T_STR, 1 }, { "after", UB_T_LIST, 0 }, { "description", UB_T_STR, 0 },
+    /* Lua hooks (interp/core/hooks.c): MODULE.FUNCTION, FILE.lua or Lua code */
+    { "on_success", UB_T_STR, 0 }, { "on_failure", UB_T_STR, 0 }, { "on_retry", UB_T_STR, 0 },
+    { NULL, 0, 0 }
 };
 
 static const char *const lake_areas[] = { "raw", "stage", "scripts", NULL };
@@ -438,6 +444,12 @@ ub_spec *ub_spec_load(const char *path, ub_diag *d)
         if (ub_date_parse(n->str, &dt, &err))
             ub_diag_error(d, n->loc, "start_date: %s", err.msg);
         s->start_date = n->str;
+    }
+    n = ub_node_get(s->root, "lua_grant");
+    for (size_t i = 0; n && n->kind == UB_SEQ && i < n->n; i++) {
+        ub_err err;
+        if (n->items[i]->kind == UB_SCALAR && ub_lua_grant_check(n->items[i]->str, &err))
+            ub_diag_error(d, n->items[i]->loc, "lua_grant: %s", err.msg);
     }
     s->defaults = ub_node_get(s->root, "defaults");
     if (s->defaults && s->defaults->kind == UB_MAP)

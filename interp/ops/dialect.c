@@ -193,7 +193,7 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
     if (ub_pg_exec(c, db, "BEGIN") || (p->setup && ub_pg_exec(c, db, p->setup)) ||
         ub_pg_exec(c, db, ub_buf_str(&pre)))
         goto out;
-    uint64_t bytes = 0;
+    uint64_t bytes = 0, rows = 0;
     for (size_t i = 0; i < keys.n; i++) {
         ub_buf_reset(&stmt);
         ub_buf_addf(&stmt, "%s ", ub_buf_str(&head));
@@ -216,17 +216,17 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
             ub_op_fail(c, "%s", err.msg);
             goto out;
         }
-        rc = ub_pg_copy_in(c, db, r, keys.k[i], &bytes);
+        rc = ub_pg_copy_in(c, db, r, keys.k[i], &bytes, &rows);
         ub_reader_close(r);
         if (rc)
             goto out;
         rc = -1;
-        ub_op_progress(c, 0, bytes);
+        ub_op_progress(c, rows, bytes);
     }
     if (ub_pg_exec(c, db, ub_buf_str(&post)) || ub_pg_exec(c, db, "COMMIT"))
         goto out;
-    ub_op_log(c, "partition %s = %s of %s: %zu object(s), %llu bytes loaded", p->column, p->value, p->table,
-              keys.n, (unsigned long long)bytes);
+    ub_op_log(c, "partition %s = %s of %s: %zu object(s), %llu rows, %llu bytes loaded", p->column, p->value,
+              p->table, keys.n, (unsigned long long)rows, (unsigned long long)bytes);
     rc = 0;
 out:
     PQfinish(db);                      /* without COMMIT the transaction rolls back */

@@ -117,6 +117,7 @@ static int add_run(ub_opctx *c)
     if (prev && *prev) {
         ub_op_log(c, "re-attaching to steps %s submitted earlier", prev);
         ub_op_set_output(c, "step_ids", prev);
+        ub_op_set_output(c, "steps_json", text);
         return 0;
     }
     if (open_emr(c, &emr))
@@ -131,7 +132,7 @@ static int add_run(ub_opctx *c)
         ub_buf_adds(&b, ids[i]);
     }
     if (b.err || ub_op_set_output(c, "step_ids", ub_buf_str(&b)) ||
-        ub_op_set_output(c, "last_step", n ? ids[n - 1] : "")) {
+        ub_op_set_output(c, "last_step", n ? ids[n - 1] : "") || ub_op_set_output(c, "steps_json", text)) {
         ub_buf_free(&b);
         ub_op_fail(c, "out of memory");
         goto out;
@@ -151,6 +152,8 @@ static const ub_param wait_params[] = {
     { "conn", UB_T_CONN, 0, "emr", "emr", "EMR connection of the profile" },
     { "steps", UB_T_STR, 1, NULL, NULL, "step ids to wait for, separated by spaces (usually an upstream output)" },
     { "poke_interval", UB_T_DURATION, 0, "30s", NULL, "time between two DescribeStep calls" },
+    { "resubmit", UB_T_STR, 0, NULL, NULL,
+      "steps JSON to submit again when a cancelled run left the steps CANCELLED (the submit task's steps_json output)" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -162,61 +165,140 @@ static int wait_plan(ub_opctx *c)
     if (!steps)
         return -1;
     ub_op_effect(c, "wait", cluster ? cluster : "emr",
-                 "steps %s until all are COMPLETED; fail on FAILED, CANCELLED or INTERRUPTED (poke every %gs)",
-                 steps, poke);
+                 "steps %s until all are COMPLETED; fail on FAILED or INTERRUPTED (poke every %gs); cancel the "
+                 "open steps if cancelled%s",
+                 steps, poke, ub_op_has(c, "resubmit") ? "; a next run submits CANCELLED steps again" : "");
     return 0;
+}
+
+/* Splits "s-1 s-2,s-3" into ids (pointers into buf, which is modified). */
+static size_t split_ids(char *buf, char **ids, size_t cap)
+{
+    size_t n = 0;
+    char *p = buf;
+    while (*p && n < cap) {
+        p += strspn(p, " ,");
+        if (!*p)
+            break;
+        ids[n++] = p;
+        p += strcspn(p, " ,");
+        if (*p)
+            *p++ = '\0';
+    }
+    return n;
+}
+
+static int publish_ids(ub_opctx *c, char *const *ids, size_t n)
+{
+    ub_buf b = UB_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        ub_buf_adds(&b, i ? " " : "");
+        ub_buf_adds(&b, ids[i]);
+    }
+    int rc = b.err || ub_op_set_output(c, "step_ids", ub_buf_str(&b)) ? -1 : 0;
+    ub_buf_free(&b);
+    return rc;
+}
+
+/* Cancels the steps not yet final (CancelSteps): the run was cancelled or
+ * the wait timed out, and a step left running would race the next run. */
+static void cancel_open_steps(ub_opctx *c, ub_emr *emr, char *const *ids, size_t n)
+{
+    char *open[64];
+    size_t k = 0;
+    ub_err err;
+    for (size_t i = 0; i < n && k < 64; i++) {
+        ub_emr_step_status st;
+        if (ub_emr_describe_step(emr, ids[i], &st, &err) == 0 && !ub_step_state_final(st.state))
+            open[k++] = ids[i];
+    }
+    if (k && ub_emr_cancel_steps(emr, open, k, &err))
+        ub_op_log(c, "cancelling steps failed: %s", err.msg);
+    else if (k)
+        ub_op_log(c, "cancelled %zu step(s) still pending or running", k);
 }
 
 static int wait_run(ub_opctx *c)
 {
     const char *steps = ub_op_str(c, "steps");
+    const char *resubmit = ub_op_has(c, "resubmit") ? ub_op_str(c, "resubmit") : NULL;
     double poke = ub_op_duration(c, "poke_interval");
     ub_emr *emr = NULL;
     ub_err err;
-    int rc = -1;
+    char idbuf[4096], *ids[64], **fresh = NULL;
+    size_t n = 0, nfresh = 0;
+    int rc = -1, resubmitted = 0;
     if (!steps || open_emr(c, &emr))
         goto out;
-    char idbuf[4096];
-    snprintf(idbuf, sizeof idbuf, "%s", steps);
+    /* steps this sensor submitted again on an earlier try win over the upstream's */
+    const char *prev = ub_op_prev_output(c, "step_ids");
+    snprintf(idbuf, sizeof idbuf, "%s", prev && *prev ? prev : steps);
+    n = split_ids(idbuf, ids, 64);
+    if (n == 0) {
+        ub_op_fatal(c, "no step ids to wait for ('%s')", steps);
+        goto out;
+    }
     for (;;) {
-        int all_done = 1;
-        char copy[4096];
-        memcpy(copy, idbuf, sizeof copy);
-        for (char *p = copy; *p;) {
-            while (*p == ' ' || *p == ',')
-                p++;
-            if (!*p)
-                break;
-            char *e = p;
-            while (*e && *e != ' ' && *e != ',')
-                e++;
-            char sep = *e;
-            *e = '\0';
+        int all_done = 1, cancelled = 0;
+        ub_emr_step_status failed = { 0 };
+        const char *failed_id = NULL;
+        for (size_t i = 0; i < n; i++) {
             ub_emr_step_status st;
-            if (ub_emr_describe_step(emr, p, &st, &err)) {
+            if (ub_emr_describe_step(emr, ids[i], &st, &err)) {
                 ub_op_fail(c, "%s", err.msg);
                 goto out;
             }
-            if (st.state == UB_STEP_FAILED || st.state == UB_STEP_CANCELLED || st.state == UB_STEP_INTERRUPTED) {
-                ub_op_fatal(c, "step %s (%s) %s%s%s; fix the cause, then run again with --rerun (or --only "
-                               "the submit and wait tasks) to submit new steps",
-                            p, st.name, ub_step_state_name(st.state), st.reason[0] ? ": " : "", st.reason);
-                goto out;
+            if ((st.state == UB_STEP_FAILED || st.state == UB_STEP_INTERRUPTED) && !failed_id) {
+                failed = st;
+                failed_id = ids[i];
             }
+            cancelled |= st.state == UB_STEP_CANCELLED;
             if (st.state != UB_STEP_COMPLETED)
                 all_done = 0;
-            p = sep ? e + 1 : e;
+        }
+        if (failed_id) {
+            ub_op_fatal(c, "step %s (%s) %s%s%s; fix the cause, then run again with --rerun (or --only the submit "
+                           "and wait tasks) to submit new steps",
+                        failed_id, failed.name, ub_step_state_name(failed.state), failed.reason[0] ? ": " : "",
+                        failed.reason);
+            goto out;
+        }
+        if (cancelled) {
+            /* cancelled, nothing failed: a cancelled run (ours) stopped them */
+            if (!resubmit || !*resubmit || resubmitted) {
+                ub_op_fatal(c, "steps %s were cancelled; run again with --only the submit and wait tasks to "
+                               "submit new steps", steps);
+                goto out;
+            }
+            if (ub_emr_add_steps(emr, resubmit, &fresh, &nfresh, &err)) {
+                ub_op_fail(c, "submitting the cancelled steps again: %s", err.msg);
+                goto out;
+            }
+            for (size_t i = 0; i < nfresh && i < 64; i++)
+                ids[i] = fresh[i];
+            n = nfresh < 64 ? nfresh : 64;
+            resubmitted = 1;
+            if (publish_ids(c, ids, n)) {
+                ub_op_fail(c, "out of memory");
+                goto out;
+            }
+            ub_op_log(c, "the steps had been cancelled; submitted them again");
+            continue;
         }
         if (all_done)
             break;
         if (ub_op_sleep(c, poke)) {
+            cancel_open_steps(c, emr, ids, n);
             ub_op_fail(c, "cancelled while waiting for steps %s", steps);
             goto out;
         }
     }
-    ub_op_log(c, "steps %s completed", steps);
+    ub_op_log(c, "steps completed");
     rc = 0;
 out:
+    for (size_t i = 0; i < nfresh; i++)
+        ub_free(fresh[i]);
+    ub_free(fresh);
     ub_emr_free(emr);
     return rc;
 }
@@ -226,13 +308,16 @@ const ub_opdesc ub_op_emr_add_steps = {
     "Renders the step JSON and submits the steps to the cluster of the emr connection: AddJobFlowSteps on "
     "AWS, or the local step runner when the cluster is 'local' (s3-dist-cp copies between the lake and a scratch "
     "HDFS directory; spark-submit runs the built-in named for the script in the connection's 'scripts'). "
-    "Outputs: step_ids (space separated) and last_step. A resumed run re-attaches to steps already submitted.",
+    "Outputs: step_ids (space separated), last_step and steps_json (the rendered steps). A resumed run "
+    "re-attaches to steps already submitted.",
     add_params, NULL, add_plan, add_run,
 };
 
 const ub_opdesc ub_op_emr_wait_steps = {
     "emr.wait_steps", "sensor: wait until EMR steps complete",
-    "Polls DescribeStep for each step every poke_interval until all are COMPLETED. A FAILED, CANCELLED or "
-    "INTERRUPTED step fails the task with the step's failure details. The task's timeout bounds the wait.",
+    "Polls DescribeStep for each step every poke_interval until all are COMPLETED. A FAILED or INTERRUPTED "
+    "step fails the task for good with the step's failure details. When the run is cancelled or the task's "
+    "timeout ends the wait, the steps still pending or running are cancelled (CancelSteps); the next run then "
+    "finds them CANCELLED and, given resubmit, submits them again and waits for the new ones.",
     wait_params, NULL, wait_plan, wait_run,
 };

@@ -2,6 +2,7 @@
 #include "ops/pg.h"
 #include "core/buf.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *ub_pg_errmsg(PGconn *db, const PGresult *res, char *buf, size_t cap)
@@ -119,7 +120,7 @@ int ub_pg_exec(ub_opctx *c, PGconn *db, const char *sql)
     return rc;
 }
 
-int ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t *bytes)
+int ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t *bytes, uint64_t *rows)
 {
     static char buf[UB_IO_CHUNK];
     char msg[2048];
@@ -149,6 +150,8 @@ int ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint6
 finish:;
     PGresult *res;
     while ((res = PQgetResult(db)) != NULL) {
+        if (rc == 0 && rows && PQresultStatus(res) == PGRES_COMMAND_OK)
+            *rows += strtoull(PQcmdTuples(res), NULL, 10);
         if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
             /* COPY's context says "COPY t, line N[, column c]": name the object */
             const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);

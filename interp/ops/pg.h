@@ -14,8 +14,9 @@ const char *ub_pg_errmsg(PGconn *db, const PGresult *res, char *buf, size_t cap)
 /* Asks the server to cancel the running statement. */
 void    ub_pg_cancel(PGconn *db);
 /* Feeds a reader into an open COPY FROM STDIN; ends it and checks the
- * result.  On a server error names `what` and the line reported by COPY. */
-int     ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t *bytes);
+ * result.  On a server error names `what` and the line reported by COPY.
+ * Adds the bytes sent and the rows loaded to *bytes and *rows (may be NULL). */
+int     ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t *bytes, uint64_t *rows);
 /* Quotes "schema.table" as "schema"."table" into out (ub_buf). */
 struct ub_buf;
 int     ub_pg_qualified(const char *name, struct ub_buf *out);

@@ -115,13 +115,15 @@ static int run(ub_opctx *c)
         PQclear(res);
     if (failed || cancelled)
         goto out;
+    if (ub_op_bool(c, "header") && rows > 0)
+        rows--;                          /* the header line is not a row */
     ub_op_progress(c, rows, bytes);
     rc = ub_writer_commit(w, &err);
     w = NULL;
     if (rc)
         ub_op_fail(c, "%s", err.msg);
     else
-        ub_op_log(c, "extracted %llu rows (%llu bytes, header included) to %s", (unsigned long long)rows,
+        ub_op_log(c, "extracted %llu rows (%llu bytes) to %s", (unsigned long long)rows,
                   (unsigned long long)bytes, to);
 out:
     ub_writer_abort(w);

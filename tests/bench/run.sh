@@ -115,3 +115,6 @@ if [ "${BENCH_SCALE10:-0}" = 1 ]; then
   row "peak RSS, whole run, 10x data (MB)" "$m10" "-" "-" "<= 64 MB"
   row "peak RSS, classifier, 10x data (MB)" "$mc10" "-" "-" "<= 64 MB"
 fi
+
+# --- Lua transforms (issue 6) ---------------------------------------------------
+sh tests/bench/lua_bench.sh "$BUILD"

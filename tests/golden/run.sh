@@ -4,6 +4,7 @@
 #   cases/NAME.args   optional: the command line after "ubpipe" (default: validate); the spec is $SPEC
 #   cases/NAME.out    expected stdout+stderr
 #   cases/NAME.code   expected exit status
+#   cases/NAME.env    optional: shell assignments (VAR='value', one a line) set for the command
 # UPDATE=1 sh tests/golden/run.sh rewrites .out and .code from the current binary.
 set -u
 UBPIPE=${UBPIPE:-./ubpipe}
@@ -17,7 +18,10 @@ for spec in "$dir"/*.yaml; do
   SPEC="tests/golden/cases/$name.yaml"
   cmd=$(printf '%s' "$args" | sed "s|\\\$SPEC|$SPEC|g")
   # the checkout's absolute path shows in plans: it reads <ROOT> in the golden files
-  out=$(env -u UBPIPE_HOME UBPIPE_HOME=/nonexistent/ubpipe-golden timeout 20 sh -c "$UBPIPE $cmd" 2>&1)
+  envfile=/dev/null
+  [ -f "$dir/$name.env" ] && envfile="$dir/$name.env"
+  out=$(env -u UBPIPE_HOME UBPIPE_HOME=/nonexistent/ubpipe-golden timeout 20 \
+        sh -c "set -a; . '$envfile'; set +a; $UBPIPE $cmd" 2>&1)
   code=$?
   out=$(printf '%s\n' "$out" | sed "s|$root|<ROOT>|g")
   if [ "${UPDATE:-0}" = 1 ]; then

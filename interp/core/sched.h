@@ -1,0 +1,91 @@
+/* sched.h — the scheduler core: ready set, bounded workers, retries with
+ * exponential backoff, timeouts, cancellation, several runs (ds) at once.
+ *
+ * The core only decides: which try of which task starts when, what happens
+ * when a try ends, when a try past its deadline gets SIGTERM and then
+ * SIGKILL.  Everything with an effect goes through ub_sched_ops: the clock,
+ * starting and stopping tries, waiting for one to end, recording a state
+ * change.  run.c implements the ops with forked children and the journal;
+ * tests/unit/test_sched.c with a fake clock and scripted tries.
+ *
+ * Runs are the dates of a backfill, in date order; all share one spec.  A
+ * task key is (run, task index in the spec).
+ */
+#ifndef UB_SCHED_H
+#define UB_SCHED_H
+#include <signal.h>
+#include <stddef.h>
+#include "core/spec.h"
+
+typedef enum ub_sstate {
+    UB_SS_WAITING,          /* an upstream task is not done yet */
+    UB_SS_QUEUED,           /* ready, waiting for a worker */
+    UB_SS_RETRY,            /* up_for_retry: not before retry_at */
+    UB_SS_RUNNING,
+    UB_SS_SUCCESS,          /* succeeded, or need not run (done before, not selected) */
+    UB_SS_FAILED,
+    UB_SS_UPSTREAM_FAILED
+} ub_sstate;
+
+/* How one try ended (filled by ops->wait). */
+typedef struct ub_sched_result {
+    size_t      run, task;
+    int         ok;         /* 1: success */
+    int         fatal;      /* failed for good: no retry (ub_op_fatal) */
+    const char *error;      /* borrowed until the next call to wait; "" when none */
+} ub_sched_result;
+
+typedef struct ub_sched_ops {
+    double (*now)(void *ud);                      /* seconds; any epoch */
+    /* Opens run r: sets init[i] to UB_SS_SUCCESS for every task that need not
+     * run and UB_SS_WAITING for the others; tries[i] to the tries made before
+     * (they number the next ones).  -1 with err: the run fails to start. */
+    int  (*open_run)(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err);
+    /* Run r is over (every task terminal, or cancelled); ok = all succeeded. */
+    void (*close_run)(void *ud, size_t r, int ok);
+    /* Starts try_no of task; -1 with err when it cannot be started (that
+     * counts as a failed try). */
+    int  (*start)(void *ud, size_t r, size_t task, int try_no, ub_err *err);
+    /* Asks a running try to stop: hard 0 = politely (SIGTERM), 1 = SIGKILL. */
+    void (*stop)(void *ud, size_t r, size_t task, int hard);
+    /* Waits at most secs for a try to end: 1 with *res filled, 0 otherwise
+     * (also when interrupted by a signal). */
+    int  (*wait)(void *ud, double secs, ub_sched_result *res);
+    /* A state change: "queued", "running", "success", "up_for_retry" (delay =
+     * seconds until the next try), "failed", "upstream_failed". */
+    void (*record)(void *ud, size_t r, size_t task, const char *state, int try_no, const char *error,
+                   double delay);
+} ub_sched_ops;
+
+typedef struct ub_sched_cfg {
+    const ub_spec *spec;
+    size_t nruns;
+    int    jobs;              /* tries running at once, >= 1 */
+    int    max_active_runs;   /* runs with work in progress at once; 0 = no limit */
+    int    depends_on_past;   /* run r opens only when run r-1 succeeded */
+    double grace;             /* seconds between SIGTERM and SIGKILL */
+    double tick;              /* longest wait between two looks at the clock */
+    volatile sig_atomic_t *cancel;   /* set by a signal handler: stop everything */
+} ub_sched_cfg;
+
+typedef struct ub_sched_summary {
+    size_t runs_ok, runs_failed, runs_not_started;
+    size_t tasks_failed;
+    int    cancelled;
+    /* the first task that failed for good, and its last error */
+    long   first_failed_run, first_failed_task;     /* -1 when none */
+    char   first_error[1024];
+} ub_sched_summary;
+
+/* Delay before the try after failed try number `attempt` (1-based, counted
+ * in this invocation): retry_delay, doubled per further failure when
+ * retry_backoff, capped at max_retry_delay. */
+double ub_sched_retry_delay(const ub_task *t, int attempt);
+
+/* Runs everything.  Returns 0 when every run succeeded, 1 otherwise
+ * (details in *sum). */
+int ub_sched_run(const ub_sched_cfg *cfg, const ub_sched_ops *ops, void *ud, ub_sched_summary *sum);
+
+const char *ub_sstate_name(ub_sstate s);
+
+#endif
