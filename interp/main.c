@@ -176,7 +176,8 @@ static void print_param_table(const ub_opdesc *op, FILE *out)
     if (!op->params[0].name)
         fprintf(out, "  (none)\n");
     fprintf(out, "\nEvery task also takes: op, after, description, retries, retry_delay,\n"
-                 "retry_backoff, max_retry_delay, timeout (see ubpipe-pipeline(5)).\n");
+                 "retry_backoff, max_retry_delay, timeout, on_success, on_failure, on_retry\n"
+                 "(see ubpipe-pipeline(5)).\n");
 }
 
 static int cmd_help(const cli *c)

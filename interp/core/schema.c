@@ -62,6 +62,18 @@ static void add_common(json_t *props)
     json_object_set_new(props, "timeout", d);
 }
 
+/* The Lua hooks of a task (core/hooks.h, ubpipe-lua(7)). */
+static void add_hooks(json_t *props)
+{
+    static const char *const ev[][2] = {
+        { "on_success", "Lua hook after a successful try: MODULE.FUNCTION, FILE.lua or Lua code; an error fails the task" },
+        { "on_failure", "Lua hook after the last failed try: MODULE.FUNCTION, FILE.lua or Lua code" },
+        { "on_retry", "Lua hook before a retry: MODULE.FUNCTION, FILE.lua or Lua code" },
+    };
+    for (size_t i = 0; i < sizeof ev / sizeof *ev; i++)
+        json_object_set_new(props, ev[i][0], json_pack("{s:s, s:s}", "type", "string", "description", ev[i][1]));
+}
+
 char *ub_schema_json(void)
 {
     json_t *ops = json_array(), *names = json_array();
@@ -74,6 +86,7 @@ char *ub_schema_json(void)
                                                       "ids of the tasks this one runs after"));
         json_object_set_new(props, "description", json_pack("{s:s}", "type", "string"));
         add_common(props);
+        add_hooks(props);
         json_array_append_new(req, json_string("op"));
         for (const ub_param *p = op->params; p->name; p++) {
             json_t *ps = type_schema(p);
@@ -141,6 +154,13 @@ char *ub_schema_json(void)
     json_object_set_new(json_object_get(root, "properties"), "depends_on_past",
                         json_pack("{s:s, s:s}", "type", "boolean", "description",
                                   "a ds starts only when the previous ds's run is complete"));
+    json_object_set_new(json_object_get(root, "properties"), "lua_path",
+                        json_pack("{s:s, s:{s:s}, s:s}", "type", "array", "items", "type", "string", "description",
+                                  "directories (relative to the spec) where hooks find modules with require"));
+    json_object_set_new(json_object_get(root, "properties"), "lua_grant",
+                        json_pack("{s:s, s:{s:s, s:s}, s:s}", "type", "array", "items", "type", "string", "pattern",
+                                  "^(os|io\\.read:.+|io\\.write:.+)$", "description",
+                                  "capabilities the hooks get beyond the sandbox: os, io.read:DIR, io.write:DIR"));
     json_object_set_new(json_object_get(json_object_get(root, "properties"), "tasks"), "propertyNames",
                         json_pack("{s:s}", "pattern", "^[A-Za-z0-9_.-]+$"));
     char *out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
