@@ -2,10 +2,12 @@
 #include "aws/emr.h"
 #include "aws/s3cli.h"
 #include "core/engine.h"
+#include "core/mem.h"
 #include "core/plan.h"
 #include "core/run.h"
 #include "core/schema.h"
 #include <getopt.h>
+#include <jansson.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -219,6 +221,8 @@ int main(int argc, char **argv)
     cli c = { 0 };
     ub_diag d;
     char exe[PATH_MAX];
+    /* jansson allocates through ub_malloc too, so tests can make it fail */
+    json_set_alloc_funcs(ub_malloc, ub_free);
     if (argc >= 2 && strcmp(argv[1], "__emr-local-runner") == 0)
         return ub_emr_local_runner_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "s3") == 0)
@@ -244,7 +248,7 @@ int main(int argc, char **argv)
         if (!js)
             return usage_error("out of memory");
         printf("%s\n", js);
-        free(js);
+        ub_free(js);
         return EXIT_OK;
     }
     if (strcmp(c.verb, "version") == 0) {

@@ -190,7 +190,7 @@ static int api_call(emr_api *a, const char *op, json_t *in, json_t **out, ub_err
     *out = root;                  /* the caller owns it now */
     rc = 0;
 out:
-    free(body);
+    ub_free(body);
     ub_http_resp_release(&resp);
     return rc;
 }

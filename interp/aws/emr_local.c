@@ -103,34 +103,6 @@ static const char *pathf(ub_buf *b, const char *fmt, ...)
     return rc < 0 ? NULL : b->p;
 }
 
-/* mkdir -p; 0, or -1 with errno set */
-static int mkdir_p(const char *path)
-{
-    char tmp[PATH_MAX];
-    size_t n = strlen(path);
-    if (n >= sizeof tmp) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(tmp, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (tmp[i] != '/' && tmp[i] != '\0')
-            continue;
-        char c = tmp[i];
-        tmp[i] = '\0';
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-            return -1;
-        tmp[i] = c;
-    }
-    struct stat st;
-    if (stat(path, &st) < 0)
-        return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
 
 /* rm -rf (never follows symlinks); 0, or -1 with errno set */
 static int rm_tree(const char *path, int depth)
@@ -883,7 +855,7 @@ static int local_add_steps(ub_emr *base, const char *steps_json, char ***ids_out
     int lk = -1, rc = -1, queued = 0;
     if (!steps)
         return -1;
-    if (!pathf(&p, "%s/steps", e->dir) || mkdir_p(p.p) < 0 || !pathf(&p, "%s/logs", e->dir) || mkdir_p(p.p) < 0) {
+    if (!pathf(&p, "%s/steps", e->dir) || ub_mkdirs(p.p) < 0 || !pathf(&p, "%s/logs", e->dir) || ub_mkdirs(p.p) < 0) {
         ub_err_set(err, "could not create '%s': %s", p.p ? p.p : e->dir, p.err ? "out of memory" : strerror(errno));
         goto out;
     }
@@ -1495,7 +1467,7 @@ static int builtin_classify(stepctx *c, char **args, size_t nargs, ub_err *err)
         ub_err_oom(err);
         goto out;
     }
-    if (mkdir_p(parent.p) < 0) {
+    if (ub_mkdirs(parent.p) < 0) {
         ub_err_set(err, "could not create '%s': %s", parent.p, strerror(errno));
         goto out;
     }
@@ -1961,7 +1933,7 @@ int ub_emr_local_runner_main(int argc, char **argv)
     ub_buf p = UB_BUF_INIT;
     ub_err err;
     int rc = 0;
-    if (pathf(&p, "%s/runner.log", r.dir) && mkdir_p(r.dir) == 0) {
+    if (pathf(&p, "%s/runner.log", r.dir) && ub_mkdirs(r.dir) == 0) {
         int fd = open(p.p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd >= 0)
             r.logfd = fd;

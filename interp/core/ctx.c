@@ -1,6 +1,7 @@
 /* ctx.c — the operator API (op.h) over an engine and a task. */
 #include "core/engine.h"
 #include "core/date.h"
+#include "io/stream.h"
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -72,16 +73,9 @@ int ub_op_try(const ub_opctx *c) { return c->try_no; }
 const char *ub_op_state_dir(const ub_opctx *c) { return c->e->state_dir; }
 const char *ub_op_spec_dir(const ub_opctx *c) { return c->e->spec->dir; }
 const char *ub_op_self_exe(const ub_opctx *c) { return c->e->self_exe; }
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int ub_op_cancelled(const ub_opctx *c)
 {
-    return ub_cancel_requested != 0 || (c->deadline > 0 && now_s() > c->deadline);
+    return ub_cancel_requested != 0 || (c->deadline > 0 && ub_now() > c->deadline);
 }
 
 void ub_ctx_set_deadline(ub_opctx *c, double deadline) { c->deadline = deadline; }
@@ -566,26 +560,10 @@ ub_lake *ub_op_lake(ub_opctx *c)
     return c->e->lake;
 }
 
-static int mkdirs(const char *path)
-{
-    char tmp[4096];
-    size_t l = strlen(path);
-    if (l >= sizeof tmp)
-        return -1;
-    memcpy(tmp, path, l + 1);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
-}
 
 const char *ub_op_workdir(ub_opctx *c)
 {
-    if (!c->e->planning && mkdirs(c->e->workdir)) {
+    if (!c->e->planning && ub_mkdirs(c->e->workdir)) {
         ub_op_fail(c, "cannot create '%s': %s", c->e->workdir, strerror(errno));
         return NULL;
     }

@@ -17,6 +17,10 @@ void ub_date_format(ub_date d, int nodash, char out[11]);
 /* Yesterday in UTC, the default ds of a daily batch. */
 ub_date ub_date_yesterday_utc(void);
 
+/* Seconds since the epoch (wall clock) and of a monotonic clock, as doubles. */
+double ub_now(void);
+double ub_mono(void);
+
 /* Parses a duration: an integer number of seconds, or a sequence of
  * <number><unit> with units ms, s, m, h, d ("90s", "1h30m").  Result in
  * seconds. */

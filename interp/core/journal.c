@@ -1,5 +1,7 @@
 /* journal.c — append-only, fsync'd run journal (JSON lines). */
 #include "core/journal.h"
+#include "core/date.h"
+#include "io/stream.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -10,29 +12,6 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-static int mkdirs(const char *path)
-{
-    char tmp[4096];
-    size_t l = strlen(path);
-    if (l >= sizeof tmp)
-        return -1;
-    memcpy(tmp, path, l + 1);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
-}
-
-static double now_s(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + tv.tv_usec / 1e6;
-}
 
 static ub_jtask *slot(ub_journal *j, const char *task)
 {
@@ -119,7 +98,7 @@ int ub_journal_open(ub_journal *j, const char *state_dir, const char *pipeline, 
     ub_buf_addf(&b, "%s/runs/%s/%s", state_dir, pipeline, ds);
     if (b.err)
         return ub_err_oom(err);
-    if (for_append && mkdirs(b.p)) {
+    if (for_append && ub_mkdirs(b.p)) {
         ub_err_set(err, "cannot create '%s': %s", b.p, strerror(errno));
         ub_buf_free(&b);
         return -1;
@@ -187,7 +166,7 @@ const ub_jtask *ub_journal_task(const ub_journal *j, const char *task)
 int ub_journal_record(ub_journal *j, const char *task, const char *state, int try_no, const char *error,
                       const ub_kv *outputs, size_t nout, ub_err *err)
 {
-    double ts = now_s();
+    double ts = ub_now();
     json_t *r = json_object(), *o = json_object();
     json_object_set_new(r, "ts", json_real(ts));
     json_object_set_new(r, "task", json_string(task));
@@ -211,13 +190,13 @@ int ub_journal_record(ub_journal *j, const char *task, const char *state, int tr
     size_t len = strlen(line);
     char *full = ub_malloc(len + 2);
     if (!full) {
-        free(line);
+        ub_free(line);
         ub_err_oom(err);
         goto out;
     }
     memcpy(full, line, len);
     full[len] = '\n';
-    free(line);
+    ub_free(line);
     /* one write(2) per record with O_APPEND, then fsync */
     ssize_t w = write(j->fd, full, len + 1);
     ub_free(full);
@@ -237,7 +216,7 @@ int ub_journal_log_path(const char *state_dir, const char *pipeline, const char 
                         ub_buf *out)
 {
     ub_buf_addf(out, "%s/runs/%s/%s/logs", state_dir, pipeline, ds);
-    if (out->err || mkdirs(out->p))
+    if (out->err || ub_mkdirs(out->p))
         return -1;
     ub_buf_addf(out, "/%s.%d.log", task, try_no);
     return out->err ? -1 : 0;

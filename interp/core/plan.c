@@ -115,7 +115,7 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
         }
         ub_buf_adds(&b, txt);
         ub_buf_addc(&b, '\n');
-        free(txt);
+        ub_free(txt);
     } else {
         ub_buf_addf(&b, "\nPlan: %zu task%s; %zu SQL statement%s, %zu read%s, %zu write%s, %zu cop%s, "
                         "%zu EMR step%s, %zu wait%s. Nothing has been run.\n",

@@ -75,36 +75,6 @@ typedef struct runner {
 
 /* ---- small helpers --------------------------------------------------------- */
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int mkdirs(const char *path)
-{
-    char tmp[4096];
-    size_t l = strlen(path);
-    if (l >= sizeof tmp)
-        return -1;
-    memcpy(tmp, path, l + 1);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
-}
 
 static int write_all(int fd, const char *p, size_t n)
 {
@@ -223,7 +193,7 @@ static void clear_live(runner *R)
 /* The live view of running tries (TTY only): task, try, time, rows, bytes, rate. */
 static void draw_live(runner *R, int force)
 {
-    double now = mono();
+    double now = ub_mono();
     if (!R->tty || R->o->quiet || R->o->log_json || (!force && now - R->drawn < 0.2))
         return;
     clear_live(R);
@@ -277,7 +247,7 @@ static void emit_json(runner *R, json_t *ev)
         json_decref(ev);
         return;
     }
-    json_object_set_new(ev, "ts", json_real(wall()));
+    json_object_set_new(ev, "ts", json_real(ub_now()));
     json_object_set_new(ev, "pipeline", json_string(R->spec->pipeline));
     char *txt = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(ev);
@@ -288,7 +258,7 @@ static void emit_json(runner *R, json_t *ev)
     fprintf(stderr, "%s\n", ub_buf_str(&m));
     fflush(stderr);
     ub_buf_free(&m);
-    free(txt);
+    ub_free(txt);
 }
 
 static const char *paint(const runner *R, const char *code, const char *word, char *buf, size_t cap)
@@ -327,13 +297,13 @@ static void child_send(int fd, json_t *msg)
     size_t l = strlen(txt);
     if (write_all(fd, txt, l) == 0)
         write_all(fd, "\n", 1);
-    free(txt);
+    ub_free(txt);
 }
 
 static void child_progress(void *ud, uint64_t rows, uint64_t bytes)
 {
     child_io *io = ud;
-    double now = mono();
+    double now = ub_mono();
     io->rows = rows;
     io->bytes = bytes;
     io->any = 1;
@@ -456,7 +426,7 @@ static void child_line(runner *R, worker *w, const char *line)
         w->rows = (uint64_t)json_integer_value(json_array_get(p, 0));
         w->bytes = (uint64_t)json_integer_value(json_array_get(p, 1));
         w->has_progress = 1;
-        double now = mono();
+        double now = ub_mono();
         const runinfo *ri = &R->runs[w->run];
         if (R->o->log_json && now - w->shown >= 1.0) {
             w->shown = now;
@@ -539,7 +509,7 @@ static void finish(runner *R, worker *w)
 static double op_now(void *ud)
 {
     (void)ud;
-    return mono();
+    return ub_mono();
 }
 
 static int op_start(void *ud, size_t r, size_t i, int try_no, ub_err *err)
@@ -591,7 +561,7 @@ static int op_start(void *ud, size_t r, size_t i, int try_no, ub_err *err)
     w->pid = pid;
     w->fd = pfd[0];
     pfd[0] = -1;
-    w->started = w->shown = mono();
+    w->started = w->shown = ub_mono();
     w->logpath = ub_buf_detach(&lp, NULL);     /* the worker owns it now */
     draw_live(R, 1);
     rc = 0;
@@ -708,7 +678,7 @@ static void op_record(void *ud, size_t r, size_t i, const char *state, int try_n
         say(R, 1, "ubpipe: %s", err.msg);
     if (nkv && ri->fresh)
         ri->fresh[i] = 0;                     /* a retry re-attaches to what this try left */
-    double dur = w ? mono() - w->started : 0;
+    double dur = w ? ub_mono() - w->started : 0;
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:i}", "event", "task", "ds", ri->ds.s, "task", t->id, "state",
                            state, "try", try_no);
     if (error)
@@ -771,7 +741,7 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
     }
     /* one scheduler per (pipeline, ds): a second one would run the same tries */
     ub_buf_addf(&b, "%s/runs/%s/%s", ri->e->state_dir, s->pipeline, ri->ds.s);
-    if (b.err || mkdirs(b.p)) {
+    if (b.err || ub_mkdirs(b.p)) {
         ub_err_set(err, "cannot create '%s': %s", ub_buf_str(&b), b.err ? "out of memory" : strerror(errno));
         goto out;
     }
@@ -806,7 +776,7 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
         ri->fresh[t->index] = done_before;
         ri->todo++;
     }
-    ri->t0 = mono();
+    ri->t0 = ub_mono();
     if (ri->todo)
         say(R, 0, "ubpipe: run %s ds=%s profile=%s (%zu of %zu tasks to run, %zu workers)", s->pipeline, ri->ds.s,
             ri->e->profile, ri->todo, s->ntasks, R->nw);
@@ -832,7 +802,7 @@ static void op_close(void *ud, size_t r, int ok)
     }
     if (ri->e && ri->todo) {
         if (ok)
-            say(R, 0, "ubpipe: run %s ds=%s succeeded (%.1fs)", R->spec->pipeline, ri->ds.s, mono() - ri->t0);
+            say(R, 0, "ubpipe: run %s ds=%s succeeded (%.1fs)", R->spec->pipeline, ri->ds.s, ub_mono() - ri->t0);
         else
             say(R, 1, "ubpipe: run %s ds=%s did not complete; run again to resume it", R->spec->pipeline,
                 ri->ds.s);
@@ -1010,7 +980,7 @@ int ub_run_status(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size
                 fprintf(out, "%s\n", txt);
             else
                 rc = 2;
-            free(txt);
+            ub_free(txt);
             json_decref(root);
         } else {
             if (d)

@@ -154,22 +154,26 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-/* mkdir -p for dir; on failure errno is set and the failing prefix is left in
- * dir (the caller names it). */
-static int mkdirs(char *dir)
+int ub_mkdirs(const char *path)
 {
-    size_t n = strlen(dir);
+    char tmp[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(tmp, path, n + 1);
     for (size_t i = 1; i <= n; i++) {
-        if (dir[i] != '/' && dir[i] != '\0')
+        if (tmp[i] != '/' && tmp[i] != '\0')
             continue;
-        char saved = dir[i];
-        dir[i] = '\0';
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        char saved = tmp[i];
+        tmp[i] = '\0';
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
             return -1;
-        dir[i] = saved;
+        tmp[i] = saved;
     }
     struct stat st;
-    if (stat(dir, &st) < 0)
+    if (stat(path, &st) < 0)
         return -1;
     if (!S_ISDIR(st.st_mode)) {
         errno = ENOTDIR;
@@ -291,7 +295,7 @@ ub_writer *ub_file_writer_open(const char *path, int make_dirs, ub_err *err)
         dir = dir_of(path);
         if (!dir)
             goto oom;
-        if (mkdirs(dir) < 0) {
+        if (ub_mkdirs(dir) < 0) {
             ub_err_set(err, "could not create directory '%s': %s", dir, strerror(errno));
             goto fail;
         }

@@ -65,7 +65,7 @@ static int add_plan(ub_opctx *c)
     json_array_foreach(root, i, st) {
         char *s = json_dumps(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         ub_op_effect(c, "emr.step", cluster ? cluster : conn, "%s", s ? s : "(out of memory)");
-        free(s);
+        ub_free(s);
     }
     json_decref(root);
     return 0;
