@@ -16,7 +16,8 @@ cd "$ROOT" || exit 1
 SCALE=${TEST_KILL_SCALE:-0.03}
 N=${KILL_N:-20}
 SEED=${KILL_SEED:-$(date +%s)}
-UBPIPE="$ROOT/ubpipe"
+UBPIPE=${UBPIPE:-$ROOT/ubpipe}
+case $UBPIPE in /*) ;; *) UBPIPE=$ROOT/$UBPIPE ;; esac
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 ko() { fail=$((fail + 1)); echo "test_kill_resume: FAIL: $* (KILL_SEED=$SEED)" >&2; }

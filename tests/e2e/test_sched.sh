@@ -14,7 +14,8 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
-UBPIPE="$ROOT/ubpipe"
+UBPIPE=${UBPIPE:-$ROOT/ubpipe}
+case $UBPIPE in /*) ;; *) UBPIPE=$ROOT/$UBPIPE ;; esac
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 ko() { fail=$((fail + 1)); echo "test_sched: FAIL: $*" >&2; }
