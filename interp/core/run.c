@@ -172,6 +172,16 @@ static char *file_lake_root(const ub_engine *e)
 static void sweep(const ub_engine *e)
 {
     ub_stream_sweep_tmp(e->workdir);
+    /* the local EMR runner's records (a submitting try killed mid-write) and
+     * its scratch HDFS under the state directory */
+    static const char *const under_state[] = { "emr", "hdfs" };
+    for (size_t i = 0; i < sizeof under_state / sizeof *under_state; i++) {
+        ub_buf d = UB_BUF_INIT;
+        ub_buf_addf(&d, "%s/%s", e->state_dir, under_state[i]);
+        if (!d.err)
+            ub_stream_sweep_tmp(d.p);
+        ub_buf_free(&d);
+    }
     char *lake = file_lake_root(e);
     if (lake)
         ub_stream_sweep_tmp(lake);
