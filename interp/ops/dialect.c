@@ -56,6 +56,8 @@ static int pg_statements(const ub_partition *p, ub_buf *pre, ub_buf *post, ub_bu
     lit(pre, p->value);
     ub_buf_adds(pre, ");");
     ub_buf_addf(copy_head, "COPY %s", newq.p);
+    /* quick statistics (a small sample) so the queries that follow plan well */
+    ub_buf_addf(post, "SET LOCAL default_statistics_target = 10;\nANALYZE %s;\n", newq.p);
     ub_buf_addf(post, "DROP TABLE IF EXISTS %s;\n", partq.p);
     ub_buf_addf(post, "ALTER TABLE %s RENAME TO \"%s\";\n", newq.p, part.p);
     ub_buf_addf(post, "ALTER TABLE %s ATTACH PARTITION %s FOR VALUES IN (", parent.p, partq.p);
@@ -82,7 +84,7 @@ static int pg_partition_plan(ub_opctx *c, const ub_partition *p)
     ub_op_effect(c, "read", ub_op_lake_url(c) ? ub_op_lake_url(c) : "lake", "%s%s", p->location,
                  prefix ? " (every object under it)" : "");
     ub_op_effect(c, "sql", conn,
-                 "BEGIN;\n%s%s%s\n%s (<columns of the CSV header>) FROM STDIN (FORMAT csv, HEADER true);"
+                 "BEGIN;\n%s%s%s\n%s (<columns of the CSV header>) FROM STDIN (FORMAT csv, HEADER true, FREEZE true);"
                  "  -- per object%s\n%s\nCOMMIT;",
                  p->setup ? p->setup : "", p->setup ? "\n" : "", ub_buf_str(&pre), ub_buf_str(&head),
                  ub_is_zstd_name(p->location) ? ", zstd-decompressed" : "", ub_buf_str(&post));
@@ -201,7 +203,7 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
             ub_op_fail(c, "%s", err.msg);
             goto out;
         }
-        ub_buf_adds(&stmt, " FROM STDIN (FORMAT csv, HEADER true)");
+        ub_buf_adds(&stmt, " FROM STDIN (FORMAT csv, HEADER true, FREEZE true)");
         PGresult *res = PQexec(db, ub_buf_str(&stmt));
         if (PQresultStatus(res) != PGRES_COPY_IN) {
             char msg[1024];
