@@ -75,21 +75,6 @@ typedef struct runner {
 
 /* ---- small helpers --------------------------------------------------------- */
 
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* "1.2 MB" */
 static void human_bytes(uint64_t b, char *out, size_t cap)
 {
@@ -305,8 +290,8 @@ static void child_send(int fd, json_t *msg)
     if (!txt)
         return;
     size_t l = strlen(txt);
-    if (write_all(fd, txt, l) == 0)
-        write_all(fd, "\n", 1);
+    if (ub_write_all(fd, txt, l) == 0)
+        ub_write_all(fd, "\n", 1);
     ub_free(txt);
 }
 

@@ -105,7 +105,7 @@ typedef struct file_writer {
 
 static atomic_ulong tmp_counter;
 
-static int write_all(int fd, const char *p, size_t n)
+int ub_write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n > SSIZE_MAX ? SSIZE_MAX : n);
@@ -184,7 +184,7 @@ int ub_mkdirs(const char *path)
 
 static int fw_flush(file_writer *f, ub_err *err)
 {
-    if (f->blen && write_all(f->fd, f->buf, f->blen) < 0)
+    if (f->blen && ub_write_all(f->fd, f->buf, f->blen) < 0)
         return ub_err_set(err, "could not write '%s': %s", f->tmp, strerror(errno));
     f->blen = 0;
     return 0;
@@ -198,7 +198,7 @@ static int fw_write(ub_writer *w, const void *buf, size_t n, ub_err *err)
     if (f->blen + n > sizeof f->buf && fw_flush(f, err))
         return -1;
     if (n >= sizeof f->buf) {
-        if (write_all(f->fd, buf, n) < 0)
+        if (ub_write_all(f->fd, buf, n) < 0)
             return ub_err_set(err, "could not write '%s': %s", f->tmp, strerror(errno));
     } else {
         memcpy(f->buf + f->blen, buf, n);

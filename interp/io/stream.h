@@ -59,6 +59,9 @@ ub_writer *ub_zstd_writer(ub_writer *out, int level, ub_err *err);
  * or commit either side. */
 int64_t ub_stream_copy(ub_reader *r, ub_writer *w, ub_err *err);
 
+/* write(2) until all n bytes are written (EINTR retried): 0, or -1 with errno set. */
+int ub_write_all(int fd, const char *p, size_t n);
+
 /* mkdir -p with mode 0755: 0, or -1 with errno set. */
 int ub_mkdirs(const char *path);
 
