@@ -719,7 +719,7 @@ out:
     return rc;
 }
 
-/* a new id "s-XXXXXXXXXXXXX" whose record does not exist yet */
+/* a new id ("s-" and 13 characters) whose record does not exist yet */
 static int new_id(const char *dir, char out[ID_LEN + 1], ub_err *err)
 {
     ub_buf p = UB_BUF_INIT;

@@ -61,7 +61,7 @@ static void push_node(ub_engine *e, lua_State *L, const ub_node *n, int depth)
 }
 
 /* __index of a task's outputs in plan: "(<id>.<key>, known after run)" */
-static int placeholder_index(lua_State *L)
+static int after_run_index(lua_State *L)
 {
     const char *key = luaL_checkstring(L, 2);
     lua_pushfstring(L, "(%s.%s: known after run)", lua_tostring(L, lua_upvalueindex(1)), key);
@@ -318,14 +318,14 @@ ub_engine *ub_engine_new(ub_spec *spec, const ub_engine_opts *o, ub_diag *diag)
     }
     ub_lua_scope_set(e->lua, "params");
     /* outputs.<task>.<key>: filled as tasks finish; in plan, every task's
-     * outputs read as "(known after run)" placeholders */
+     * outputs read as "(known after run)" values */
     lua_newtable(L);
     if (e->planning) {
         for (size_t i = 0; i < spec->ntasks; i++) {
             lua_newtable(L);
             lua_newtable(L);
             lua_pushstring(L, spec->tasks[i].id);
-            lua_pushcclosure(L, placeholder_index, 1);
+            lua_pushcclosure(L, after_run_index, 1);
             lua_setfield(L, -2, "__index");
             lua_setmetatable(L, -2);
             lua_setfield(L, -2, spec->tasks[i].id);

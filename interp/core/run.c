@@ -33,7 +33,7 @@ typedef struct runinfo {              /* one date */
     int        jopen;
     int        lockfd;
     double     t0;
-    size_t     todo;                  /* tasks to run when it opened */
+    size_t     pending;                  /* tasks to run when it opened */
     char      *fresh;                 /* per task: run from scratch (--rerun, --only), no outputs
                                          of an earlier run to re-attach to */
 } runinfo;
@@ -755,7 +755,7 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
         goto out;
     ri->jopen = 1;
     sweep(ri->e);                             /* what a killed run left behind */
-    ri->todo = 0;
+    ri->pending = 0;
     for (size_t k = 0; k < s->ntasks; k++) {
         ub_task *t = &s->tasks[s->order[k]];
         const ub_jtask *jt = ub_journal_task(&ri->j, t->id);
@@ -769,16 +769,16 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
         }
         init[t->index] = UB_SS_WAITING;
         ri->fresh[t->index] = done_before;
-        ri->todo++;
+        ri->pending++;
     }
     ri->t0 = ub_mono();
-    if (ri->todo)
+    if (ri->pending)
         say(R, 0, "ubpipe: run %s ds=%s profile=%s (%zu of %zu tasks to run, %zu workers)", s->pipeline, ri->ds.s,
-            ri->e->profile, ri->todo, s->ntasks, R->nw);
+            ri->e->profile, ri->pending, s->ntasks, R->nw);
     else
         say(R, 0, "ubpipe: %s ds=%s is already complete (--rerun runs it again)", s->pipeline, ri->ds.s);
     emit_json(R, json_pack("{s:s, s:s, s:s, s:i}", "event", "run", "ds", ri->ds.s, "state", "running", "tasks_to_run",
-                           (int)ri->todo));
+                           (int)ri->pending));
     rc = 0;
 out:
     ub_buf_free(&b);
@@ -795,7 +795,7 @@ static void op_close(void *ud, size_t r, int ok)
         emit_json(R, json_pack("{s:s, s:s, s:s}", "event", "run", "ds", ri->ds.s, "state", "not_started"));
         return;
     }
-    if (ri->e && ri->todo) {
+    if (ri->e && ri->pending) {
         if (ok)
             say(R, 0, "ubpipe: run %s ds=%s succeeded (%.1fs)", R->spec->pipeline, ri->ds.s, ub_mono() - ri->t0);
         else
@@ -1022,12 +1022,12 @@ int ub_run_plan_range(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, 
             goto out;
         int prc = ub_plan_print(e, json, json ? out : null ? null : stdout, diag);
         int jok = prc == 0 && ub_journal_open(&j, e->state_dir, s->pipeline, e->ds, 0, &err) == 0;
-        size_t todo = 0;
+        size_t pending = 0;
         for (size_t i = 0; jok && i < s->ntasks; i++) {
             const ub_jtask *jt = ub_journal_task(&j, s->tasks[i].id);
             int done = jt && jt->state && strcmp(jt->state, "success") == 0;
             cells[d * s->ntasks + i] = sel[i] && (!done || o->rerun || o->only);
-            todo += cells[d * s->ntasks + i];
+            pending += cells[d * s->ntasks + i];
         }
         if (jok)
             ub_journal_close(&j);
@@ -1036,8 +1036,8 @@ int ub_run_plan_range(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, 
         ub_engine_free(e);
         if (!jok)
             goto out;
-        runs += todo;
-        complete += todo == 0;
+        runs += pending;
+        complete += pending == 0;
     }
     if (!json) {
         fprintf(out, "Backfill of %s, %s to %s: dates × tasks (run = would run, done = already successful)\n\n",
