@@ -109,7 +109,7 @@ install: ubpipe
 	install -m 755 ubpipe $(DESTDIR)$(PREFIX)/bin/ubpipe
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
-	-install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/ 2>/dev/null
+	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 
 clean:
 	rm -rf build build-dev build-san ubpipe
