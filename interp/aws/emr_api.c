@@ -1,5 +1,6 @@
 /* emr_api.c — the EMR API backend: AddJobFlowSteps, DescribeStep, CancelSteps over AWS JSON 1.1. */
 #include "aws/creds.h"
+#include "aws/awssign.h"
 #include "aws/emr.h"
 #include "aws/http.h"
 #include "aws/sigv4.h"
@@ -47,42 +48,11 @@ typedef struct signctx {
 static int api_sign(void *ud, const ub_http_req *q, ub_http *h, ub_err *err)
 {
     signctx *s = ud;
-    const ub_aws_creds *cr = &s->a->cfg.creds;
-    int rc = -1;
-    ub_sigv4_out out;
-    ub_sigv4_out_init(&out);
-    ub_sigv4_hdr hv[4];
-    size_t n = q->nheaders < 4 ? q->nheaders : 4;
-    for (size_t i = 0; i < n; i++) {
-        hv[i].name = q->headers[i].name;
-        hv[i].value = q->headers[i].value;
-    }
-    ub_sigv4_cfg cfg = {
-        .access_key_id = cr->access_key_id,
-        .secret_access_key = cr->secret_access_key,
-        .session_token = cr->session_token,
-        .region = ub_aws_region(&s->a->cfg),
-        .service = "elasticmapreduce",
-        .now = time(NULL),
-        .key_cache = &s->a->key,
+    ub_aws_sign as = {
+        .cfg = &s->a->cfg, .key_cache = &s->a->key, .service = "elasticmapreduce",
+        .path = ub_buf_str(&s->a->path), .query = NULL, .payload_hash = s->payload_hash,
     };
-    ub_sigv4_req sr = {
-        .method = q->method, .path = ub_buf_str(&s->a->path), .query = NULL,
-        .headers = hv, .nheaders = n, .payload_hash = s->payload_hash,
-    };
-    if (ub_sigv4_sign(&cfg, &sr, &out, err)) {
-        ub_err_wrap(err, "%s", q->what);
-        goto out;
-    }
-    for (size_t i = 0; i < out.nadd; i++)
-        if (ub_http_add_header(h, out.add[i].name, out.add[i].value)) {
-            ub_err_oom(err);
-            goto out;
-        }
-    rc = 0;
-out:
-    ub_sigv4_out_release(&out);
-    return rc;
+    return ub_aws_sign_request(&as, q, h, err);
 }
 
 /* The error code and message of a JSON error body (code after any '#'). */

@@ -1,4 +1,5 @@
 /* s3.c — the S3 lake backend: objects of one bucket under a key prefix, over SigV4-signed HTTP. */
+#include "aws/awssign.h"
 #include "lake/lake.h"
 #include "aws/creds.h"
 #include "aws/http.h"
@@ -156,48 +157,11 @@ typedef struct signctx {
 static int s3_sign(void *ud, const ub_http_req *q, ub_http *h, ub_err *err)
 {
     signctx *s = ud;
-    const ub_aws_creds *cr = &s->l->cfg.creds;
-    int rc = -1;
-    ub_sigv4_out out;
-    ub_sigv4_out_init(&out);
-    if (!cr->access_key_id || !cr->secret_access_key) {
-        ub_err_set(err, "%s: no AWS credentials (set AWS_ACCESS_KEY_ID and "
-                   "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)", q->what);
-        goto out;
-    }
-    ub_sigv4_hdr hv[MAX_HDRS];
-    size_t n = q->nheaders < MAX_HDRS ? q->nheaders : MAX_HDRS;
-    for (size_t i = 0; i < n; i++) {
-        hv[i].name = q->headers[i].name;
-        hv[i].value = q->headers[i].value;
-    }
-    ub_sigv4_cfg cfg = {
-        .access_key_id = cr->access_key_id,
-        .secret_access_key = cr->secret_access_key,
-        .session_token = cr->session_token,
-        .region = ub_aws_region(&s->l->cfg),
-        .service = "s3",
-        .now = time(NULL),
-        .flags = UB_SIGV4_CONTENT_SHA256,
-        .key_cache = &s->c->key,
+    ub_aws_sign as = {
+        .cfg = &s->l->cfg, .key_cache = &s->c->key, .service = "s3", .flags = UB_SIGV4_CONTENT_SHA256,
+        .path = s->path, .query = s->query, .payload_hash = s->payload_hash,
     };
-    ub_sigv4_req sr = {
-        .method = q->method, .path = s->path, .query = s->query,
-        .headers = hv, .nheaders = n, .payload_hash = s->payload_hash,
-    };
-    if (ub_sigv4_sign(&cfg, &sr, &out, err)) {
-        ub_err_wrap(err, "%s", q->what);
-        goto out;
-    }
-    for (size_t i = 0; i < out.nadd; i++)
-        if (ub_http_add_header(h, out.add[i].name, out.add[i].value)) {
-            ub_err_oom(err);
-            goto out;
-        }
-    rc = 0;
-out:
-    ub_sigv4_out_release(&out);
-    return rc;
+    return ub_aws_sign_request(&as, q, h, err);
 }
 
 /* One request to the bucket.  key: full key (prefix included) or NULL for
