@@ -224,6 +224,19 @@ static char *full_key(const s3lake *l, const char *key, ub_err *err)
     return s;
 }
 
+/* The full key (lake prefix included) and the display name "s3://bucket/key"
+ * of an object; both owned by the caller. */
+static int object_names(s3lake *l, const char *key, char **full, char **name, ub_err *err)
+{
+    ub_buf nb = UB_BUF_INIT;
+    *full = full_key(l, key, err);
+    if (!*full)
+        return -1;
+    ub_buf_addf(&nb, "s3://%s/%s", l->bucket, *full);
+    *name = ub_buf_detach(&nb, NULL);
+    return *name ? 0 : ub_err_oom(err);
+}
+
 /* ---- small XML extraction ---------------------------------------------------- */
 
 typedef struct xfield {
@@ -579,16 +592,8 @@ static ub_reader *s3_open_read(ub_lake *lk, const char *key, ub_err *err)
     r->base.read = s3r_read;
     r->base.close = s3r_close;
     ub_http_resp_init(&r->resp, GET_CHUNK + 1);
-    ub_buf nb = UB_BUF_INIT;
-    r->key = full_key(l, key, err);
-    if (!r->key)
+    if (object_names(l, key, &r->key, &r->name, err))
         goto fail;
-    ub_buf_addf(&nb, "s3://%s/%s", l->bucket, r->key);
-    r->name = ub_buf_detach(&nb, NULL);
-    if (!r->name) {
-        ub_err_oom(err);
-        goto fail;
-    }
     r->base.name = r->name;
     r->c = conn_get(l, err);
     if (!r->c)
@@ -1004,16 +1009,8 @@ static ub_writer *s3_open_write(ub_lake *lk, const char *key, ub_err *err)
     w->base.write = s3w_write;
     w->base.commit = s3w_commit;
     w->base.abort = s3w_abort;
-    ub_buf nb = UB_BUF_INIT;
-    w->key = full_key(l, key, err);
-    if (!w->key)
+    if (object_names(l, key, &w->key, &w->name, err))
         goto fail;
-    ub_buf_addf(&nb, "s3://%s/%s", l->bucket, w->key);
-    w->name = ub_buf_detach(&nb, NULL);
-    if (!w->name) {
-        ub_err_oom(err);
-        goto fail;
-    }
     w->base.name = w->name;
     if (hashes_init(&w->hs, err))
         goto fail;
