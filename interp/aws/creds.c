@@ -795,6 +795,31 @@ static void aws_host(ub_buf *dst, const char *prefix, const char *region)
         ub_buf_addf(dst, "%s.%s.%s", prefix, region, suffix);
 }
 
+/* Fills whichever of url ("scheme://host" + path), host and path the caller
+ * asked for; -1 when out of memory. */
+static int give_url(int https, const ub_buf *h, const char *path, size_t pathlen, ub_buf *url, ub_buf *host,
+                    ub_buf *pathout)
+{
+    if (url) {
+        ub_buf_reset(url);
+        ub_buf_addf(url, "%s://%s", https ? "https" : "http", ub_buf_str(h));
+        ub_buf_add(url, path, pathlen);
+        if (url->err)
+            return -1;
+    }
+    if (host) {
+        ub_buf_reset(host);
+        if (ub_buf_adds(host, ub_buf_str(h)))
+            return -1;
+    }
+    if (pathout) {
+        ub_buf_reset(pathout);
+        if (ub_buf_add(pathout, path, pathlen))
+            return -1;
+    }
+    return 0;
+}
+
 int ub_aws_s3_url(const ub_aws_cfg *cfg, const char *bucket, const char *key,
                   ub_buf *url, ub_buf *host, ub_buf *path, ub_err *err)
 {
@@ -833,22 +858,8 @@ int ub_aws_s3_url(const ub_aws_cfg *cfg, const char *bucket, const char *key,
     }
     if (h.err || p.err)
         goto oom;
-    if (url) {
-        ub_buf_reset(url);
-        ub_buf_addf(url, "%s://%s%s", https ? "https" : "http", ub_buf_str(&h), ub_buf_str(&p));
-        if (url->err)
-            goto oom;
-    }
-    if (host) {
-        ub_buf_reset(host);
-        if (ub_buf_adds(host, ub_buf_str(&h)))
-            goto oom;
-    }
-    if (path) {
-        ub_buf_reset(path);
-        if (ub_buf_adds(path, ub_buf_str(&p)))
-            goto oom;
-    }
+    if (give_url(https, &h, p.p ? p.p : "", p.len, url, host, path))
+        goto oom;
     rc = 0;
     goto out;
 oom:
@@ -883,18 +894,8 @@ int ub_aws_service_url(const ub_aws_cfg *cfg, const char *service,
     }
     if (h.err)
         goto oom;
-    if (url) {
-        ub_buf_reset(url);
-        ub_buf_addf(url, "%s://%s", https ? "https" : "http", ub_buf_str(&h));
-        ub_buf_add(url, base, baselen);
-        if (url->err)
-            goto oom;
-    }
-    if (host) {
-        ub_buf_reset(host);
-        if (ub_buf_adds(host, ub_buf_str(&h)))
-            goto oom;
-    }
+    if (give_url(https, &h, base, baselen, url, host, NULL))
+        goto oom;
     rc = 0;
     goto out;
 oom:

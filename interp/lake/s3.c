@@ -1025,35 +1025,43 @@ fail:
 
 /* ---- stat, copy, remove ----------------------------------------------------------- */
 
-static int s3_stat(ub_lake *lk, const char *key, ub_lake_info *st, ub_err *err)
+/* One request on one object (HEAD, DELETE): 0 when S3 answered 2xx or 404
+ * (resp tells which), else -1 with err set. */
+static int key_request(s3lake *l, const char *method, const char *key, ub_http_resp *resp, ub_err *err)
 {
-    s3lake *l = (s3lake *)lk;
     int rc = -1;
     char *fk = NULL;
     conn *c = NULL;
-    ub_http_resp resp;
-    ub_http_resp_init(&resp, 0);
     if (ub_lake_key_check(key, err) || !(fk = full_key(l, key, err)) || !(c = conn_get(l, err)))
         goto out;
-    ub_http_req q = { .method = "HEAD" };
-    if (s3_do(l, c, &q, fk, NULL, NULL, 0, NULL, &resp, err))
+    ub_http_req q = { .method = method };
+    if (s3_do(l, c, &q, fk, NULL, NULL, 0, NULL, resp, err))
         goto out;
-    if (resp.status == 404) {
-        rc = 0;
+    if (!ub_http_ok(resp) && resp->status != 404) {
+        ub_http_status_err(&q, resp, err);
         goto out;
     }
-    if (!ub_http_ok(&resp))
-        goto out;
-    if (st) {
-        st->size = resp.content_length >= 0 ? (uint64_t)resp.content_length : 0;
-        time_t t = resp.last_modified[0] ? curl_getdate(resp.last_modified, NULL) : 0;
-        st->mtime = t > 0 ? (int64_t)t : 0;
-    }
-    rc = 1;
+    rc = 0;
 out:
-    ub_http_resp_release(&resp);
     conn_put(l, c);
     ub_free(fk);
+    return rc;
+}
+
+static int s3_stat(ub_lake *lk, const char *key, ub_lake_info *st, ub_err *err)
+{
+    ub_http_resp resp;
+    ub_http_resp_init(&resp, 0);
+    int rc = key_request((s3lake *)lk, "HEAD", key, &resp, err);
+    if (rc == 0 && resp.status != 404) {
+        if (st) {
+            st->size = resp.content_length >= 0 ? (uint64_t)resp.content_length : 0;
+            time_t t = resp.last_modified[0] ? curl_getdate(resp.last_modified, NULL) : 0;
+            st->mtime = t > 0 ? (int64_t)t : 0;
+        }
+        rc = 1;
+    }
+    ub_http_resp_release(&resp);
     return rc;
 }
 
@@ -1099,24 +1107,10 @@ out:
 
 static int s3_remove(ub_lake *lk, const char *key, ub_err *err)
 {
-    s3lake *l = (s3lake *)lk;
-    int rc = -1;
-    char *fk = NULL;
-    conn *c = NULL;
     ub_http_resp resp;
     ub_http_resp_init(&resp, 0);
-    if (ub_lake_key_check(key, err) || !(fk = full_key(l, key, err)) || !(c = conn_get(l, err)))
-        goto out;
-    ub_http_req q = { .method = "DELETE" };
-    if (s3_do(l, c, &q, fk, NULL, NULL, 0, NULL, &resp, err))
-        goto out;
-    if (!ub_http_ok(&resp) && resp.status != 404)
-        goto out;
-    rc = 0;
-out:
+    int rc = key_request((s3lake *)lk, "DELETE", key, &resp, err);   /* missing is not an error */
     ub_http_resp_release(&resp);
-    conn_put(l, c);
-    ub_free(fk);
     return rc;
 }
 

@@ -9,37 +9,7 @@
 #include <stdint.h>
 
 /* ---- memory streams ------------------------------------------------------ */
-typedef struct mem_reader {
-    ub_reader base;
-    const char *p;
-    size_t n, off, step;
-} mem_reader;
-
-static ssize_t mem_read(ub_reader *r, void *buf, size_t n, ub_err *err)
-{
-    mem_reader *m = (mem_reader *)r;
-    size_t k = m->n - m->off;
-    if (k > n)
-        k = n;
-    if (m->step && k > m->step)
-        k = m->step;
-    memcpy(buf, m->p + m->off, k);
-    m->off += k;
-    return (ssize_t)k;
-}
-
-static void mem_rclose(ub_reader *r) { (void)r; }
-
-static void mem_reader_init(mem_reader *m, const char *name, const char *p, size_t n, size_t step)
-{
-    m->base.read = mem_read;
-    m->base.close = mem_rclose;
-    m->base.name = name;
-    m->p = p;
-    m->n = n;
-    m->off = 0;
-    m->step = step;
-}
+#include "t_mem.h"
 
 typedef struct mem_writer {
     ub_writer base;

@@ -5,38 +5,7 @@
 #include "io/csv.h"
 #include <stdint.h>
 
-/* ---- a reader over memory that returns at most `step` bytes a call ------- */
-typedef struct mem_reader {
-    ub_reader base;
-    const char *p;
-    size_t n, off, step;
-} mem_reader;
-
-static ssize_t mem_read(ub_reader *r, void *buf, size_t n, ub_err *err)
-{
-    mem_reader *m = (mem_reader *)r;
-    size_t k = m->n - m->off;
-    if (k > n)
-        k = n;
-    if (m->step && k > m->step)
-        k = m->step;
-    memcpy(buf, m->p + m->off, k);
-    m->off += k;
-    return (ssize_t)k;
-}
-
-static void mem_close(ub_reader *r) { (void)r; }
-
-static void mem_init(mem_reader *m, const char *p, size_t n, size_t step)
-{
-    m->base.read = mem_read;
-    m->base.close = mem_close;
-    m->base.name = "t.csv";
-    m->p = p;
-    m->n = n;
-    m->off = 0;
-    m->step = step;
-}
+#include "t_mem.h"
 
 /* Parses all of input (n bytes) and renders the result as text:
  * "L<line>|<field>|<field>\n" per record, with field bytes escaped
@@ -45,7 +14,7 @@ static void mem_init(mem_reader *m, const char *p, size_t n, size_t step)
 static char *render(const char *input, size_t n, size_t step, size_t expect, int bare, size_t max)
 {
     mem_reader m;
-    mem_init(&m, input, n, step);
+    mem_reader_init(&m, "t.csv", input, n, step);
     ub_csv_opts o = { max, bare };
     ub_err err = { "" };
     ub_buf out = UB_BUF_INIT;
@@ -182,7 +151,7 @@ static void test_big_record(void)
     T_CHECK(in.err == 0);
     for (int pass = 0; pass < 2; pass++) {
         mem_reader m;
-        mem_init(&m, in.p, in.len, pass ? 4093 : 0);
+        mem_reader_init(&m, "t.csv", in.p, in.len, pass ? 4093 : 0);
         ub_err err = { "" };
         ub_csv *c = ub_csv_open(&m.base, NULL, &err);
         T_CHECK(c != NULL);
@@ -258,7 +227,7 @@ static void test_round_trip(void)
     T_CHECK(file.err == 0 && want.err == 0);
     for (int pass = 0; pass < 2; pass++) {
         mem_reader m;
-        mem_init(&m, file.p, file.len, pass ? 5 : 0);
+        mem_reader_init(&m, "t.csv", file.p, file.len, pass ? 5 : 0);
         ub_err err = { "" };
         ub_buf got = UB_BUF_INIT;
         ub_csv *c = ub_csv_open(&m.base, NULL, &err);
