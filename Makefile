@@ -34,9 +34,10 @@ SAY := @printf '  %-6s %s\n'
 endif
 
 # Objects, grouped by layer ------------------------------------------------
-SRCS     := $(sort $(wildcard interp/core/*.c interp/io/*.c interp/lake/*.c \
-                               interp/aws/*.c interp/ops/*.c interp/*.c))
-LIBSRCS  := $(filter-out interp/main.c,$(SRCS))
+# bottom to top: base io aws lake emr lua core ops cli (each sees only the layers before it)
+LAYERS   := base io aws lake emr lua core ops cli
+SRCS     := $(foreach l,$(LAYERS),$(sort $(wildcard interp/$(l)/*.c)))
+LIBSRCS  := $(filter-out interp/cli/main.c,$(SRCS))
 OBJS     := $(SRCS:%.c=$(BUILD)/%.o)
 LIBOBJS  := $(LIBSRCS:%.c=$(BUILD)/%.o)
 LUA_STD  := $(sort $(wildcard stdlib/*.lua))
@@ -66,7 +67,7 @@ $(BUILD)/%.o: %.c
 $(BUILD)/stdlib_embed.h: $(LUA_STD) tools/embed.sh
 	@mkdir -p $(BUILD)
 	sh tools/embed.sh $(LUA_STD) > $@.tmp && mv $@.tmp $@
-$(BUILD)/interp/core/luahost.o: $(BUILD)/stdlib_embed.h
+$(BUILD)/interp/lua/luahost.o: $(BUILD)/stdlib_embed.h
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libubpipe.a
 	@mkdir -p $(dir $@)

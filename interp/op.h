@@ -13,7 +13,7 @@
 #define UB_OP_H
 #include <stdarg.h>
 #include <stdint.h>
-#include "core/err.h"
+#include "base/err.h"
 #include "lake/lake.h"
 
 typedef enum {

@@ -1,7 +1,7 @@
 /* creds.c — the AWS credentials / region / endpoint chain and the S3 URL rules. */
 #include "aws/creds.h"
 #include "aws/sigv4.h"
-#include "core/mem.h"
+#include "base/mem.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>

@@ -37,8 +37,8 @@
  */
 #ifndef UB_CREDS_H
 #define UB_CREDS_H
-#include "core/buf.h"
-#include "core/err.h"
+#include "base/buf.h"
+#include "base/err.h"
 
 typedef struct ub_aws_creds {
     char *access_key_id;          /* owned; NULL when none were found */

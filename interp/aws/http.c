@@ -1,6 +1,6 @@
 /* http.c — HTTP requests on libcurl easy handles, with the AWS standard retry mode. */
 #include "aws/http.h"
-#include "core/mem.h"
+#include "base/mem.h"
 #include <curl/curl.h>
 #include <errno.h>
 #include <expat.h>

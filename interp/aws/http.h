@@ -27,8 +27,8 @@
 #define UB_HTTP_H
 #include <stddef.h>
 #include <stdint.h>
-#include "core/buf.h"
-#include "core/err.h"
+#include "base/buf.h"
+#include "base/err.h"
 #include "io/stream.h"
 
 typedef struct ub_http ub_http;

@@ -1,6 +1,6 @@
 /* sigv4.c — AWS Signature Version 4 signer on OpenSSL (SHA-256, HMAC). */
 #include "aws/sigv4.h"
-#include "core/mem.h"
+#include "base/mem.h"
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

@@ -31,8 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
-#include "core/buf.h"
-#include "core/err.h"
+#include "base/buf.h"
+#include "base/err.h"
 #include "io/stream.h"
 
 #define UB_SIGV4_ALGORITHM        "AWS4-HMAC-SHA256"

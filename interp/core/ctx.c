@@ -1,6 +1,6 @@
 /* ctx.c — the operator API (op.h) over an engine and a task. */
 #include "core/engine.h"
-#include "core/date.h"
+#include "base/date.h"
 #include "io/stream.h"
 #include <errno.h>
 #include <lauxlib.h>

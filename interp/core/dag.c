@@ -1,6 +1,6 @@
 /* dag.c — task graph: resolve `after`, refuse cycles, order deterministically. */
 #include "core/spec.h"
-#include "core/strmap.h"
+#include "base/strmap.h"
 #include <string.h>
 
 /* binary min-heap of task indices: ties broken by spec order */

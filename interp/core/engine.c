@@ -1,6 +1,6 @@
 /* engine.c — the template scope and the profile for one (spec, ds, profile). */
 #include "core/engine.h"
-#include "core/date.h"
+#include "base/date.h"
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>

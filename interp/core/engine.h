@@ -6,7 +6,8 @@
 #define UB_ENGINE_H
 #include <signal.h>
 #include <stdio.h>
-#include "core/luahost.h"
+#include "base/secret.h"
+#include "lua/luahost.h"
 #include "core/spec.h"
 
 typedef struct ub_effect {
@@ -81,15 +82,6 @@ size_t    ub_ctx_outputs(const ub_opctx *c, const ub_kv **out);
 void      ub_ctx_set_deadline(ub_opctx *c, double deadline);
 /* Publishes given outputs of task id (from the journal, for skipped tasks). */
 void      ub_engine_publish(ub_engine *e, const char *task, const ub_kv *out, size_t n);
-
-/* Secrets (secret.c): every registered string is replaced by "****" in what
- * ub_secret_mask returns. */
-void ub_secret_add(const char *s);
-void ub_secret_add_conninfo(const char *dsn);
-void ub_secret_scan_env(void);
-/* Appends s to out with secrets masked. */
-void ub_secret_mask(const char *s, ub_buf *out);
-void ub_secret_reset(void);
 
 /* Cancellation flag set by signal handlers. */
 extern volatile sig_atomic_t ub_cancel_requested;

@@ -1,6 +1,6 @@
 /* hooks.c — on_success / on_failure / on_retry: a task's Lua hooks, each in a fresh sandbox. */
 #include "core/hooks.h"
-#include "core/mem.h"
+#include "base/mem.h"
 #include "io/csv.h"
 
 #include <lauxlib.h>

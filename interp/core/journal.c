@@ -1,6 +1,6 @@
 /* journal.c — append-only, fsync'd run journal (JSON lines). */
 #include "core/journal.h"
-#include "core/date.h"
+#include "base/date.h"
 #include "io/stream.h"
 #include <errno.h>
 #include <fcntl.h>

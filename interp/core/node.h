@@ -9,8 +9,8 @@
 #ifndef UB_NODE_H
 #define UB_NODE_H
 #include <stddef.h>
-#include "core/diag.h"
-#include "core/mem.h"
+#include "base/diag.h"
+#include "base/mem.h"
 
 typedef enum { UB_SCALAR, UB_SEQ, UB_MAP } ub_nkind;
 

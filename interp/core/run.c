@@ -2,7 +2,7 @@
  * journal, resume, backfill, progress and signals; `status`, `logs`. */
 #include "core/run.h"
 #include "core/hooks.h"
-#include "core/date.h"
+#include "base/date.h"
 #include "core/journal.h"
 #include "core/plan.h"
 #include "core/sched.h"

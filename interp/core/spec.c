@@ -1,8 +1,8 @@
 /* spec.c — load a pipeline spec and check it against the key tables. */
 #include "core/spec.h"
-#include "core/date.h"
-#include "core/luahost.h"
-#include "core/strmap.h"
+#include "base/date.h"
+#include "lua/luahost.h"
+#include "base/strmap.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>

@@ -9,8 +9,8 @@
 #ifndef UB_SPEC_H
 #define UB_SPEC_H
 #include <stddef.h>
-#include "core/buf.h"
-#include "core/diag.h"
+#include "base/buf.h"
+#include "base/diag.h"
 #include "core/node.h"
 #include "op.h"
 

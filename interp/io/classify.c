@@ -2,8 +2,8 @@
 #include "io/classify.h"
 #include "io/csv.h"
 #include "io/stopwords.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include <string.h>
 #if defined(__SSE2__) && !defined(UB_NO_SIMD)
 #include <emmintrin.h>

@@ -21,7 +21,7 @@
 #define UB_CLASSIFY_H
 #include <stddef.h>
 #include <stdint.h>
-#include "core/err.h"
+#include "base/err.h"
 #include "io/stream.h"
 
 /* Called for each kept token, in order; tok is lower-cased and valid only

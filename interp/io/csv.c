@@ -1,6 +1,6 @@
 /* csv.c — streaming RFC 4180 reader (in-place, resumable, SIMD byte scans) and field writer. */
 #include "io/csv.h"
-#include "core/mem.h"
+#include "base/mem.h"
 #include <string.h>
 #if defined(__SSE2__) && !defined(UB_NO_SIMD)
 #include <emmintrin.h>

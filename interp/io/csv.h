@@ -29,8 +29,8 @@
 #define UB_CSV_H
 #include <stddef.h>
 #include <stdint.h>
-#include "core/buf.h"
-#include "core/err.h"
+#include "base/buf.h"
+#include "base/err.h"
 #include "io/stream.h"
 
 #define UB_CSV_MAX_RECORD ((size_t)64 << 20)   /* default cap per record */

@@ -1,7 +1,7 @@
 /* stream.c — file and descriptor streams, the atomic file writer, copy and temp sweep. */
 #include "io/stream.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

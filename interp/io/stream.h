@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "core/err.h"
+#include "base/err.h"
 
 typedef struct ub_reader ub_reader;
 struct ub_reader {

@@ -1,6 +1,6 @@
 /* zst.c — zstd stream wrappers: a decompressing reader and a compressing writer. */
 #include "io/stream.h"
-#include "core/mem.h"
+#include "base/mem.h"
 #include <string.h>
 #include <zstd.h>
 

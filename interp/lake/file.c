@@ -1,7 +1,7 @@
 /* file.c — the file lake backend: a local directory whose files are the objects. */
 #include "lake/lake.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,9 +1,9 @@
 /* lake.c — the lake interface: URL dispatch to a backend, key checks, checked wrappers. */
 #include "lake/lake.h"
 #include "aws/creds.h"
-#include "core/engine.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "base/secret.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>

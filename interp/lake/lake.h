@@ -9,7 +9,7 @@
 #ifndef UB_LAKE_H
 #define UB_LAKE_H
 #include <stdint.h>
-#include "core/err.h"
+#include "base/err.h"
 #include "io/stream.h"
 
 typedef struct ub_lake ub_lake;

@@ -4,8 +4,8 @@
 #include "aws/creds.h"
 #include "aws/http.h"
 #include "aws/sigv4.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include <curl/curl.h>
 #include <errno.h>
 #include <expat.h>

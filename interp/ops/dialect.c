@@ -1,8 +1,8 @@
 /* dialect.c — partition SQL for PostgreSQL (LIST partitions loaded by COPY)
  * and Redshift (Spectrum external partitions). */
 #include "ops/dialect.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include "io/csv.h"
 #include "io/stream.h"
 #include "ops/pg.h"

@@ -1,6 +1,6 @@
 /* lua_transform.c — lua.transform: stream a CSV lake object through a sandboxed Lua function into another. */
-#include "core/luahost.h"
-#include "core/mem.h"
+#include "lua/luahost.h"
+#include "base/mem.h"
 #include "io/csv.h"
 #include "io/stream.h"
 #include "op.h"

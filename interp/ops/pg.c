@@ -1,6 +1,6 @@
 /* pg.c — libpq connection, statements, COPY IN and cancellation. */
 #include "ops/pg.h"
-#include "core/buf.h"
+#include "base/buf.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* pg_extract.c — COPY (query) TO STDOUT, streamed to a file (optionally zstd). */
-#include "core/buf.h"
+#include "base/buf.h"
 #include "io/stream.h"
 #include "ops/pg.h"
 #include <stdlib.h>

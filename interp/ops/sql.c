@@ -1,7 +1,7 @@
 /* sql.c — run a templated SQL file on a connection, in one transaction. */
 #include "ops/dialect.h"
 #include "ops/pg.h"
-#include "core/buf.h"
+#include "base/buf.h"
 #include <string.h>
 
 static const ub_param params[] = {

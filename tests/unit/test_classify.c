@@ -1,7 +1,7 @@
 /* test_classify.c — tokenizer, stop words, the "good" fast path and the CSV classifier. */
 #include "t.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include "io/classify.h"
 #include "io/csv.h"
 #include "classify_cases.h"

@@ -2,8 +2,8 @@
 #include "t.h"
 #include "aws/creds.h"
 #include "aws/sigv4.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include <sys/stat.h>
 #include <unistd.h>
 

@@ -1,7 +1,7 @@
 /* test_csv.c — the RFC 4180 reader and field writer: hand-worked cases, errors, chunking. */
 #include "t.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include "io/csv.h"
 #include <stdint.h>
 

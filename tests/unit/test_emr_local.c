@@ -1,7 +1,7 @@
 /* test_emr_local.c — the local EMR step runner on real files: submit, run, describe, cancel. */
-#include "aws/emr.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "emr/emr.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include "io/stream.h"
 #include "lake/lake.h"
 #include "t.h"

@@ -1,7 +1,7 @@
 /* test_lake.c — the lake interface and its file backend, on a real temporary directory. */
 #include "lake/lake.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include "t.h"
 #include <errno.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* test_lua_transform.c — the code sandbox (limits, metered patterns), lua.transform and task hooks. */
 #include "core/engine.h"
 #include "core/hooks.h"
-#include "core/luahost.h"
+#include "lua/luahost.h"
 #include "io/classify.h"
 #include "io/stream.h"
 #include "t.h"

@@ -1,8 +1,8 @@
 /* test_luahost.c — the Lua sandbox, {{ }} templates and the embedded stdlib: values and messages worked by hand. */
 #include "t.h"
-#include "core/buf.h"
-#include "core/luahost.h"
-#include "core/mem.h"
+#include "base/buf.h"
+#include "lua/luahost.h"
+#include "base/mem.h"
 
 #include <lauxlib.h>
 #include <lua.h>

@@ -3,7 +3,7 @@
  * backend's wait() moves the clock to the next scripted event.  Expected times are worked by hand
  * from the scripts below. */
 #include "core/sched.h"
-#include "core/buf.h"
+#include "base/buf.h"
 #include "t.h"
 #include <stdio.h>
 #include <string.h>

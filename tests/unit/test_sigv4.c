@@ -1,8 +1,8 @@
 /* test_sigv4.c — the SigV4 signer against the AWS test vectors in tests/data/sigv4. */
 #include "t.h"
 #include "aws/sigv4.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include <dirent.h>
 #include <strings.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* test_stream.c — file streams, the atomic writer, temp sweep and the zstd wrappers. */
 #include "t.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include "io/stream.h"
 #include <dirent.h>
 #include <errno.h>

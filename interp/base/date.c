@@ -1,5 +1,5 @@
 /* date.c — ds parsing and arithmetic, durations. */
-#include "core/date.h"
+#include "base/date.h"
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>

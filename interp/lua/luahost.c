@@ -1,6 +1,6 @@
 /* luahost.c — the sandboxed Lua state: memory cap, instruction budget, scope and {{ }} templates. */
-#include "core/luahost.h"
-#include "core/mem.h"
+#include "lua/luahost.h"
+#include "base/mem.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/luapat.h"
+#include "lua/luapat.h"
 #include "io/classify.h"
 #include "stdlib_embed.h"
 

@@ -1,6 +1,6 @@
 /* buf.c — growable buffer with a maximum and a sticky error. */
-#include "core/buf.h"
-#include "core/mem.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

@@ -2,9 +2,9 @@
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE             /* renameat2 (RENAME_EXCHANGE), prctl, close_range */
 #endif
-#include "aws/emr.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "emr/emr.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include "io/classify.h"
 #include "io/stream.h"
 #include "lake/lake.h"

@@ -1,5 +1,5 @@
 /* err.c — caller-owned error messages. */
-#include "core/err.h"
+#include "base/err.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>

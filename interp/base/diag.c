@@ -1,6 +1,6 @@
 /* diag.c — collected, sorted, located error messages with a caret line. */
-#include "core/diag.h"
-#include "core/mem.h"
+#include "base/diag.h"
+#include "base/mem.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* main.c — the ubpipe command line: verbs, options, exit codes. */
-#include "aws/emr.h"
-#include "aws/s3cli.h"
+#include "emr/emr.h"
+#include "cli/s3cli.h"
 #include "core/engine.h"
-#include "core/mem.h"
+#include "base/mem.h"
 #include "core/plan.h"
 #include "core/run.h"
 #include "core/schema.h"

@@ -1,5 +1,5 @@
 /* emr_common.c — EMR step states and the dispatch of ub_emr_* to a backend by cluster. */
-#include "aws/emr.h"
+#include "emr/emr.h"
 #include <string.h>
 
 const char *ub_step_state_name(ub_step_state s)

@@ -1,9 +1,9 @@
 /* s3cli.c — the `ubpipe s3` verbs (presign, ls, cp) on the S3 lake backend and the signer. */
-#include "aws/s3cli.h"
+#include "cli/s3cli.h"
 #include "aws/creds.h"
 #include "aws/sigv4.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include "lake/lake.h"
 #include <errno.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* luapat.c — metered Lua pattern matching (find, match, gmatch, gsub) and bounded rep/move. */
 #define _GNU_SOURCE 1          /* memmem */
-#include "core/luapat.h"
+#include "lua/luapat.h"
 
 #include <lauxlib.h>
 #include <lua.h>

@@ -5,7 +5,7 @@
 #ifndef UB_EMR_H
 #define UB_EMR_H
 #include <stddef.h>
-#include "core/err.h"
+#include "base/err.h"
 #include "lake/lake.h"
 
 typedef enum {

@@ -1,5 +1,5 @@
 /* mem.c — allocation with fault injection, and a bump arena. */
-#include "core/mem.h"
+#include "base/mem.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* secret.c — the strings that must never be printed, and their masking. */
-#include "core/engine.h"
-#include "core/mem.h"
+#include "base/secret.h"
+#include "base/mem.h"
 #include <libpq-fe.h>
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* strmap.c — open-addressing string map for ids and keys. */
-#include "core/strmap.h"
-#include "core/mem.h"
+#include "base/strmap.h"
+#include "base/mem.h"
 #include <stdint.h>
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /* date.h — calendar dates (ds) and durations. */
 #ifndef UB_DATE_H
 #define UB_DATE_H
-#include "core/err.h"
+#include "base/err.h"
 
 typedef struct ub_date { int y, m, d; } ub_date;
 

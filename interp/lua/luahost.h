@@ -30,8 +30,8 @@
 #ifndef UB_LUAHOST_H
 #define UB_LUAHOST_H
 #include <stddef.h>
-#include "core/buf.h"
-#include "core/err.h"
+#include "base/buf.h"
+#include "base/err.h"
 
 typedef struct lua_State lua_State;
 typedef struct ub_lua ub_lua;

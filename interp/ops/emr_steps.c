@@ -1,7 +1,7 @@
 /* emr.c — emr.add_steps (submit the step JSON) and emr.wait_steps (sensor). */
-#include "aws/emr.h"
-#include "core/buf.h"
-#include "core/mem.h"
+#include "emr/emr.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include "op.h"
 #include <jansson.h>
 #include <string.h>

@@ -1,12 +1,12 @@
 /* emr_api.c — the EMR API backend: AddJobFlowSteps, DescribeStep, CancelSteps over AWS JSON 1.1. */
 #include "aws/creds.h"
 #include "aws/awssign.h"
-#include "aws/emr.h"
+#include "emr/emr.h"
 #include "aws/http.h"
 #include "aws/sigv4.h"
-#include "core/buf.h"
-#include "core/engine.h"
-#include "core/mem.h"
+#include "base/buf.h"
+#include "base/secret.h"
+#include "base/mem.h"
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
