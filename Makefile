@@ -34,8 +34,8 @@ SAY := @printf '  %-6s %s\n'
 endif
 
 # Objects, grouped by layer ------------------------------------------------
-# bottom to top: base io aws lake emr lua core ops web cli (each sees only the layers before it)
-LAYERS   := base io aws lake emr lua core ops web cli
+# bottom to top: base io aws lake emr lua core report ops web cli (each sees only the layers before it)
+LAYERS   := base io aws lake emr lua core report ops web cli
 SRCS     := $(foreach l,$(LAYERS),$(sort $(wildcard interp/$(l)/*.c)))
 LIBSRCS  := $(filter-out interp/cli/main.c,$(SRCS))
 OBJS     := $(SRCS:%.c=$(BUILD)/%.o)

@@ -1,6 +1,6 @@
 /* html.h — the one writer of untrusted text into HTML (web pages and report files).
  *
- * Layer web/: may include base/, io/, lake/, lua/, core/ and op.h; never cli/.
+ * Layer io/: includes only base/.
  * Every value that reaches a page goes through one of these, once, at the edge.
  * Each appends to b (see base/buf.h: on failure b is in error and later appends
  * are no-ops, so callers check b->err once at the end).

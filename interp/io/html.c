@@ -1,5 +1,5 @@
 /* html.c — escaping untrusted text into HTML, URLs and script-embedded JSON. */
-#include "web/html.h"
+#include "io/html.h"
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
