@@ -298,8 +298,18 @@ out:
 }
 
 static const ub_dialect dialects[] = {
-    { "postgres", 1, pg_partition_plan, pg_partition_run },
-    { "redshift", 0, rs_partition_plan, rs_partition_run },
+    /* synchronous_commit: a COMMIT returns only once it is on disk, whatever the server's
+     * default, so a task never journals success for work a crash can still lose.
+     * standard_conforming_strings and client_encoding: how the server reads the literals
+     * that sql.literal writes ('...' plain, E'...' when there is a backslash). */
+    { "postgres", 1,
+      "SET application_name = 'ubpipe'; SET DateStyle = 'ISO, MDY'; SET synchronous_commit = on; "
+      "SET standard_conforming_strings = on; SET client_encoding = 'UTF8'",
+      pg_partition_plan, pg_partition_run },
+    /* Redshift commits durably and always reads a backslash in a literal as an escape;
+     * it has neither setting */
+    { "redshift", 0, "SET application_name = 'ubpipe'; SET DateStyle = 'ISO, MDY'; SET client_encoding = 'UTF8'",
+      rs_partition_plan, rs_partition_run },
 };
 
 const ub_dialect *ub_dialect_of(ub_opctx *c, const char *conn_param)

@@ -19,6 +19,9 @@ typedef struct ub_dialect {
     const char *name;
     /* whether the sql operator may wrap a file in BEGIN/COMMIT */
     int transactional_ddl;
+    /* run by ub_pg_connect on every session it opens: the settings ubpipe relies on
+     * (durable commits before a task journals success; how sql.literal's quoting reads) */
+    const char *session_sql;
     int (*partition_plan)(ub_opctx *c, const ub_partition *p);
     int (*partition_run)(ub_opctx *c, const ub_partition *p);
 } ub_dialect;
