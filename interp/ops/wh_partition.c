@@ -8,7 +8,7 @@ static const ub_param params[] = {
     { "column", UB_T_STR, 0, "insert_date", NULL, "partition column" },
     { "value", UB_T_STR, 0, "{{ ds }}", NULL, "partition value" },
     { "location", UB_T_LAKEREF, 1, NULL, NULL, "lake object, or prefix ending in '/' (every object under it)" },
-    { "setup", UB_T_PATH, 0, NULL, NULL, "SQL file run first (idempotent DDL creating the table)" },
+    { "setup", UB_T_PATH, 0, NULL, NULL, "SQL file run first, one setup at a time, in its own transaction (idempotent DDL creating the table)" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };
 
