@@ -44,7 +44,7 @@ LUA_STD  := $(sort $(wildcard stdlib/*.lua))
 UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 
-.PHONY: all dev san test unit unit-bins golden e2e bench soak run install clean tools stack-stop
+.PHONY: all dev san test test-setup unit unit-bins golden e2e bench soak run install clean tools stack-stop
 all: ubpipe $(TOOLS)
 
 ubpipe $(BUILD)/ubpipe: $(OBJS)
@@ -88,8 +88,16 @@ san:
 	UBPIPE=build-san/ubpipe sh tests/run.sh build-san golden
 
 # Tests ----------------------------------------------------------------------
-test: all $(UNIT)
+# `make test` first sets up what the tests need (as `make run` does): the packages of
+# scripts/deps.sh's test group (apt-get when root, else the exact command and a stop) and
+# `npm ci` of the npm test helpers; then builds (in a fresh make, so pkg-config sees what was
+# just installed) and runs every test.
+test: test-setup
+	$(MAKE) all $(UNIT)
 	sh tests/run.sh $(BUILD)
+
+test-setup:
+	sh scripts/deps.sh install test
 
 unit: $(UNIT)
 	sh tests/run.sh $(BUILD) unit
