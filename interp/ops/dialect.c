@@ -13,13 +13,17 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-/* 'text' with quotes doubled */
+/* 'text' with quotes doubled; E'text' with quotes and backslashes doubled when the text holds
+ * a backslash: read the same whether backslashes escape (Redshift, standard_conforming_strings
+ * off) or not — the rule of sql.literal (stdlib/sql.lua) */
 static void lit(ub_buf *b, const char *s)
 {
+    if (strchr(s, '\\'))
+        ub_buf_addc(b, 'E');
     ub_buf_addc(b, '\'');
     for (; *s; s++) {
-        if (*s == '\'')
-            ub_buf_addc(b, '\'');
+        if (*s == '\'' || *s == '\\')
+            ub_buf_addc(b, *s);
         ub_buf_addc(b, *s);
     }
     ub_buf_addc(b, '\'');

@@ -27,6 +27,12 @@ static int fill(ub_opctx *c, ub_partition *p)
         if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_' ||
               *q == '.'))
             return ub_op_fail(c, "table name '%s' may only hold letters, digits, '_' and '.'", p->table);
+    /* the column is written into the DDL as a name: keep it one */
+    for (const char *q = p->column; *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_'))
+            return ub_op_fail(c, "column name '%s' may only hold letters, digits and '_'", p->column);
+    if (!*p->column)
+        return ub_op_fail(c, "column name is empty");
     return 0;
 }
 
