@@ -90,13 +90,16 @@ static void add_password(const char *pw, size_t n)
 
 /* Finds passwords without libpq's parser, which gives up on a malformed string (and its
  * error message then repeats the string): the userinfo password of a URI
- * (scheme://user:PASSWORD@host, up to the last '@'), and every password= value, bare
+ * (scheme://user:PASSWORD@host, up to the last '@' before any '?'), and every password= value, bare
  * (up to a space or '&') or quoted (up to the closing unescaped quote). */
 static void scan_passwords(const char *dsn)
 {
     const char *sch = strstr(dsn, "://");
     if (sch) {
-        const char *u = sch + 3, *at = strrchr(u, '@');
+        const char *u = sch + 3, *end = u + strcspn(u, "?"), *at = NULL;
+        for (const char *q = u; q < end; q++)
+            if (*q == '@')
+                at = q;
         const char *colon = at ? memchr(u, ':', (size_t)(at - u)) : NULL;
         if (colon)
             add_password(colon + 1, (size_t)(at - colon - 1));
