@@ -161,6 +161,7 @@ max_wal_senders = 0
 shared_buffers = 256MB
 fsync = on
 synchronous_commit = off
+# (ubpipe's own sessions set synchronous_commit = on: a task journals success only for a durable commit)
 logging_collector = on
 log_directory = 'log'
 log_filename = 'postgresql-%Y-%m-%d.log'
