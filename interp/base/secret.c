@@ -170,8 +170,13 @@ void ub_secret_scan_env(void)
             if (strstr(name, marks[i]))
                 ub_secret_add(eq + 1);
         if (strncmp(name, "UBPIPE_CONN_", 12) == 0 || strcmp(name, "PGPASSWORD") == 0) {
-            ub_secret_add(eq + 1);              /* the whole value: libpq's parse errors repeat it */
-            ub_secret_add_conninfo(eq + 1);
+            /* the whole value of one that can hold a password (key=value, or a URI with
+             * userinfo): libpq's parse errors repeat it.  Not a bare word such as an EMR
+             * cluster "local" or a bucket URL, which would mask every use of the word. */
+            const char *v = eq + 1, *sch = strstr(v, "://");
+            if (strchr(v, '=') || (sch && strchr(sch, '@')))
+                ub_secret_add(v);
+            ub_secret_add_conninfo(v);
         }
     }
 }

@@ -56,5 +56,11 @@ try "host=/nonexistent password='Leak Pw\\'333' user=x dbname=y sslmode=bogus" "
 try "host=/nonexistent password=LeakPw_444 user=x dbname=y 'unterminated" LeakPw_444
 try "postgresql://u@[::1/db?password=LeakPw_555" LeakPw_555
 
+# a value that cannot hold a password is not masked whole: a lake URL stays readable
+out=$(UBPIPE_HOME=$TMP/home.plain UBPIPE_CONN_LAKE="file:$TMP/lake.plain" UBPIPE_CONN_WAREHOUSE="host=/nonexistent password=LeakPw_666" \
+      "$UBPIPE" render "$TMP/p.yaml" "{{ profile.lake }} {{ profile.warehouse }}" --ds 2021-01-01 2>&1)
+case $out in *"file:$TMP/lake.plain"*) ok ;; *) ko "the plain lake URL is hidden: $out" ;; esac
+case $out in *LeakPw_666*) ko "the password shows: $out" ;; *) ok ;; esac
+
 echo "test_conn_secret: $pass passed, $fail failed"
 [ "$fail" = 0 ]
