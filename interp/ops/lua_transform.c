@@ -15,23 +15,39 @@
 #define FLUSH_AT (64 * 1024)
 
 static const ub_param params[] = {
-    { "from", UB_T_LAKEREF, 1, NULL, NULL, "CSV object to read (AREA:KEY), with a header; *.zst is decompressed" },
-    { "to", UB_T_LAKEREF, 1, NULL, NULL, "CSV object to write, replaced atomically; *.zst is compressed" },
-    { "script", UB_T_PATH, 1, NULL, NULL, "Lua file that returns the function, or a table holding it" },
-    { "function", UB_T_STR, 0, "transform", NULL, "name of the function in the table the script returns" },
-    { "mode", UB_T_ENUM, 0, "row", "row|batch", "row: f(row, ctx) per row; batch: f(rows, ctx) per batch_size rows" },
-    { "batch_size", UB_T_INT, 0, "1000", NULL, "rows per call in batch mode" },
-    { "reuse_row", UB_T_BOOL, 0, "false", NULL, "row mode: one row table for every call, refilled (faster; the function must not keep it)" },
-    { "header", UB_T_LIST, 0, NULL, NULL, "output columns, in order (default: from the first returned row)" },
-    { "bare_quotes", UB_T_BOOL, 0, "true", NULL, "a '\"' inside an unquoted input field is data (false: an error)" },
-    { "params", UB_T_MAP, 0, NULL, NULL, "values handed to the function as ctx.params (templated strings)" },
-    { "lua_path", UB_T_LIST, 0, NULL, NULL, "more directories for require, after the script's own" },
-    { "grant", UB_T_LIST, 0, NULL, NULL, "capabilities beyond the sandbox: os, io.read:DIR, io.write:DIR" },
-    { "max_instructions", UB_T_INT, 0, "1000000", NULL, "Lua instructions per call" },
-    { "max_total_instructions", UB_T_INT, 0, "0", NULL, "Lua instructions of all calls together (0: no cap)" },
-    { "max_memory_mb", UB_T_INT, 0, "64", NULL, "MiB the transform's Lua state may hold" },
-    { "max_seconds", UB_T_DURATION, 0, "10s", NULL, "wall clock per call, Lua and C functions alike" },
-    { NULL, 0, 0, NULL, NULL, NULL }
+    { .name = "from", .type = UB_T_LAKEREF, .required = 1,
+      .desc = "CSV object to read (AREA:KEY), with a header; *.zst is decompressed" },
+    { .name = "to", .type = UB_T_LAKEREF, .required = 1,
+      .desc = "CSV object to write, replaced atomically; *.zst is compressed" },
+    { .name = "script", .type = UB_T_PATH, .required = 1,
+      .desc = "Lua file that returns the function, or a table holding it" },
+    { .name = "function", .type = UB_T_STR, .def = "transform",
+      .desc = "name of the function in the table the script returns" },
+    { .name = "mode", .type = UB_T_ENUM, .def = "row", .choices = "row|batch",
+      .desc = "row: f(row, ctx) per row; batch: f(rows, ctx) per batch_size rows" },
+    { .name = "batch_size", .type = UB_T_INT, .def = "1000",
+      .desc = "rows per call in batch mode" },
+    { .name = "reuse_row", .type = UB_T_BOOL, .def = "false",
+      .desc = "row mode: one row table for every call, refilled (faster; the function must not keep it)" },
+    { .name = "header", .type = UB_T_LIST,
+      .desc = "output columns, in order (default: from the first returned row)" },
+    { .name = "bare_quotes", .type = UB_T_BOOL, .def = "true",
+      .desc = "a '\"' inside an unquoted input field is data (false: an error)" },
+    { .name = "params", .type = UB_T_MAP,
+      .desc = "values handed to the function as ctx.params (templated strings)" },
+    { .name = "lua_path", .type = UB_T_LIST,
+      .desc = "more directories for require, after the script's own" },
+    { .name = "grant", .type = UB_T_LIST,
+      .desc = "capabilities beyond the sandbox: os, io.read:DIR, io.write:DIR" },
+    { .name = "max_instructions", .type = UB_T_INT, .def = "1000000",
+      .desc = "Lua instructions per call" },
+    { .name = "max_total_instructions", .type = UB_T_INT, .def = "0",
+      .desc = "Lua instructions of all calls together (0: no cap)" },
+    { .name = "max_memory_mb", .type = UB_T_INT, .def = "64",
+      .desc = "MiB the transform's Lua state may hold" },
+    { .name = "max_seconds", .type = UB_T_DURATION, .def = "10s",
+      .desc = "wall clock per call, Lua and C functions alike" },
+    { .name = NULL },
 };
 
 /* One transform.  The outer function owns every C resource; the driver,
@@ -745,14 +761,18 @@ out:
 }
 
 const ub_opdesc ub_op_lua_transform = {
-    "lua.transform", "stream a CSV lake object through a Lua function",
-    "Reads a CSV object of the lake (with a header; *.zst decompressed) as a stream and calls a Lua function "
-    "of the script for each row, f(row, ctx), or for each batch of rows, f(rows, ctx). A row is a table keyed by "
-    "the input header; the function returns the row, a changed or new row, nil to drop it, or an array of rows. "
-    "The rows are written as CSV to another object, replaced atomically: on any error nothing is written. The "
-    "output header is 'header', or else the columns of the first returned row (the input columns it has, in "
-    "input order, then the others sorted). The function runs in the sandbox of ubpipe-lua(7) with its own Lua "
-    "state, under per-call instruction and wall-clock limits and a memory cap; 'grant' gives more, and plan "
-    "shows it. Errors name the input object, the row and its line, and the Lua traceback.",
-    params, NULL, plan, run,
+    .name = "lua.transform",
+    .summary = "stream a CSV lake object through a Lua function",
+    .doc = "Reads a CSV object of the lake (with a header; *.zst decompressed) as a stream and calls a Lua "
+           "function of the script for each row, f(row, ctx), or for each batch of rows, f(rows, ctx). A row is a "
+           "table keyed by the input header; the function returns the row, a changed or new row, nil to drop it, "
+           "or an array of rows. The rows are written as CSV to another object, replaced atomically: on any error "
+           "nothing is written. The output header is 'header', or else the columns of the first returned row (the "
+           "input columns it has, in input order, then the others sorted). The function runs in the sandbox of "
+           "ubpipe-lua(7) with its own Lua state, under per-call instruction and wall-clock limits and a memory "
+           "cap; 'grant' gives more, and plan shows it. Errors name the input object, the row and its line, and "
+           "the Lua traceback.",
+    .params = params,
+    .plan = plan,
+    .run = run,
 };

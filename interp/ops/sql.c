@@ -5,10 +5,13 @@
 #include <string.h>
 
 static const ub_param params[] = {
-    { "conn", UB_T_CONN, 0, "warehouse", "postgres|warehouse", "connection to run on" },
-    { "sql", UB_T_PATH, 1, NULL, NULL, "SQL file (a template); its statements run in one transaction" },
-    { "setup", UB_T_PATH, 0, NULL, NULL, "SQL file run first in the same transaction (idempotent DDL)" },
-    { NULL, 0, 0, NULL, NULL, NULL }
+    { .name = "conn", .type = UB_T_CONN, .def = "warehouse", .choices = "postgres|warehouse",
+      .desc = "connection to run on" },
+    { .name = "sql", .type = UB_T_PATH, .required = 1,
+      .desc = "SQL file (a template); its statements run in one transaction" },
+    { .name = "setup", .type = UB_T_PATH,
+      .desc = "SQL file run first in the same transaction (idempotent DDL)" },
+    { .name = NULL },
 };
 
 static int plan(ub_opctx *c)
@@ -43,8 +46,11 @@ static int run(ub_opctx *c)
 }
 
 const ub_opdesc ub_op_sql = {
-    "sql", "run a SQL file in one transaction",
-    "Renders the SQL file (and the optional setup file) and runs both in one transaction on the connection: "
-    "either every statement takes effect or none does.",
-    params, NULL, plan, run,
+    .name = "sql",
+    .summary = "run a SQL file in one transaction",
+    .doc = "Renders the SQL file (and the optional setup file) and runs both in one transaction on the connection: "
+           "either every statement takes effect or none does.",
+    .params = params,
+    .plan = plan,
+    .run = run,
 };
