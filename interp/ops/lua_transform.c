@@ -563,49 +563,49 @@ static const char *dir_of(ub_opctx *c, const char *path)
     return ub_op_render(c, d, "lua.transform script directory");
 }
 
-static int grants_of(ub_opctx *c, const char *base, const char ***out, size_t *nout)
+static void strs_free(char **v, size_t n)
 {
-    size_t n = ub_op_list_len(c, "grant");
-    const char **g = NULL;
+    for (size_t i = 0; v && i < n; i++)
+        ub_free(v[i]);
+    ub_free(v);
+}
+
+/* The items of the list param key ("grant" or "lua_path") with their
+ * directories made absolute against base (ub_lua_resolve); grants are
+ * checked first.  *out holds *nout strings: the array and each string are
+ * yours (strs_free). */
+static int resolved_list(ub_opctx *c, const char *key, const char *base, char ***out, size_t *nout)
+{
+    size_t n = ub_op_list_len(c, key);
+    int grant = strcmp(key, "grant") == 0;
+    char **v = NULL;
     ub_err err;
     *out = NULL;
     *nout = 0;
     if (!n)
         return 0;
-    g = ub_calloc(n, sizeof *g);
-    if (!g)
+    v = ub_calloc(n, sizeof *v);
+    if (!v)
         return ub_op_fail(c, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        const char *v = ub_op_list_item(c, "grant", i);
-        if (!v || ub_lua_grant_check(v, &err)) {
-            ub_free(g);
-            return v ? ub_op_fatal(c, "lua.transform: %s", err.msg) : -1;
+        const char *item = ub_op_list_item(c, key, i);
+        if (!item)
+            goto fail;
+        if (grant && ub_lua_grant_check(item, &err)) {
+            ub_op_fatal(c, "lua.transform: %s", err.msg);
+            goto fail;
         }
-        const char *colon = strchr(v, ':');
-        if (colon && colon[1] != '/') {
-            char buf[4200];
-            snprintf(buf, sizeof buf, "%.*s%s/%s", (int)(colon - v + 1), v, base, colon + 1);
-            v = ub_op_render(c, buf, "grant");
-            if (!v) {
-                ub_free(g);
-                return -1;
-            }
+        if (!(v[i] = ub_lua_resolve(item, grant, base, &err))) {
+            ub_op_fatal(c, "lua.transform: %s", err.msg);
+            goto fail;
         }
-        g[i] = v;
     }
-    *out = g;
+    *out = v;
     *nout = n;
     return 0;
-}
-
-static const char *path_item(ub_opctx *c, const char *base, size_t i)
-{
-    const char *v = ub_op_list_item(c, "lua_path", i);
-    if (!v || v[0] == '/')
-        return v;
-    char buf[4200];
-    snprintf(buf, sizeof buf, "%s/%s", base, v);
-    return ub_op_render(c, buf, "lua_path");
+fail:
+    strs_free(v, n);
+    return -1;
 }
 
 static int plan(ub_opctx *c)
@@ -616,13 +616,13 @@ static int plan(ub_opctx *c)
     ub_lua_limits lim;
     double secs;
     long long total;
-    const char **g = NULL;
+    char **g = NULL;
     size_t ng;
     if (!from || !to || !script || !fn || !mode || read_limits(c, &lim, &secs, &total) ||
         reuse_conflict(c, strcmp(mode, "batch") == 0, ub_op_bool(c, "reuse_row")))
         return -1;
     const char *base = dir_of(c, script);
-    if (!base || grants_of(c, base, &g, &ng))
+    if (!base || resolved_list(c, "grant", base, &g, &ng))
         return -1;
     ub_op_effect(c, "read", lake, "%s%s", from, ub_is_zstd_name(from) ? " (zstd)" : "");
     ub_op_effect(c, "exec", "lua", "%s: %s(%s, ctx) per %s%s%s", script, fn, strcmp(mode, "batch") ? "row" : "rows",
@@ -632,7 +632,7 @@ static int plan(ub_opctx *c)
                  total ? ", total " : "", total ? ub_op_str(c, "max_total_instructions") : "", lim.memory >> 20, secs);
     for (size_t i = 0; i < ng; i++)
         ub_op_effect(c, "grant", "lua", "%s", g[i]);
-    ub_free(g);
+    strs_free(g, ng);
     ub_op_effect(c, "write", lake, "%s%s", to, ub_is_zstd_name(to) ? " (zstd)" : "");
     return 0;
 }
@@ -644,8 +644,9 @@ static int run(ub_opctx *c)
     ub_buf_init(&x.ob, (size_t)1 << 30);
     x.c = c;
     ub_reader *r = NULL;
-    const char **g = NULL, **path = NULL;
-    size_t ng = 0, npath = 0;
+    char **g = NULL, **lp = NULL;
+    const char **path = NULL;
+    size_t ng = 0, nlp = 0, npath = 0;
     ub_lua_limits lim;
     double secs;
     long long total;
@@ -672,18 +673,17 @@ static int run(ub_opctx *c)
     const char *slash = strrchr(x.script, '/');
     x.display = slash ? slash + 1 : x.script;
     const char *base = dir_of(c, x.script);
-    if (!base || grants_of(c, base, &g, &ng))
+    if (!base || resolved_list(c, "grant", base, &g, &ng) || resolved_list(c, "lua_path", base, &lp, &nlp))
         goto out;
-    npath = ub_op_list_len(c, "lua_path") + 1;
+    npath = nlp + 1;
     path = ub_calloc(npath, sizeof *path);
     if (!path) {
         ub_op_fail(c, "out of memory");
         goto out;
     }
     path[0] = base;
-    for (size_t i = 1; i < npath; i++)
-        if (!(path[i] = path_item(c, base, i - 1)))
-            goto out;
+    for (size_t i = 0; i < nlp; i++)
+        path[i + 1] = lp[i];
 
     x.H = ub_lua_new(&lim, &err);
     if (!x.H) {
@@ -691,7 +691,8 @@ static int run(ub_opctx *c)
         goto out;
     }
     ub_lua_set_limits(x.H, secs, total);
-    ub_lua_code_opts co = { path, npath, g, ng, base };
+    ub_lua_code_opts co = { .path = path, .npath = npath, .grants = (const char *const *)g, .ngrants = ng,
+                            .base = base };
     if (ub_lua_code_setup(x.H, &co, &err)) {
         ub_op_fatal(c, "lua.transform: %s", err.msg);
         goto out;
@@ -755,7 +756,8 @@ out:
     ub_reader_close(r);
     ub_lua_free(x.H);
     ub_buf_free(&x.ob);
-    ub_free(g);
+    strs_free(g, ng);
+    strs_free(lp, nlp);
     ub_free(path);
     return rc;
 }
