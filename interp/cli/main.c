@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "cli/s3cli.h"
 #include "base/mem.h"
+#include "base/parse.h"
 #include "base/secret.h"
 #include "emr/emr.h"
 #include <getopt.h>
@@ -146,18 +147,17 @@ static int parse(ub_cli *c, int argc, char **argv)
         case 'o': c->only = optarg; break;
         case 'D': c->downstream = 1; break;
         case 'q': c->quiet = 1; break;
-        case 't': c->try_no = atoi(optarg); break;
         case 'F': c->from = optarg; break;
         case 'T': c->to = optarg; break;
         case 'L': c->log_format = optarg; break;
+        case 't':
         case 'j':
         case 'M': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || end == optarg || v < (ch == 'j' ? 1 : 0) || v > 256)
-                return ub_cli_usage_error("%s wants a number from %d to 256, not '%s'",
-                                          ch == 'j' ? "--jobs" : "--max-active-runs", ch == 'j' ? 1 : 0, optarg);
-            *(ch == 'j' ? &c->jobs : &c->max_active_runs) = (int)v;
+            const char *name = ch == 't' ? "--try" : ch == 'j' ? "--jobs" : "--max-active-runs";
+            long long v, min = ch == 'M' ? 0 : 1, max = ch == 't' ? INT_MAX : 256;
+            if (ub_parse_int(optarg, min, max, &v, NULL))
+                return ub_cli_usage_error("%s wants a number from %lld to %lld, not '%s'", name, min, max, optarg);
+            *(ch == 't' ? &c->try_no : ch == 'j' ? &c->jobs : &c->max_active_runs) = (int)v;
             break;
         }
         case 'h': ub_cli_usage(stdout); exit(UB_EXIT_OK);
