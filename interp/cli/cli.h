@@ -62,7 +62,7 @@ int ub_cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 /* The help text generated from the verb table, on out. */
 void ub_cli_usage(FILE *out);
 
-/* Engine and run options from the common options (planning unless the verb is run). */
+/* Engine and run options from the common options (eo: planning; run turns it off). */
 void ub_cli_engine_opts(const ub_cli *c, ub_engine_opts *eo);
 void ub_cli_run_opts(const ub_cli *c, ub_run_opts *ro);
 /* --format json was given */

@@ -107,7 +107,7 @@ int ub_cli_usage_error(const char *fmt, ...)
 void ub_cli_engine_opts(const ub_cli *c, ub_engine_opts *eo)
 {
     *eo = (ub_engine_opts){ .ds = c->ds, .profile = c->profile, .params = c->params, .nparams = c->nparams,
-                            .planning = strcmp(c->verb->name, "run") != 0, .self_exe = c->self_exe };
+                            .planning = 1, .self_exe = c->self_exe };
 }
 
 void ub_cli_run_opts(const ub_cli *c, ub_run_opts *ro)
