@@ -355,21 +355,24 @@ static const char **spec_list(ub_engine *e, const char *key, int grant, ub_arena
     *n = 0;
     if (!l || l->kind != UB_SEQ || l->n == 0)
         return NULL;
-    *n = l->n; /* a failure below returns NULL with *n > 0 */
+    *n = l->n; /* a failure returns NULL with *n > 0 */
     const char **v = ub_arena_alloc(a, l->n * sizeof *v);
     if (!v) {
         ub_err_oom(err);
         return NULL;
     }
+    size_t k = 0;
     for (size_t i = 0; i < l->n; i++) {
         char *r = ub_lua_resolve(l->items[i]->str, grant, e->spec->dir, err);
-        v[i] = r ? ub_arena_strndup(a, r, strlen(r)) : NULL;
-        if (r && !v[i])
+        v[k] = r ? ub_arena_strndup(a, r, strlen(r)) : NULL;
+        if (r && !v[k])
             ub_err_oom(err);
         ub_free(r);
-        if (!v[i])
+        if (!v[k])
             return NULL;
+        k++;
     }
+    *n = k;
     return v;
 }
 
