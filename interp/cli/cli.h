@@ -34,7 +34,7 @@ typedef struct ub_verb {
     int (*run_argv)(int argc, char **argv); /* parses its own argv; argv[0] is the verb */
     unsigned flags;
     int nargs;              /* UB_VERB_SPEC: arguments wanted (file + more); 0: any */
-    const char *formats[2]; /* --format values; default text and json */
+    const char *formats[4]; /* --format values (up to 3); none: text and json */
     const char *args;       /* for the help: "FILE", "FILE TASK", … */
     const char *help;       /* one line; NULL: not listed (still a verb) */
 } ub_verb;

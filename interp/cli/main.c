@@ -204,20 +204,14 @@ static int unknown_verb(const char *name)
     return UB_EXIT_USAGE;
 }
 
-/* "run, plan and status": the verbs that take --from/--to, from the table. */
-static void range_verbs(char *buf, size_t cap)
+/* "a, b and c" (last = " and ") or "a, b or c" into buf. */
+static void join(char *buf, size_t cap, const char *const *words, size_t n, const char *last)
 {
-    size_t n = 0, k = 0, len = 0;
-    for (size_t i = 0; i < NVERBS; i++)
-        n += (verbs[i].flags & UB_VERB_RANGE) != 0;
+    size_t len = 0;
     buf[0] = '\0';
-    for (size_t i = 0; i < NVERBS && len < cap; i++) {
-        if (!(verbs[i].flags & UB_VERB_RANGE))
-            continue;
-        const char *sep = k == 0 ? "" : k + 1 == n ? " and " : ", ";
-        int w = snprintf(buf + len, cap - len, "%s%s", sep, verbs[i].name);
+    for (size_t k = 0; k < n && len < cap; k++) {
+        int w = snprintf(buf + len, cap - len, "%s%s", k == 0 ? "" : k + 1 == n ? last : ", ", words[k]);
         len += w > 0 ? (size_t)w : 0;
-        k++;
     }
 }
 
@@ -228,15 +222,27 @@ static int check_options(const ub_cli *c)
     if (c->nargs < 1)
         return ub_cli_usage_error("'%s' needs a pipeline file", v->name);
     if (c->format) {
-        const char *f0 = v->formats[0] ? v->formats[0] : "text", *f1 = v->formats[1] ? v->formats[1] : "json";
-        if (strcmp(c->format, f0) && strcmp(c->format, f1))
-            return ub_cli_usage_error("--format must be %s or %s, not '%s'", f0, f1, c->format);
+        static const char *const text_json[] = { "text", "json", NULL };
+        const char *const *f = v->formats[0] ? v->formats : text_json;
+        size_t n = 0;
+        while (f[n] && strcmp(f[n], c->format))
+            n++;
+        if (!f[n]) {
+            char list[128];
+            join(list, sizeof list, f, n, " or ");
+            return ub_cli_usage_error("--format must be %s, not '%s'", list, c->format);
+        }
     }
     if (c->log_format && strcmp(c->log_format, "text") && strcmp(c->log_format, "json"))
         return ub_cli_usage_error("--log-format must be text or json, not '%s'", c->log_format);
     if ((c->from || c->to) && !(v->flags & UB_VERB_RANGE)) {
+        const char *names[NVERBS];
+        size_t n = 0;
         char list[256];
-        range_verbs(list, sizeof list);
+        for (size_t i = 0; i < NVERBS; i++)
+            if (verbs[i].flags & UB_VERB_RANGE)
+                names[n++] = verbs[i].name;
+        join(list, sizeof list, names, n, " and ");
         return ub_cli_usage_error("--from/--to go with %s, not '%s'", list, v->name);
     }
     return 0;
