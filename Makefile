@@ -13,7 +13,7 @@ WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wvla -Wno-unused-parameter
 OPT      ?= -O2 -g
 CFLAGS   += $(OPT) -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(WARN) \
-            -DUB_VERSION='"$(VERSION)"' -Iinterp -I$(BUILD) \
+            -DUB_VERSION='"$(VERSION)"' -Iinterp -I$(BUILD) -include interp/base/banned.h \
             $(shell pkg-config --cflags $(PKGS))
 LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 ifeq ($(DEV),1)

@@ -1,9 +1,11 @@
 /* http.c — HTTP requests on libcurl easy handles, with the AWS standard retry mode. */
 #include "aws/http.h"
 #include "base/mem.h"
+#include "base/parse.h"
 #include <curl/curl.h>
 #include <errno.h>
 #include <expat.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,8 +434,9 @@ static int setup(ub_http *h, attempt *a, ub_err *err)
     SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
     long lst = LOW_SPEED_TIME;
     const char *e = getenv("UBPIPE_HTTP_LOW_SPEED_TIME");
-    if (e && atol(e) > 0)
-        lst = atol(e);
+    long long v;
+    if (e && ub_parse_int(e, 1, LONG_MAX, &v, NULL) == 0)
+        lst = (long)v;
     SET(CURLOPT_LOW_SPEED_TIME, lst);
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);

@@ -1,6 +1,8 @@
 /* date.c — ds parsing and arithmetic, durations. */
 #include "base/date.h"
+#include "base/parse.h"
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +25,11 @@ int ub_date_parse(const char *s, ub_date *out, ub_err *err)
     for (int i = 0; i < 10; i++)
         if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
             return ub_err_set(err, "'%s' is not a date of the form YYYY-MM-DD", s);
-    ub_date d = { atoi(s), atoi(s + 5), atoi(s + 8) };
+    long long y = 0, m = 0, dd = 0;   /* four and two digits: cannot fail */
+    ub_parse_intn(s, 4, 0, 9999, &y, NULL);
+    ub_parse_intn(s + 5, 2, 0, 99, &m, NULL);
+    ub_parse_intn(s + 8, 2, 0, 99, &dd, NULL);
+    ub_date d = { (int)y, (int)m, (int)dd };
     if (d.y < 1000)
         return ub_err_set(err, "'%s': year before 1000", s);
     if (d.m < 1 || d.m > 12)
@@ -92,8 +98,15 @@ int ub_duration_parse(const char *s, double *secs, ub_err *err)
     while (*p) {
         if (!isdigit((unsigned char)*p))
             return ub_err_set(err, "'%s' is not a duration (e.g. 90, 90s, 5m, 1h30m)", s);
+        /* digits, then at most one '.' and digits: no sign, exponent or hex
+         * that strtod would also take */
+        size_t span = strspn(p, "0123456789");
+        if (p[span] == '.')
+            span += 1 + strspn(p + span + 1, "0123456789");
         char *end;
         double v = strtod(p, &end);
+        if (end != p + span || !isfinite(v))
+            return ub_err_set(err, "'%s' is not a duration (e.g. 90, 90s, 5m, 1h30m)", s);
         p = end;
         double unit;
         if (!*p && parts == 0)
@@ -108,6 +121,8 @@ int ub_duration_parse(const char *s, double *secs, ub_err *err)
         total += v * unit;
         parts++;
     }
+    if (!isfinite(total))
+        return ub_err_set(err, "'%s' is too long a duration", s);
     *secs = total;
     return 0;
 }

@@ -1,11 +1,14 @@
-/* main.c — the ubpipe command line: verbs, options, exit codes. */
-#include "emr/emr.h"
+/* main.c — the ubpipe command line: the verb table, the common options, the
+ * shared setup and the dispatch (in the manner of git's commands[] and
+ * run_builtin()). The verbs themselves live one family per file: run.c,
+ * inspect.c (plan, validate, render, graph, schema, help, version), state.c
+ * (status, logs), s3cli.c (s3). */
+#include "cli/cli.h"
 #include "cli/s3cli.h"
-#include "core/engine.h"
 #include "base/mem.h"
-#include "core/plan.h"
-#include "core/run.h"
-#include "core/schema.h"
+#include "base/parse.h"
+#include "base/secret.h"
+#include "emr/emr.h"
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -16,24 +19,42 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Exit codes, as documented in ubpipe(1). */
-enum { EXIT_OK = 0, EXIT_TASK = 1, EXIT_USAGE = 2 };
+/* The verbs, in the order of the help text (ties in "did you mean" go to the
+ * earlier one).
+ *
+ * Adding a verb is one line here plus its own file: write cli/<verb>.c with a
+ * header cli/<verb>.h declaring `int ub_cmd_<verb>(int argc, char **argv)`
+ * (argv[0] is the verb; it parses its own options and returns the exit
+ * status), include the header above and add
+ *     { .name = "<verb>", .run_argv = ub_cmd_<verb>, .args = "…", .help = "…" },
+ * The help text, the "did you mean" and the dispatch all read this table. A verb
+ * that wants the common options (--ds, --profile, -p …) and a loaded spec uses
+ * .run = a function of ub_cli (cli.h) and the UB_VERB_* flags instead. */
+static const ub_verb verbs[] = {
+    { .name = "run", .run = ub_cli_run, .flags = UB_VERB_SPEC | UB_VERB_RANGE | UB_VERB_SIGNALS, .nargs = 1,
+      .args = "FILE", .help = "run the pipeline for a ds (resumes a failed run)" },
+    { .name = "plan", .run = ub_cli_plan, .flags = UB_VERB_SPEC | UB_VERB_RANGE, .nargs = 1,
+      .args = "FILE", .help = "show every effect of a run, rendered; touches nothing" },
+    { .name = "validate", .run = ub_cli_validate, .flags = UB_VERB_SPEC | UB_VERB_MANY,
+      .args = "FILE…", .help = "check specs; exit 0 when valid, 2 on errors" },
+    { .name = "render", .run = ub_cli_render, .flags = UB_VERB_SPEC, .nargs = 2,
+      .args = "FILE X", .help = "render a template text, a task (all its parameters) or TASK.KEY" },
+    { .name = "graph", .run = ub_cli_graph, .flags = UB_VERB_SPEC, .nargs = 1, .formats = { "dot", "mermaid" },
+      .args = "FILE", .help = "print the task graph (--format dot|mermaid)" },
+    { .name = "status", .run = ub_cli_status, .flags = UB_VERB_SPEC | UB_VERB_RANGE, .nargs = 1,
+      .args = "FILE", .help = "task states of a run, from the journal" },
+    { .name = "logs", .run = ub_cli_logs, .flags = UB_VERB_SPEC, .nargs = 2,
+      .args = "FILE TASK", .help = "the log of each try of a task (--try N for one)" },
+    { .name = "help", .run = ub_cli_help, .args = "[OP]", .help = "this text, or an operator's parameters" },
+    { .name = "version", .run = ub_cli_version },
+    { .name = "schema", .run = ub_cli_schema, .help = "print the JSON Schema of the spec format" },
+    { .name = "s3", .run_argv = ub_cmd_s3, .args = "ls|cp|presign",
+      .help = "list, copy (either side local or s3://) and presign S3 objects" },
+    { .name = "__emr-local-runner", .run_argv = ub_emr_local_runner_main, .flags = UB_VERB_HIDDEN },
+};
+enum { NVERBS = sizeof verbs / sizeof *verbs };
 
-static const char usage_text[] =
-    "usage: ubpipe <command> [options]\n"
-    "\n"
-    "Commands:\n"
-    "  run FILE        run the pipeline for a ds (resumes a failed run)\n"
-    "  plan FILE       show every effect of a run, rendered; touches nothing\n"
-    "  validate FILE…  check specs; exit 0 when valid, 2 on errors\n"
-    "  render FILE X   render a template text, a task (all its parameters) or TASK.KEY\n"
-    "  graph FILE      print the task graph (--format dot|mermaid)\n"
-    "  status FILE     task states of a run, from the journal\n"
-    "  logs FILE TASK  the log of each try of a task (--try N for one)\n"
-    "  help [OP]       this text, or an operator's parameters\n"
-    "  schema          print the JSON Schema of the spec format\n"
-    "  s3 ls|cp|presign  list, copy (either side local or s3://) and presign S3 objects\n"
-    "\n"
+static const char options_text[] =
     "Options:\n"
     "  --ds DATE         logical date YYYY-MM-DD (default: yesterday, UTC)\n"
     "  --from D1 --to D2 run/plan/status: every date from D1 to D2, in order (backfill)\n"
@@ -57,24 +78,22 @@ static const char usage_text[] =
     "Exit status: 0 success, 1 a task failed, 2 usage or spec error.\n"
     "See ubpipe(1), ubpipe-pipeline(5), ubpipe-lua(7).\n";
 
-typedef struct cli {
-    const char *verb;
-    const char *ds, *profile, *format, *only, *from, *to, *log_format;
-    int rerun, downstream, quiet, try_no, jobs, max_active_runs;
-    ub_kv params[64];
-    size_t nparams;
-    char **args;
-    int nargs;
-} cli;
-
-static void on_signal(int sig)
+void ub_cli_usage(FILE *out)
 {
-    (void)sig;
-    ub_cancel_requested = 1;
+    fputs("usage: ubpipe <command> [options]\n\nCommands:\n", out);
+    for (size_t i = 0; i < NVERBS; i++) {
+        const ub_verb *v = &verbs[i];
+        if (!v->help || (v->flags & UB_VERB_HIDDEN))
+            continue;
+        char head[64];
+        snprintf(head, sizeof head, "%s%s%s", v->name, v->args ? " " : "", v->args ? v->args : "");
+        fprintf(out, "  %-14s  %s\n", head, v->help);
+    }
+    fputs("\n", out);
+    fputs(options_text, out);
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
+int ub_cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -82,10 +101,28 @@ static int usage_error(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputs("\nTry 'ubpipe --help'.\n", stderr);
-    return EXIT_USAGE;
+    return UB_EXIT_USAGE;
 }
 
-static int parse(cli *c, int argc, char **argv)
+void ub_cli_engine_opts(const ub_cli *c, ub_engine_opts *eo)
+{
+    *eo = (ub_engine_opts){ .ds = c->ds, .profile = c->profile, .params = c->params, .nparams = c->nparams,
+                            .planning = 1, .self_exe = c->self_exe };
+}
+
+void ub_cli_run_opts(const ub_cli *c, ub_run_opts *ro)
+{
+    *ro = (ub_run_opts){ .rerun = c->rerun, .only = c->only, .downstream = c->downstream, .quiet = c->quiet,
+                         .jobs = c->jobs, .max_active_runs = c->max_active_runs,
+                         .log_json = c->log_format && strcmp(c->log_format, "json") == 0 };
+}
+
+int ub_cli_json(const ub_cli *c)
+{
+    return c->format && strcmp(c->format, "json") == 0;
+}
+
+static int parse(ub_cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "ds", required_argument, NULL, 'd' },      { "profile", required_argument, NULL, 'P' },
@@ -110,35 +147,34 @@ static int parse(cli *c, int argc, char **argv)
         case 'o': c->only = optarg; break;
         case 'D': c->downstream = 1; break;
         case 'q': c->quiet = 1; break;
-        case 't': c->try_no = atoi(optarg); break;
         case 'F': c->from = optarg; break;
         case 'T': c->to = optarg; break;
         case 'L': c->log_format = optarg; break;
+        case 't':
         case 'j':
         case 'M': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || end == optarg || v < (ch == 'j' ? 1 : 0) || v > 256)
-                return usage_error("%s wants a number from %d to 256, not '%s'", ch == 'j' ? "--jobs" : "--max-active-runs",
-                                   ch == 'j' ? 1 : 0, optarg);
-            *(ch == 'j' ? &c->jobs : &c->max_active_runs) = (int)v;
+            const char *name = ch == 't' ? "--try" : ch == 'j' ? "--jobs" : "--max-active-runs";
+            long long v, min = ch == 'M' ? 0 : 1, max = ch == 't' ? INT_MAX : 256;
+            if (ub_parse_int(optarg, min, max, &v, NULL))
+                return ub_cli_usage_error("%s wants a number from %lld to %lld, not '%s'", name, min, max, optarg);
+            *(ch == 't' ? &c->try_no : ch == 'j' ? &c->jobs : &c->max_active_runs) = (int)v;
             break;
         }
-        case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
-        case 'V': printf("ubpipe %s\n", UB_VERSION); exit(EXIT_OK);
+        case 'h': ub_cli_usage(stdout); exit(UB_EXIT_OK);
+        case 'V': printf("ubpipe %s\n", UB_VERSION); exit(UB_EXIT_OK);
         case 'p': {
             char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg)
-                return usage_error("-p wants KEY=VALUE, not '%s'", optarg);
+                return ub_cli_usage_error("-p wants KEY=VALUE, not '%s'", optarg);
             if (c->nparams == sizeof c->params / sizeof *c->params)
-                return usage_error("too many -p options");
+                return ub_cli_usage_error("too many -p options");
             *eq = '\0';
             c->params[c->nparams].key = optarg;
             c->params[c->nparams++].val = eq + 1;
             break;
         }
-        case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
-        default:  return usage_error("unknown option '%s'", argv[optind - 1]);
+        case ':': return ub_cli_usage_error("option '%s' needs a value", argv[optind - 1]);
+        default:  return ub_cli_usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
     c->args = argv + optind;
@@ -146,64 +182,134 @@ static int parse(cli *c, int argc, char **argv)
     return 0;
 }
 
-static void print_param_table(const ub_opdesc *op, FILE *out)
+static const ub_verb *find_verb(const char *name)
 {
-    fprintf(out, "%s — %s\n\n", op->name, op->summary);
-    /* wrap the doc at ~76 columns */
-    const char *d = op->doc;
-    while (*d) {
-        size_t l = strlen(d);
-        size_t cut = l;
-        if (l > 76) {
-            cut = 76;
-            while (cut > 0 && d[cut] != ' ')
-                cut--;
-            if (cut == 0)
-                cut = 76;
+    for (size_t i = 0; i < NVERBS; i++)
+        if (strcmp(verbs[i].name, name) == 0)
+            return &verbs[i];
+    return NULL;
+}
+
+static int unknown_verb(const char *name)
+{
+    const char *names[NVERBS + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < NVERBS; i++)
+        if (!(verbs[i].flags & UB_VERB_HIDDEN))
+            names[n++] = verbs[i].name;
+    names[n] = NULL;
+    const char *sug = ub_suggest(name, names);
+    fprintf(stderr, "ubpipe: unknown command '%s'%s%s%s\nTry 'ubpipe --help'.\n", name,
+            sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
+    return UB_EXIT_USAGE;
+}
+
+/* "a, b and c" (last = " and ") or "a, b or c" into buf. */
+static void join(char *buf, size_t cap, const char *const *words, size_t n, const char *last)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t k = 0; k < n && len < cap; k++) {
+        int w = snprintf(buf + len, cap - len, "%s%s", k == 0 ? "" : k + 1 == n ? last : ", ", words[k]);
+        len += w > 0 ? (size_t)w : 0;
+    }
+}
+
+/* The checks every spec verb shares, before anything is loaded. */
+static int check_options(const ub_cli *c)
+{
+    const ub_verb *v = c->verb;
+    if (c->nargs < 1)
+        return ub_cli_usage_error("'%s' needs a pipeline file", v->name);
+    if (c->format) {
+        static const char *const text_json[] = { "text", "json", NULL };
+        const char *const *f = v->formats[0] ? v->formats : text_json;
+        size_t n = 0;
+        while (f[n] && strcmp(f[n], c->format))
+            n++;
+        if (!f[n]) {
+            char list[128];
+            join(list, sizeof list, f, n, " or ");
+            return ub_cli_usage_error("--format must be %s, not '%s'", list, c->format);
         }
-        fprintf(out, "  %.*s\n", (int)cut, d);
-        d += cut;
-        while (*d == ' ')
-            d++;
     }
-    fprintf(out, "\nParameters:\n");
-    for (const ub_param *p = op->params; p->name; p++) {
-        fprintf(out, "  %-14s %-10s %s", p->name, ub_ptype_name(p->type), p->required ? "required" : "optional");
-        if (p->def)
-            fprintf(out, ", default %s", p->def);
-        if (p->choices && p->type == UB_T_ENUM)
-            fprintf(out, ", one of %s", p->choices);
-        fprintf(out, "\n      %s\n", p->desc);
+    if (c->log_format && strcmp(c->log_format, "text") && strcmp(c->log_format, "json"))
+        return ub_cli_usage_error("--log-format must be text or json, not '%s'", c->log_format);
+    if ((c->from || c->to) && !(v->flags & UB_VERB_RANGE)) {
+        const char *names[NVERBS];
+        size_t n = 0;
+        char list[256];
+        for (size_t i = 0; i < NVERBS; i++)
+            if (verbs[i].flags & UB_VERB_RANGE)
+                names[n++] = verbs[i].name;
+        join(list, sizeof list, names, n, " and ");
+        return ub_cli_usage_error("--from/--to go with %s, not '%s'", list, v->name);
     }
-    if (!op->params[0].name)
-        fprintf(out, "  (none)\n");
-    fprintf(out, "\nEvery task also takes: op, after, description, retries, retry_delay,\n"
-                 "retry_backoff, max_retry_delay, timeout, on_success, on_failure, on_retry\n"
-                 "(see ubpipe-pipeline(5)).\n");
+    return 0;
 }
 
-static int cmd_help(const cli *c)
+static void on_signal(int sig)
 {
-    if (c->nargs == 0) {
-        fputs(usage_text, stdout);
-        printf("\nOperators:\n");
-        for (const ub_opdesc *const *o = ub_op_all(); *o; o++)
-            printf("  %-16s %s\n", (*o)->name, (*o)->summary);
-        return EXIT_OK;
-    }
-    const ub_opdesc *op = ub_op_find(c->args[0]);
-    if (!op)
-        return usage_error("no operator '%s' (see 'ubpipe help')", c->args[0]);
-    print_param_table(op, stdout);
-    return EXIT_OK;
+    (void)sig;
+    ub_cancel_requested = 1;
 }
 
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Diagnostics out; exit 2 when there were errors and rc said success. */
 static int finish(ub_diag *d, int rc)
 {
-    if (ub_diag_flush(d, stderr) && rc == EXIT_OK)
-        rc = EXIT_USAGE;
+    if (ub_diag_flush(d, stderr) && rc == UB_EXIT_OK)
+        rc = UB_EXIT_USAGE;
     ub_diag_free(d);
     return rc;
+}
+
+/* The shared setup of a spec verb (in the manner of git's run_builtin()):
+ * options checked, secrets of the environment registered, the spec and its
+ * dates loaded (UB_VERB_MANY verbs load their files themselves), signals
+ * caught; then the verb, then everything released. */
+static int run_spec_verb(ub_cli *c)
+{
+    const ub_verb *v = c->verb;
+    ub_diag d;
+    ub_err derr;
+    int rc = check_options(c);
+    if (rc)
+        return rc;
+    ub_diag_init(&d);
+    c->diag = &d;
+    ub_secret_scan_env();
+    if (v->flags & UB_VERB_MANY)
+        return finish(&d, v->run(c));
+    if (c->nargs != v->nargs)
+        return finish(&d, v->nargs == 2
+                              ? ub_cli_usage_error("'%s' needs a pipeline file and one more argument", v->name)
+                              : ub_cli_usage_error("'%s' takes one pipeline file", v->name));
+    c->spec = ub_spec_load(c->args[0], &d);
+    if (!c->spec)
+        return finish(&d, UB_EXIT_USAGE);
+    if (ub_run_dates(c->ds, c->from, c->to, &c->dates, &c->ndates, &derr)) {
+        ub_diag_error(&d, (ub_loc){ NULL, 0, 0 }, "%s", derr.msg);
+        rc = UB_EXIT_USAGE;
+        goto done;
+    }
+    if (v->flags & UB_VERB_SIGNALS)
+        catch_signals();
+    rc = v->run(c);
+done:
+    ub_free(c->dates);
+    ub_spec_free(c->spec);
+    ub_secret_reset();
+    return finish(&d, rc);
 }
 
 static const char *self_exe(char *buf, size_t cap, const char *argv0)
@@ -218,149 +324,34 @@ static const char *self_exe(char *buf, size_t cap, const char *argv0)
 
 int main(int argc, char **argv)
 {
-    cli c = { 0 };
-    ub_diag d;
+    ub_cli c = { 0 };
     char exe[PATH_MAX];
     /* jansson allocates through ub_malloc too, so tests can make it fail */
     json_set_alloc_funcs(ub_malloc, ub_free);
-    if (argc >= 2 && strcmp(argv[1], "__emr-local-runner") == 0)
-        return ub_emr_local_runner_main(argc - 1, argv + 1);
-    if (argc >= 2 && strcmp(argv[1], "s3") == 0)
-        return ub_s3cli_main(argc - 2, argv + 2);
     if (argc < 2) {
-        fputs(usage_text, stderr);
-        return EXIT_USAGE;
+        ub_cli_usage(stderr);
+        return UB_EXIT_USAGE;
     }
+    /* verbs with options of their own get argv as it is */
+    const ub_verb *v = find_verb(argv[1]);
+    if (v && v->run_argv)
+        return v->run_argv(argc - 1, argv + 1);
+    const char *name = NULL;
     if (argv[1][0] != '-') {
-        c.verb = argv[1];
+        name = argv[1];
         argv[1] = argv[0];
         argc--;
         argv++;
     }
     if (parse(&c, argc, argv))
-        return EXIT_USAGE;
-    if (!c.verb)
-        return usage_error("missing command");
-    if (strcmp(c.verb, "help") == 0)
-        return cmd_help(&c);
-    if (strcmp(c.verb, "schema") == 0) {
-        char *js = ub_schema_json();
-        if (!js)
-            return usage_error("out of memory");
-        printf("%s\n", js);
-        ub_free(js);
-        return EXIT_OK;
-    }
-    if (strcmp(c.verb, "version") == 0) {
-        printf("ubpipe %s\n", UB_VERSION);
-        return EXIT_OK;
-    }
-    static const char *const verbs[] = { "run", "plan", "validate", "render", "graph", "status", "logs", "help",
-                                         "version", "schema", NULL };
-    int known = 0;
-    for (size_t i = 0; verbs[i]; i++)
-        known |= strcmp(verbs[i], c.verb) == 0;
-    if (!known) {
-        const char *sug = ub_suggest(c.verb, verbs);
-        fprintf(stderr, "ubpipe: unknown command '%s'%s%s%s\nTry 'ubpipe --help'.\n", c.verb,
-                sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
-        return EXIT_USAGE;
-    }
-    if (c.nargs < 1)
-        return usage_error("'%s' needs a pipeline file", c.verb);
-    if (c.format) {
-        int graph = strcmp(c.verb, "graph") == 0;
-        if (graph ? strcmp(c.format, "dot") && strcmp(c.format, "mermaid")
-                  : strcmp(c.format, "text") && strcmp(c.format, "json"))
-            return graph ? usage_error("--format must be dot or mermaid, not '%s'", c.format)
-                         : usage_error("--format must be text or json, not '%s'", c.format);
-    }
-    if (c.log_format && strcmp(c.log_format, "text") && strcmp(c.log_format, "json"))
-        return usage_error("--log-format must be text or json, not '%s'", c.log_format);
-    if ((c.from || c.to) && strcmp(c.verb, "run") && strcmp(c.verb, "plan") && strcmp(c.verb, "status"))
-        return usage_error("--from/--to go with run, plan and status, not '%s'", c.verb);
-    ub_diag_init(&d);
-    ub_secret_scan_env();
-
-    if (strcmp(c.verb, "validate") == 0) {
-        int bad = 0;
-        for (int i = 0; i < c.nargs; i++) {
-            ub_spec *s = ub_spec_load(c.args[i], &d);
-            bad |= s == NULL;
-            ub_spec_free(s);
-            ub_diag_flush(&d, stderr);
-        }
-        if (!bad && !c.quiet)
-            fprintf(stderr, "ubpipe: %d spec%s valid\n", c.nargs, c.nargs == 1 ? "" : "s");
-        return finish(&d, bad ? EXIT_USAGE : EXIT_OK);
-    }
-    if ((strcmp(c.verb, "render") == 0 || strcmp(c.verb, "logs") == 0) && c.nargs != 2)
-        return finish(&d, usage_error("'%s' needs a pipeline file and one more argument", c.verb));
-    if (strcmp(c.verb, "render") != 0 && strcmp(c.verb, "logs") != 0 && c.nargs != 1)
-        return finish(&d, usage_error("'%s' takes one pipeline file", c.verb));
-
-    ub_spec *s = ub_spec_load(c.args[0], &d);
-    if (!s)
-        return finish(&d, EXIT_USAGE);
-    int rc = EXIT_OK;
-    ub_ds *dates = NULL;
-    size_t ndates = 0;
-    ub_err derr;
-    if (ub_run_dates(c.ds, c.from, c.to, &dates, &ndates, &derr)) {
-        ub_diag_error(&d, (ub_loc){ NULL, 0, 0 }, "%s", derr.msg);
-        ub_spec_free(s);
-        return finish(&d, EXIT_USAGE);
-    }
-    if (strcmp(c.verb, "graph") == 0) {
-        rc = ub_plan_graph(s, c.format, stdout);
-        ub_free(dates);
-        ub_spec_free(s);
-        return finish(&d, rc);
-    }
-    ub_engine_opts eo = { .ds = c.ds, .profile = c.profile, .params = c.params, .nparams = c.nparams,
-                          .planning = strcmp(c.verb, "run") != 0, .self_exe = self_exe(exe, sizeof exe, argv[0]) };
-    int json = c.format && strcmp(c.format, "json") == 0;
-    ub_run_opts ro = { .rerun = c.rerun, .only = c.only, .downstream = c.downstream, .quiet = c.quiet,
-                       .jobs = c.jobs, .max_active_runs = c.max_active_runs,
-                       .log_json = c.log_format && strcmp(c.log_format, "json") == 0 };
-    int range = c.from != NULL;
-    ub_engine *e = NULL;
-    if (strcmp(c.verb, "run") == 0) {
-        /* a new engine per date, inside ub_run; check the first one here so
-         * that spec errors exit 2 before anything runs */
-        eo.ds = dates[0].s;
-        eo.planning = 1;
-        e = ub_engine_new(s, &eo, &d);
-        if (e) {
-            ub_engine_free(e);
-            e = NULL;
-            struct sigaction sa;
-            memset(&sa, 0, sizeof sa);
-            sa.sa_handler = on_signal;
-            sigaction(SIGINT, &sa, NULL);
-            sigaction(SIGTERM, &sa, NULL);
-            signal(SIGPIPE, SIG_IGN);
-            eo.planning = 0;
-            rc = ub_run(s, &eo, dates, ndates, &ro, &d);
-        } else {
-            rc = EXIT_USAGE;
-        }
-    } else if (strcmp(c.verb, "status") == 0) {
-        rc = ub_run_status(s, &eo, dates, ndates, json, stdout, &d);
-    } else if (strcmp(c.verb, "plan") == 0 && range) {
-        rc = ub_run_plan_range(s, &eo, dates, ndates, &ro, json, stdout, &d);
-    } else if ((e = ub_engine_new(s, &eo, &d)) == NULL) {
-        rc = EXIT_USAGE;
-    } else if (strcmp(c.verb, "plan") == 0) {
-        rc = ub_plan_print(e, json, stdout, &d);
-    } else if (strcmp(c.verb, "render") == 0) {
-        rc = ub_plan_render(e, c.args[1], stdout, &d);
-    } else {
-        rc = ub_run_logs(e, c.args[1], c.try_no, stdout, &d);
-    }
-    ub_engine_free(e);
-    ub_free(dates);
-    ub_spec_free(s);
-    ub_secret_reset();
-    return finish(&d, rc);
+        return UB_EXIT_USAGE;
+    if (!name)
+        return ub_cli_usage_error("missing command");
+    if (!v)
+        return unknown_verb(name);
+    c.verb = v;
+    c.self_exe = self_exe(exe, sizeof exe, argv[0]);
+    if (v->flags & UB_VERB_SPEC)
+        return run_spec_verb(&c);
+    return v->run(&c);
 }

@@ -345,8 +345,10 @@ out:
     return rc;
 }
 
-int ub_s3cli_main(int argc, char **argv)
+int ub_cmd_s3(int argc, char **argv)
 {
+    argc--;
+    argv++;
     if (argc < 1 || strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
         if (argc >= 1) {
             fputs(s3_usage, stdout);

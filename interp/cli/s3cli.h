@@ -13,7 +13,7 @@
 #ifndef UB_S3CLI_H
 #define UB_S3CLI_H
 
-/* argv holds the arguments after "s3" (argv[0] is the verb). */
-int ub_s3cli_main(int argc, char **argv);
+/* The verb `ubpipe s3`: argv[0] is "s3", argv[1] the s3 verb; returns the exit status. */
+int ub_cmd_s3(int argc, char **argv);
 
 #endif

@@ -316,9 +316,28 @@ static const char *lakeref_key(ub_opctx *c, const char *ref, const ub_node *at)
     return key;
 }
 
+/* An operator asking for a key its own table does not declare is a bug in
+ * the operator, not a spec error, and must not read as "absent" (NULL,
+ * which also means "failed"): it stops the program, naming operator and key,
+ * as an assert does (and like assert it is compiled out with NDEBUG, where
+ * the key then reads as absent). */
+static void declared_or_abort(ub_opctx *c, const ub_param *p, const char *fn, const char *key)
+{
+#ifndef NDEBUG
+    if (!p) {
+        fprintf(stderr, "ubpipe: bug: %s(\"%s\"): operator %s declares no parameter '%s'\n", fn, key,
+                c->t->op->name, key);
+        abort();
+    }
+#else
+    (void)c, (void)p, (void)fn, (void)key;
+#endif
+}
+
 const char *ub_op_str(ub_opctx *c, const char *key)
 {
     const ub_param *p = param_def(c, key);
+    declared_or_abort(c, p, "ub_op_str", key);
     ub_node *n = param_node(c, key);
     const char *v;
     if (n) {

@@ -347,34 +347,34 @@ static int hook_p(lua_State *L)
 }
 
 /* Adds the spec's top-level list `key` to a, each item made absolute
- * against the spec's directory (after a "PREFIX:" for grants). */
-static const char **spec_list(ub_engine *e, const char *key, int grant, ub_arena *a, size_t *n)
+ * against the spec's directory (after a "PREFIX:" for grants; ub_lua_resolve).
+ * NULL with err set on failure, and when the list is empty. */
+static const char **spec_list(ub_engine *e, const char *key, int grant, ub_arena *a, size_t *n, ub_err *err)
 {
     const ub_node *l = ub_node_get(e->spec->root, key);
     *n = 0;
     if (!l || l->kind != UB_SEQ || l->n == 0)
         return NULL;
+    *n = l->n; /* a failure returns NULL with *n > 0 */
     const char **v = ub_arena_alloc(a, l->n * sizeof *v);
-    if (!v)
+    if (!v) {
+        ub_err_oom(err);
         return NULL;
+    }
+    size_t k = 0;
     for (size_t i = 0; i < l->n; i++) {
         if (l->items[i]->kind != UB_SCALAR)      /* refused by the loader */
             continue;
-        const char *s = l->items[i]->str;
-        const char *colon = grant ? strchr(s, ':') : NULL;
-        const char *dir = grant ? (colon ? colon + 1 : NULL) : s;
-        if (!dir || dir[0] == '/') {
-            v[(*n)++] = s;
-            continue;
-        }
-        ub_buf b = UB_BUF_INIT;
-        ub_buf_addf(&b, "%.*s%s/%s", colon ? (int)(colon - s + 1) : 0, s, e->spec->dir, dir);
-        v[*n] = b.err ? NULL : ub_arena_strndup(a, b.p, b.len);
-        ub_buf_free(&b);
-        if (!v[*n])
+        char *r = ub_lua_resolve(l->items[i]->str, grant, e->spec->dir, err);
+        v[k] = r ? ub_arena_strndup(a, r, strlen(r)) : NULL;
+        if (r && !v[k])
+            ub_err_oom(err);
+        ub_free(r);
+        if (!v[k])
             return NULL;
-        (*n)++;
+        k++;
     }
+    *n = k;
     return v;
 }
 
@@ -402,11 +402,11 @@ int ub_hooks_run(ub_engine *e, ub_task *t, const char *event, int try_no, const 
     h.outputs = outputs;
     h.nout = nout;
 
-    size_t np, ng;
-    const char **path = spec_list(e, "lua_path", 0, &a, &np);
-    const char **grants = spec_list(e, "lua_grant", 1, &a, &ng);
+    size_t np, ng = 0;
+    const char **path = spec_list(e, "lua_path", 0, &a, &np, &lerr);
+    const char **grants = path || !np ? spec_list(e, "lua_grant", 1, &a, &ng, &lerr) : NULL;
     if ((np && !path) || (ng && !grants)) {
-        ub_err_set(err, "%s hook of task '%s': out of memory", event, t->id);
+        ub_err_set(err, "%s hook of task '%s': %s", event, t->id, lerr.msg);
         goto out;
     }
     h.H = ub_lua_new(NULL, &lerr);

@@ -2,6 +2,7 @@
 #include "core/spec.h"
 #include "base/date.h"
 #include "lua/luahost.h"
+#include "base/parse.h"
 #include "base/strmap.h"
 #include <errno.h>
 #include <limits.h>
@@ -121,9 +122,8 @@ static int check_type(loadctx *lc, const ub_node *n, ub_ptype t, const char *cho
                           n->kind == UB_SCALAR ? "'" : "");
             return -1;
         }
-        errno = 0;
-        long long v = strtoll(n->str, NULL, 10);
-        if (errno || v < 0 || v > INT_MAX) {
+        long long v;
+        if (ub_parse_int(n->str, 0, INT_MAX, &v, NULL)) {
             ub_diag_error(lc->d, n->loc, "%s out of range: %s", what, n->str);
             return -1;
         }
@@ -353,7 +353,10 @@ static void load_task(loadctx *lc, ub_task *t, const ub_node *defaults)
     /* scheduling settings: task, then defaults, then built-in */
     const ub_node *n;
 #define PICK(key) ((n = ub_node_get(b, key)) ? n : ub_node_get(defaults, key))
-    t->retries = (n = PICK("retries")) && n->kind == UB_SCALAR ? atoi(n->str) : 0;
+    long long retries = 0;   /* checked by check_type: an integer from 0 to INT_MAX */
+    if ((n = PICK("retries")) && n->kind == UB_SCALAR && ub_parse_int(n->str, 0, INT_MAX, &retries, NULL))
+        retries = 0;
+    t->retries = (int)retries;
     t->retry_delay = duration_of(PICK("retry_delay"), 60);
     t->max_retry_delay = duration_of(PICK("max_retry_delay"), 600);
     t->timeout = duration_of(PICK("timeout"), 0);

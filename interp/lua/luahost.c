@@ -1,5 +1,7 @@
-/* luahost.c — the sandboxed Lua state: memory cap, instruction budget, scope and {{ }} templates. */
-#include "lua/luahost.h"
+/* luahost.c — the sandboxed Lua state and its limits: memory cap, instruction budget, wall clock,
+ * read-only views of the sandbox, the template scope.  Templates are in template.c, user code
+ * (require, grants, calls) in usercode.c; lua_int.h holds what they share. */
+#include "lua/lua_int.h"
 #include "base/mem.h"
 
 #include <lauxlib.h>
@@ -18,50 +20,17 @@
 #include "io/classify.h"
 #include "stdlib_embed.h"
 
-/*
- * Layout of the state:
- *   globals   the sandbox proper: base (minus dofile, loadfile, load, require,
- *             collectgarbage, print, warn, rawset; xpcall replaced), string
- *             (minus dump), table, math, utf8, and the stdlib modules (each
- *             run with the globals as _ENV).  Only C and the stdlib see it.
- *   view      what templates see of the globals: the same names, every table
- *             behind a read-only proxy (registry K_VIEW).
- *   scope     ds, params, env, ... set by the host (registry K_SCOPE); plain
- *             tables are stored behind proxies that name missing fields.
- *   env       one fresh table per render, __index = scope then view, and the
- *             _ENV of every expression of that render; names a template
- *             assigns live there and die with the render.
- *   cache     expression text -> compiled "return (expr)" (registry K_CACHE).
- * The ub_lua owns the lua_State; ub_lua_free closes it.
- */
-
 #define DEFAULT_INSTRUCTIONS 10000000L
 #define DEFAULT_MEMORY       ((size_t)64 << 20)
 #define DEFAULT_SECONDS      10.0
 #define HOOK_EVERY           1000     /* instructions between budget checks */
-#define SNIP_MAX             120      /* bytes of an expression quoted in messages */
-
-struct ub_lua {
-    lua_State *L;
-    size_t mem_used, mem_cap;  /* bytes held by the state, and its cap */
-    long   budget, used;       /* instructions per evaluation, and so far */
-    long long total, total_used; /* instructions in all calls (0 = no cap), and so far */
-    double seconds;            /* wall clock per call */
-    double call_start;         /* GUARD_CLOCK at the start of the call */
-    int    budget_hit;         /* the current evaluation ran out of instructions */
-    int    mem_hit;            /* an allocation was refused because of the cap */
-    char   limit[160];         /* the limit that stopped the current call, or "" */
-    char   pending[256];       /* failure of a void call, reported by the next render */
-    const char *base;          /* code: directory shown relative in chunk names */
-};
 
 /* Registry keys: their addresses are the keys (not const, so that no
  * compiler option can merge them into one object). */
-static char K_SCOPE, K_VIEW, K_CACHE, K_ENVMT, K_PROCENVMT, K_CODE, K_LOADED, K_PATH, K_IOOPEN;
+static char K_SCOPE, K_PROCENVMT;
+char ub_lua_key_view, ub_lua_key_cache, ub_lua_key_envmt;
 /* Keys in a read-only proxy's metatable. */
 static char P_REAL, P_PATH;
-
-static ub_lua *host_of(lua_State *L) { return *(ub_lua **)lua_getextraspace(L); }
 
 /* ---- allocator and budget ------------------------------------------------ */
 
@@ -137,7 +106,7 @@ static int charge(ub_lua *H, unsigned long n)
  * instruction and the error reaches the host. */
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
-    ub_lua *H = host_of(L);
+    ub_lua *H = ub_lua_host_of(L);
     (void)ar;
     if (!H->budget_hit) {
         if (charge(H, HOOK_EVERY) == 0)
@@ -160,7 +129,7 @@ static void pat_meter(lua_State *L, void *ud, unsigned long steps)
     lua_error(L);
 }
 
-static void budget_reset(ub_lua *H)
+void ub_lua_budget_reset(ub_lua *H)
 {
     H->used = 0;
     H->budget_hit = 0;
@@ -178,7 +147,7 @@ static int on_panic(lua_State *L)
     return 0;
 }
 
-static void mem_limit_text(const ub_lua *H, char *dst, size_t n)
+void ub_lua_mem_limit_text(const ub_lua *H, char *dst, size_t n)
 {
     size_t mib = (size_t)1 << 20;
     if (H->mem_cap % mib == 0)
@@ -446,12 +415,12 @@ static int setup_p(lua_State *L)
     lua_pop(L, 2);
 
     /* metered string matching before the stdlib takes its locals */
-    ub_luapat_open(L, pat_meter, host_of(L));
+    ub_luapat_open(L, pat_meter, ub_lua_host_of(L));
 
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SCOPE);
     lua_newtable(L);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_CACHE);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ub_lua_key_cache);
 
     /* the embedded stdlib: each chunk runs with the sandbox globals as _ENV
      * and gets (name, host functions); its result becomes a global */
@@ -502,7 +471,7 @@ static int setup_p(lua_State *L)
     }
     lua_pop(L, 1);                                    /* globals */
     lua_pushvalue(L, view);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_VIEW);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ub_lua_key_view);
 
     lua_createtable(L, 0, 2);                         /* environment metatable */
     lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SCOPE);
@@ -511,7 +480,7 @@ static int setup_p(lua_State *L)
     lua_setfield(L, -2, "__index");
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_ENVMT);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ub_lua_key_envmt);
 
     lua_createtable(L, 0, 3);                         /* env proxy metatable */
     lua_pushcfunction(L, procenv_index);
@@ -537,7 +506,7 @@ ub_lua *ub_lua_new(const ub_lua_limits *lim, ub_err *err)
     H->L = lua_newstate(lalloc, H);
     if (!H->L) {
         char m[64];
-        mem_limit_text(H, m, sizeof m);
+        ub_lua_mem_limit_text(H, m, sizeof m);
         ub_err_set(err, "cannot create the Lua state: %s", H->mem_hit ? m : "out of memory");
         goto fail;
     }
@@ -548,14 +517,14 @@ ub_lua *ub_lua_new(const ub_lua_limits *lim, ub_err *err)
     int st = lua_pcall(H->L, 0, 0, 0);
     if (st != LUA_OK) {
         char m[64];
-        mem_limit_text(H, m, sizeof m);
+        ub_lua_mem_limit_text(H, m, sizeof m);
         const char *msg = lua_type(H->L, -1) == LUA_TSTRING ? lua_tostring(H->L, -1) : "error";
         if (st == LUA_ERRMEM || strstr(msg, "not enough memory"))
             msg = H->mem_hit ? m : "out of memory";
         ub_err_set(err, "cannot set up the Lua sandbox: %s", msg);
         goto fail;
     }
-    budget_reset(H);
+    ub_lua_budget_reset(H);
     return H;
 fail:
     ub_lua_free(H);
@@ -567,7 +536,7 @@ void ub_lua_free(ub_lua *H)
     if (!H)
         return;
     if (H->L) {
-        budget_reset(H);          /* finalizers left by templates get one budget */
+        ub_lua_budget_reset(H);          /* finalizers left by templates get one budget */
         lua_close(H->L);
     }
     ub_free(H);
@@ -615,7 +584,7 @@ static int scope_setstr_p(lua_State *L)
 static void note_pending(ub_lua *H, int st, const char *what)
 {
     char m[64];
-    mem_limit_text(H, m, sizeof m);
+    ub_lua_mem_limit_text(H, m, sizeof m);
     if (!H->pending[0])
         snprintf(H->pending, sizeof H->pending, "cannot set '%s' in the template scope: %s", what,
                  st == LUA_ERRMEM ? (H->mem_hit ? m : "out of memory")
@@ -683,749 +652,19 @@ void ub_lua_push_env(ub_lua *H)
     }
 }
 
-/* ---- templates ----------------------------------------------------------- */
+long long ub_lua_total_instructions(const ub_lua *H) { return H->total_used; }
 
-int ub_tmpl_has_expr(const char *s, size_t len)
+int ub_lua_is_stdlib(const char *name)
 {
-    for (size_t i = 0; i + 1 < len; i++)
-        if (s[i] == '{' && s[i + 1] == '{')
+    for (size_t i = 0; ub_stdlib[i].name; i++)
+        if (strcmp(ub_stdlib[i].name, name) == 0)
             return 1;
     return 0;
 }
 
-/* Finds the "}}" closing the block whose expression starts at b.  Quoted
- * strings ('...' and "..." with backslash escapes) and balanced { } inside
- * the expression do not close it.  Returns its offset, or len if none. */
-static size_t scan_close(const char *s, size_t len, size_t b)
-{
-    int depth = 0;
-    char quote = 0;
-    for (size_t i = b; i < len; i++) {
-        char c = s[i];
-        if (quote) {
-            if (c == '\\')
-                i++;
-            else if (c == quote)
-                quote = 0;
-        } else if (c == '\'' || c == '"') {
-            quote = c;
-        } else if (c == '{') {
-            depth++;
-        } else if (c == '}') {
-            if (depth > 0)
-                depth--;
-            else if (i + 1 < len && s[i + 1] == '}')
-                return i;
-        }
-    }
-    return len;
-}
-
-size_t ub_tmpl_block_len(const char *s, size_t len)
-{
-    if (len < 2 || s[0] != '{' || s[1] != '{')
-        return 0;
-    size_t close = scan_close(s, len, 2);
-    return close >= len ? 0 : close + 2;
-}
-
-static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-/* Copies at most SNIP_MAX bytes of s into dst as one line ("..." if cut). */
-static void snip(char *dst, size_t dstlen, const char *s, size_t n)
-{
-    size_t k = n;
-    if (k > SNIP_MAX) {
-        k = SNIP_MAX;
-        while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
-            k--;               /* do not cut a UTF-8 sequence */
-    }
-    if (k + 4 > dstlen)
-        k = dstlen - 4;
-    for (size_t i = 0; i < k; i++)
-        dst[i] = (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') ? ' ' : s[i];
-    if (k < n) {
-        memcpy(dst + k, "...", 4);
-    } else {
-        dst[k] = '\0';
-    }
-}
-
-/* Skips the "chunk:line: " that Lua puts before messages from chunk src. */
-static const char *strip_pos(const char *msg, const char *src)
-{
-    size_t n = strlen(src);
-    if (n == 0 || strncmp(msg, src, n) != 0 || msg[n] != ':')
-        return msg;
-    const char *p = msg + n + 1;
-    if (*p < '0' || *p > '9')
-        return msg;
-    while (*p >= '0' && *p <= '9')
-        p++;
-    return p[0] == ':' && p[1] == ' ' ? p + 2 : msg;
-}
-
-/* Makes err->msg a single line. */
-static void one_line(ub_err *err)
+void ub_lua_one_line(ub_err *err)
 {
     for (char *p = err->msg; *p; p++)
         if (*p == '\n' || *p == '\r' || *p == '\t')
             *p = ' ';
-}
-
-typedef struct eval_ctx {
-    const char *expr;           /* trimmed expression text */
-    size_t      elen;
-    const char *where;
-    char        src[LUA_IDSIZE]; /* short_src of the compiled chunk */
-} eval_ctx;
-
-/* short_src Lua derives from the chunk name "=where" */
-static void chunk_src(eval_ctx *c)
-{
-    size_t n = strlen(c->where);
-    if (n > sizeof c->src - 1)
-        n = sizeof c->src - 1;
-    memcpy(c->src, c->where, n);
-    c->src[n] = '\0';
-}
-
-/* (env or nil, ctx) -> value, env.  Compiles "return (expr)" once per
- * distinct text (the cache is keyed by the trimmed text), points its _ENV
- * at the render's environment and runs it. */
-static int eval_p(lua_State *L)
-{
-    eval_ctx *c = lua_touserdata(L, 2);
-    if (lua_isnil(L, 1)) {
-        lua_newtable(L);
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &K_ENVMT);
-        lua_setmetatable(L, -2);
-        lua_replace(L, 1);
-    }
-    lua_settop(L, 1);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_CACHE);         /* 2 cache */
-    lua_pushlstring(L, c->expr, c->elen);                 /* 3 text */
-    lua_pushvalue(L, 3);
-    if (lua_rawget(L, 2) != LUA_TFUNCTION) {              /* 4 function */
-        lua_pop(L, 1);
-        lua_pushliteral(L, "return (");
-        lua_pushvalue(L, 3);
-        lua_pushliteral(L, "\n)");  /* own line: a trailing -- comment stays harmless */
-        lua_concat(L, 3);                                 /* 4 code */
-        lua_pushfstring(L, "=%s", c->where);              /* 5 chunk name */
-        size_t n;
-        const char *code = lua_tolstring(L, 4, &n);
-        if (luaL_loadbufferx(L, code, n, lua_tostring(L, 5), "t") != LUA_OK) {
-            chunk_src(c);
-            return lua_error(L);
-        }
-        lua_replace(L, 4);
-        lua_settop(L, 4);
-        lua_pushvalue(L, 3);
-        lua_pushvalue(L, 4);
-        lua_rawset(L, 2);
-    }
-    lua_Debug ar;
-    lua_pushvalue(L, 4);
-    lua_getinfo(L, ">S", &ar);
-    memcpy(c->src, ar.short_src, sizeof c->src);
-    c->src[sizeof c->src - 1] = '\0';
-
-    lua_pushvalue(L, 1);
-    if (!lua_setupvalue(L, 4, 1))
-        lua_pop(L, 1);
-    lua_pushvalue(L, 4);
-    lua_call(L, 0, 1);                                    /* 5 value */
-    lua_pushvalue(L, 1);                                  /* 6 env */
-    return 2;
-}
-
-static void eval_error(ub_lua *H, int st, const eval_ctx *c, ub_err *err)
-{
-    lua_State *L = H->L;
-    const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    char e[SNIP_MAX + 8];
-    snip(e, sizeof e, c->expr, c->elen);
-
-    if (st == LUA_ERRMEM || (m && strstr(m, "not enough memory"))) {
-        char lim[64];
-        mem_limit_text(H, lim, sizeof lim);
-        ub_err_set(err, "in template '{{ %s }}': %s", e, H->mem_hit ? lim : "out of memory");
-    } else if (H->budget_hit) {
-        ub_err_set(err, "in template '{{ %s }}': %s", e, H->limit);
-    } else if (m) {
-        ub_err_set(err, "in template '{{ %s }}': %s", e, strip_pos(m, c->src));
-    } else {
-        ub_err_set(err, "in template '{{ %s }}': error object is a %s value", e,
-                   luaL_typename(L, -1));
-    }
-    one_line(err);
-}
-
-static int add_out(ub_buf *out, const char *p, size_t n, ub_err *err)
-{
-    if (ub_buf_add(out, p, n) == 0)
-        return 0;
-    if (out->err == ENOMEM)
-        return ub_err_oom(err);
-    return ub_err_set(err, "template output larger than %zu bytes", out->max);
-}
-
-/* Evaluates one block; env is the stack index of the render's environment
- * (nil until the first block makes it).  No C memory is held across the
- * protected call; out is only touched after it returns. */
-static int eval_block(ub_lua *H, int env, eval_ctx *c, ub_buf *out, ub_err *err)
-{
-    lua_State *L = H->L;
-    char e[SNIP_MAX + 8];
-    char num[64];
-    int rc = -1;
-
-    lua_pushcfunction(L, eval_p);
-    lua_pushvalue(L, env);
-    lua_pushlightuserdata(L, c);
-    budget_reset(H);
-    int st = lua_pcall(L, 2, 2, 0);
-    if (st != LUA_OK) {
-        eval_error(H, st, c, err);
-        lua_pop(L, 1);
-        goto out;
-    }
-    lua_replace(L, env);
-    switch (lua_type(L, -1)) {
-    case LUA_TSTRING: {
-        size_t n;
-        const char *s = lua_tolstring(L, -1, &n);
-        rc = add_out(out, s, n, err);
-        break;
-    }
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, -1))
-            snprintf(num, sizeof num, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, -1));
-        else
-            snprintf(num, sizeof num, "%.14g", (double)lua_tonumber(L, -1));
-        rc = add_out(out, num, strlen(num), err);
-        break;
-    case LUA_TBOOLEAN:
-        rc = lua_toboolean(L, -1) ? add_out(out, "true", 4, err) : add_out(out, "false", 5, err);
-        break;
-    case LUA_TNIL:
-        snip(e, sizeof e, c->expr, c->elen);
-        ub_err_set(err, "expression '%s' is nil", e);
-        break;
-    default:
-        snip(e, sizeof e, c->expr, c->elen);
-        ub_err_set(err, "in template '{{ %s }}': value is a %s, not a string, number or boolean",
-                   e, luaL_typename(L, -1));
-        break;
-    }
-    lua_pop(L, 1);
-out:
-    return rc;
-}
-
-int ub_tmpl_render(ub_lua *H, const char *src, size_t len, const char *where,
-                   ub_buf *out, ub_err *err)
-{
-    lua_State *L = H->L;
-    int base = lua_gettop(L);
-    size_t start = out->len;
-    size_t pos = 0;
-    int rc = -1;
-    char e[SNIP_MAX + 8];
-
-    if (!where || !*where)
-        where = "template";
-    if (H->pending[0]) {
-        ub_err_set(err, "%s", H->pending);
-        H->pending[0] = '\0';
-        goto out;
-    }
-    if (!ub_tmpl_has_expr(src, len)) {
-        rc = add_out(out, src, len, err);
-        goto out;
-    }
-    if (!lua_checkstack(L, 8)) {
-        ub_err_oom(err);
-        goto out;
-    }
-    lua_pushnil(L);                    /* the render's environment, made lazily */
-    int env = lua_gettop(L);
-    while (pos < len) {
-        size_t open = pos;
-        while (open + 1 < len && !(src[open] == '{' && src[open + 1] == '{'))
-            open++;
-        if (open + 1 >= len) {         /* no more blocks */
-            if (add_out(out, src + pos, len - pos, err))
-                goto out;
-            break;
-        }
-        if (open > pos && add_out(out, src + pos, open - pos, err))
-            goto out;
-        size_t b = open + 2;
-        size_t close = scan_close(src, len, b);
-        if (close >= len) {
-            snip(e, sizeof e, src + open, len - open > 40 ? 40 : len - open);
-            ub_err_set(err, "unterminated '{{' in template '%s%s'", e,
-                       len - open > 40 ? "..." : "");
-            one_line(err);
-            goto out;
-        }
-        size_t ee = close;
-        while (b < ee && is_space(src[b]))
-            b++;
-        while (ee > b && is_space(src[ee - 1]))
-            ee--;
-        if (ee == b) {
-            ub_err_set(err, "in template '{{ }}': empty expression");
-            goto out;
-        }
-        eval_ctx c = { src + b, ee - b, where, "" };
-        if (eval_block(H, env, &c, out, err))
-            goto out;
-        pos = close + 2;
-    }
-    rc = 0;
-out:
-    lua_settop(L, base);
-    if (rc && !out->err && out->len > start) {
-        out->len = start;             /* nothing half-rendered is left behind */
-        if (out->p)
-            out->p[start] = '\0';
-    }
-    return rc;
-}
-
-/* ---- user code ------------------------------------------------------------ */
-
-/*
- * Registry:
- *   K_CODE    metatable of every chunk's global table: __index = the code
- *             base, a table holding require and the granted os / io, whose
- *             own __index is the sandbox view.
- *   K_LOADED  module name -> value returned by its file.
- *   K_PATH    array of the directories require searches.
- *   K_IOOPEN  the real io library (only when io is granted).
- */
-
-int ub_lua_grant_check(const char *g, ub_err *err)
-{
-    if (strcmp(g, "os") == 0)
-        return 0;
-    if ((strncmp(g, "io.read:", 8) == 0 || strncmp(g, "io.write:", 9) == 0) && strchr(g, ':')[1])
-        return 0;
-    return ub_err_set(err, "unknown grant '%s' (grants: os, io.read:DIR, io.write:DIR)", g);
-}
-
-long long ub_lua_total_instructions(const ub_lua *H) { return H->total_used; }
-
-/* Pushes the global table of a new chunk. */
-static void push_code_env(lua_State *L)
-{
-    lua_newtable(L);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_CODE);
-    lua_setmetatable(L, -2);
-}
-
-typedef struct file_rd {
-    FILE *f;
-    char buf[8192];
-} file_rd;
-
-static const char *file_read(lua_State *L, void *ud, size_t *n)
-{
-    file_rd *r = ud;
-    (void)L;
-    *n = fread(r->buf, 1, sizeof r->buf, r->f);
-    return *n ? r->buf : NULL;
-}
-
-/* Loads path as a text chunk with a new global table; pushes the function,
- * or raises with the reason.  No C memory is held across a raising call:
- * lua_load itself does not raise. */
-static void load_chunk(lua_State *L, const char *path, const char *display)
-{
-    ub_lua *H = host_of(L);
-    size_t bl = H->base ? strlen(H->base) : 0;
-    if (!display)
-        display = bl && strncmp(path, H->base, bl) == 0 && path[bl] == '/' ? path + bl + 1 : path;
-    lua_pushfstring(L, "@%s", display);
-    file_rd *r = lua_newuserdatauv(L, sizeof *r, 0);
-    r->f = fopen(path, "rb");
-    if (!r->f)
-        luaL_error(L, "cannot read '%s': %s", display, strerror(errno));
-    int st = lua_load(L, file_read, r, lua_tostring(L, -2), "t");
-    int rerr = ferror(r->f);
-    fclose(r->f);
-    r->f = NULL;
-    if (st != LUA_OK)
-        lua_error(L);
-    if (rerr)
-        luaL_error(L, "cannot read '%s'", display);
-    lua_replace(L, -3);                    /* function over the chunk name */
-    lua_pop(L, 1);
-    push_code_env(L);
-    if (!lua_setupvalue(L, -2, 1))
-        lua_pop(L, 1);
-}
-
-static int valid_module_name(const char *s)
-{
-    int seg = 0;
-    for (; *s; s++) {
-        if (*s == '.') {
-            if (!seg)
-                return 0;
-            seg = 0;
-        } else if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-                   *s == '_' || *s == '-') {
-            seg++;
-        } else {
-            return 0;
-        }
-    }
-    return seg > 0;
-}
-
-/* require(name): a stdlib module, or NAME.lua (dots as '/') on the path. */
-static int code_require(lua_State *L)
-{
-    const char *name = luaL_checkstring(L, 1);
-    lua_settop(L, 1);
-    for (size_t i = 0; ub_stdlib[i].name; i++)
-        if (strcmp(ub_stdlib[i].name, name) == 0) {
-            lua_rawgetp(L, LUA_REGISTRYINDEX, &K_VIEW);
-            lua_getfield(L, -1, name);
-            return 1;
-        }
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_LOADED);            /* 2 */
-    if (lua_getfield(L, 2, name) != LUA_TNIL)
-        return 1;
-    lua_pop(L, 1);
-    if (!valid_module_name(name))
-        return luaL_error(L, "module name '%s' is not NAME or NAME.NAME... (letters, digits, '_', '-')", name);
-    const char *rel = luaL_gsub(L, name, ".", "/");           /* 3 */
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_PATH);              /* 4 */
-    lua_pushliteral(L, "");                                  /* 5 tried */
-    lua_Integer n = luaL_len(L, 4);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, 4, i);                                /* 6 dir */
-        const char *path = lua_pushfstring(L, "%s/%s.lua", lua_tostring(L, 6), rel);   /* 7 */
-        if (access(path, R_OK) == 0) {
-            load_chunk(L, path, NULL);
-            lua_pushstring(L, name);
-            lua_call(L, 1, 1);
-            if (lua_isnil(L, -1)) {
-                lua_pop(L, 1);
-                lua_pushboolean(L, 1);
-            }
-            lua_pushvalue(L, -1);
-            lua_setfield(L, 2, name);
-            return 1;
-        }
-        lua_pushvalue(L, 5);
-        if (i > 1)
-            lua_pushliteral(L, ", ");
-        lua_pushvalue(L, 7);
-        lua_concat(L, i > 1 ? 3 : 2);
-        lua_replace(L, 5);
-        lua_settop(L, 5);
-    }
-    if (n == 0)
-        return luaL_error(L, "module '%s' not found: the spec declares no lua_path", name);
-    return luaL_error(L, "module '%s' not found (tried %s)", name, lua_tostring(L, -1));
-}
-
-/* ---- grants ----------------------------------------------------------------- */
-
-/* Pushes the real path of p (relative to the base directory), or of its
- * directory joined with its last name when p does not exist yet; nil when
- * neither resolves. */
-static void push_real(lua_State *L, const char *p)
-{
-    ub_lua *H = host_of(L);
-    char rp[PATH_MAX];
-    if (p[0] != '/' && H->base)
-        p = lua_pushfstring(L, "%s/%s", H->base, p);
-    else
-        lua_pushstring(L, p);
-    if (realpath(p, rp)) {
-        lua_pushstring(L, rp);
-        lua_remove(L, -2);
-        return;
-    }
-    const char *slash = strrchr(p, '/');
-    const char *last = slash ? slash + 1 : p;
-    if (slash)
-        lua_pushlstring(L, p, (size_t)(slash - p) + (slash == p));
-    else
-        lua_pushliteral(L, ".");
-    int ok = realpath(lua_tostring(L, -1), rp) != NULL;
-    lua_pop(L, 2);
-    if (!ok || !*last || strcmp(last, "..") == 0 || strcmp(last, ".") == 0) {
-        lua_pushnil(L);
-        return;
-    }
-    lua_pushfstring(L, "%s%s%s", rp, strcmp(rp, "/") == 0 ? "" : "/", last);
-}
-
-/* 1 if real path r is dir or inside one of the directories of the table at t */
-static int inside(lua_State *L, int t, const char *r)
-{
-    lua_Integer n = luaL_len(L, t);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, t, i);
-        size_t dl;
-        const char *d = lua_tolstring(L, -1, &dl);
-        int ok = strncmp(r, d, dl) == 0 && (r[dl] == '/' || r[dl] == '\0' || (dl == 1 && d[0] == '/'));
-        lua_pop(L, 1);
-        if (ok)
-            return 1;
-    }
-    return 0;
-}
-
-/* io.open(path [, mode]) and io.lines(path, ...) behind the grants.
- * upvalues: 1 readable directories, 2 writable directories. */
-static int checked_io(lua_State *L, const char *fn)
-{
-    const char *path = luaL_checkstring(L, 1);
-    const char *mode = strcmp(fn, "open") == 0 ? luaL_optstring(L, 2, "r") : "r";
-    int reading = strcmp(mode, "r") == 0 || strcmp(mode, "rb") == 0;
-    push_real(L, path);
-    const char *r = lua_tostring(L, -1);
-    if (!r || !(inside(L, lua_upvalueindex(2), r) || (reading && inside(L, lua_upvalueindex(1), r))))
-        return luaL_error(L, "io.%s: '%s' is outside the granted directories for %s (see 'grant')", fn, path,
-                          reading ? "reading" : "writing");
-    lua_pop(L, 1);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_IOOPEN);
-    lua_getfield(L, -1, fn);
-    lua_insert(L, 1);
-    lua_pop(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
-}
-
-static int code_io_open(lua_State *L) { return checked_io(L, "open"); }
-static int code_io_lines(lua_State *L) { return checked_io(L, "lines"); }
-
-/* (ud = opts) builds the code base, its metatable and the path */
-static int code_setup_p(lua_State *L)
-{
-    const ub_lua_code_opts *o = lua_touserdata(L, 1);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_VIEW);              /* 2 view */
-    lua_newtable(L);                                         /* 3 base */
-    lua_createtable(L, 0, 2);
-    lua_pushvalue(L, 2);
-    lua_setfield(L, -2, "__index");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_setmetatable(L, 3);
-    lua_pushcfunction(L, code_require);
-    lua_setfield(L, 3, "require");
-
-    lua_createtable(L, 0, 2);                                /* chunk env metatable */
-    lua_pushvalue(L, 3);
-    lua_setfield(L, -2, "__index");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_CODE);
-    lua_newtable(L);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_LOADED);
-    lua_createtable(L, o && o->npath ? (int)o->npath : 0, 0);
-    for (size_t i = 0; o && i < o->npath; i++) {
-        char rp[PATH_MAX];
-        if (!realpath(o->path[i], rp))
-            return luaL_error(L, "lua_path: cannot use '%s': %s", o->path[i], strerror(errno));
-        lua_pushstring(L, rp);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_PATH);
-
-    /* grants */
-    lua_newtable(L);                                          /* 4 readable */
-    lua_newtable(L);                                          /* 5 writable */
-    int io = 0;
-    for (size_t i = 0; o && i < o->ngrants; i++) {
-        const char *g = o->grants[i];
-        if (strcmp(g, "os") == 0) {
-            static const char *const keep[] = { "time", "clock", "date", "difftime", "getenv", NULL };
-            luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);
-            lua_createtable(L, 0, 5);
-            for (const char *const *k = keep; *k; k++) {
-                lua_getfield(L, -2, *k);
-                lua_setfield(L, -2, *k);
-            }
-            lua_setfield(L, 3, "os");
-            lua_pop(L, 1);
-            continue;
-        }
-        int w = strncmp(g, "io.write:", 9) == 0;
-        const char *dir = strchr(g, ':') + 1;
-        char rp[PATH_MAX];
-        if (!realpath(dir, rp))
-            return luaL_error(L, "grant '%s': cannot use '%s': %s", g, dir, strerror(errno));
-        lua_pushstring(L, rp);
-        lua_rawseti(L, w ? 5 : 4, luaL_len(L, w ? 5 : 4) + 1);
-        io = 1;
-    }
-    if (io) {
-        luaL_requiref(L, LUA_IOLIBNAME, luaopen_io, 0);
-        lua_rawsetp(L, LUA_REGISTRYINDEX, &K_IOOPEN);
-        lua_createtable(L, 0, 2);
-        lua_pushvalue(L, 4);
-        lua_pushvalue(L, 5);
-        lua_pushcclosure(L, code_io_open, 2);
-        lua_setfield(L, -2, "open");
-        lua_pushvalue(L, 4);
-        lua_pushvalue(L, 5);
-        lua_pushcclosure(L, code_io_lines, 2);
-        lua_setfield(L, -2, "lines");
-        lua_setfield(L, 3, "io");
-    }
-    return 0;
-}
-
-/* ---- calls -------------------------------------------------------------------- */
-
-/* Message handler: the message and the Lua traceback.  It is C, so it
- * runs to its end even when a limit has set the hook on every instruction. */
-static int traceback_h(lua_State *L)
-{
-    const char *m = lua_tostring(L, 1);
-    if (!m) {
-        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-            m = lua_tostring(L, -1);
-        else
-            m = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-    }
-    luaL_traceback(L, L, m, 1);
-    return 1;
-}
-
-/* err = "<message> (traceback: frame; frame)" from the value on top; frames
- * of C functions are left out. */
-static void code_error(ub_lua *H, int st, ub_err *err)
-{
-    lua_State *L = H->L;
-    char lim[64];
-    const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    if (st == LUA_ERRMEM || (m && strstr(m, "not enough memory")) || (st == LUA_ERRERR && H->mem_hit)) {
-        mem_limit_text(H, lim, sizeof lim);
-        ub_err_set(err, "%s", H->mem_hit ? lim : "out of memory");
-        return;
-    }
-    if (!m) {
-        ub_err_set(err, "%s", H->budget_hit ? H->limit : "error in the error handler");
-        return;
-    }
-    ub_buf b = UB_BUF_INIT;
-    const char *tb = strstr(m, "\nstack traceback:");
-    ub_buf_add(&b, m, tb ? (size_t)(tb - m) : strlen(m));
-    int frames = 0;
-    for (const char *p = tb ? tb + 17 : NULL; p && *p;) {
-        while (*p == '\n' || *p == '\t')
-            p++;
-        const char *e = strchr(p, '\n');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n && strncmp(p, "[C]:", 4) != 0 && strncmp(p, "(...tail calls...)", 18) != 0) {
-            ub_buf_adds(&b, frames++ ? "; " : " (traceback: ");
-            ub_buf_add(&b, p, n);
-        }
-        p += n;
-    }
-    if (frames)
-        ub_buf_addc(&b, ')');
-    ub_err_set(err, "%s", b.err ? "out of memory" : ub_buf_str(&b));
-    ub_buf_free(&b);
-    one_line(err);
-}
-
-int ub_lua_call(ub_lua *H, int nargs, int nres, ub_err *err)
-{
-    lua_State *L = H->L;
-    int fn = lua_gettop(L) - nargs;
-    lua_pushcfunction(L, traceback_h);
-    lua_insert(L, fn);
-    budget_reset(H);
-    int st = lua_pcall(L, nargs, nres, fn);
-    if (st != LUA_OK) {
-        code_error(H, st, err);
-        lua_settop(L, fn - 1);
-        return -1;
-    }
-    lua_remove(L, fn);
-    return 0;
-}
-
-int ub_lua_protect(ub_lua *H, int (*fn)(lua_State *), void *ud, ub_err *err)
-{
-    lua_State *L = H->L;
-    int top = lua_gettop(L);
-    if (!lua_checkstack(L, 4))
-        return ub_err_oom(err);
-    lua_pushcfunction(L, fn);
-    lua_pushlightuserdata(L, ud);
-    int rc = ub_lua_call(H, 1, 0, err);
-    lua_settop(L, top);
-    return rc;
-}
-
-int ub_lua_code_setup(ub_lua *H, const ub_lua_code_opts *o, ub_err *err)
-{
-    H->base = o ? o->base : NULL;
-    return ub_lua_protect(H, code_setup_p, (void *)o, err);
-}
-
-typedef struct load_args {
-    const char *path, *display, *code, *name;
-    size_t len;
-} load_args;
-
-static int load_file_p(lua_State *L)
-{
-    load_args *a = lua_touserdata(L, 1);
-    load_chunk(L, a->path, a->display);
-    lua_getupvalue(L, -1, 1);                   /* its global table */
-    lua_insert(L, -2);
-    lua_call(L, 0, 1);
-    if (lua_isnil(L, -1))
-        lua_pop(L, 1);
-    else
-        lua_remove(L, -2);
-    return 1;
-}
-
-int ub_lua_load_file(ub_lua *H, const char *path, const char *display, ub_err *err)
-{
-    load_args a = { path, display, NULL, NULL, 0 };
-    lua_State *L = H->L;
-    if (!lua_checkstack(L, 4))
-        return ub_err_oom(err);
-    lua_pushcfunction(L, load_file_p);
-    lua_pushlightuserdata(L, &a);
-    return ub_lua_call(H, 1, 1, err);
-}
-
-static int load_string_p(lua_State *L)
-{
-    load_args *a = lua_touserdata(L, 1);
-    lua_pushfstring(L, "=%s", a->name);
-    if (luaL_loadbufferx(L, a->code, a->len, lua_tostring(L, -1), "t") != LUA_OK)
-        return lua_error(L);
-    push_code_env(L);
-    if (!lua_setupvalue(L, -2, 1))
-        lua_pop(L, 1);
-    return 1;
-}
-
-int ub_lua_load_string(ub_lua *H, const char *code, size_t len, const char *name, ub_err *err)
-{
-    load_args a = { NULL, NULL, code, name, len };
-    lua_State *L = H->L;
-    if (!lua_checkstack(L, 4))
-        return ub_err_oom(err);
-    lua_pushcfunction(L, load_string_p);
-    lua_pushlightuserdata(L, &a);
-    return ub_lua_call(H, 1, 1, err);
 }

@@ -15,7 +15,7 @@
  * The count hook never fires inside a C function, so string.find, match,
  * gmatch, gsub, rep and table.move are replaced by metered versions whose
  * work counts as instructions and is bounded by the same clock
- * (core/luapat.h).
+ * (lua/luapat.h).
  *
  * User code (hooks, lua.transform) runs in the same kind of state through
  * the "code" functions below: each chunk gets its own global table, reading
@@ -85,6 +85,13 @@ typedef struct ub_lua_code_opts {
 
 /* 0 when grant is one of the forms above, else -1 with err naming it. */
 int ub_lua_grant_check(const char *grant, ub_err *err);
+
+/* A lua_path directory (grant = 0) or a grant (grant = 1: "io.read:DIR") with
+ * its DIR made absolute against base: a relative DIR becomes "base/DIR"; an
+ * absolute DIR, and a grant without one ("os"), are copied as they are.
+ * Returns a new string (you now own it: ub_free), or NULL with err set when
+ * out of memory or when the result is longer than PATH_MAX. */
+char *ub_lua_resolve(const char *item, int grant, const char *base, ub_err *err);
 
 /* Prepares the state for user code; once per state, before the others. */
 int ub_lua_code_setup(ub_lua *L, const ub_lua_code_opts *o, ub_err *err);

@@ -7,9 +7,11 @@
 #include <string.h>
 
 static const ub_param add_params[] = {
-    { "conn", UB_T_CONN, 0, "emr", "emr", "EMR connection of the profile (cluster: local, or a cluster id)" },
-    { "steps", UB_T_PATH, 1, NULL, NULL, "JSON file (a template) with the steps, in the AddJobFlowSteps Steps shape" },
-    { NULL, 0, 0, NULL, NULL, NULL }
+    { .name = "conn", .type = UB_T_CONN, .def = "emr", .choices = "emr",
+      .desc = "EMR connection of the profile (cluster: local, or a cluster id)" },
+    { .name = "steps", .type = UB_T_PATH, .required = 1,
+      .desc = "JSON file (a template) with the steps, in the AddJobFlowSteps Steps shape" },
+    { .name = NULL },
 };
 
 /* Parses the rendered step JSON; every step needs Name and HadoopJarStep.Args. */
@@ -149,12 +151,16 @@ out:
 }
 
 static const ub_param wait_params[] = {
-    { "conn", UB_T_CONN, 0, "emr", "emr", "EMR connection of the profile" },
-    { "steps", UB_T_STR, 1, NULL, NULL, "step ids to wait for, separated by spaces (usually an upstream output)" },
-    { "poke_interval", UB_T_DURATION, 0, "30s", NULL, "time between two DescribeStep calls" },
-    { "resubmit", UB_T_STR, 0, NULL, NULL,
-      "steps JSON to submit again when a cancelled run left the steps CANCELLED (the submit task's steps_json output)" },
-    { NULL, 0, 0, NULL, NULL, NULL }
+    { .name = "conn", .type = UB_T_CONN, .def = "emr", .choices = "emr",
+      .desc = "EMR connection of the profile" },
+    { .name = "steps", .type = UB_T_STR, .required = 1,
+      .desc = "step ids to wait for, separated by spaces (usually an upstream output)" },
+    { .name = "poke_interval", .type = UB_T_DURATION, .def = "30s",
+      .desc = "time between two DescribeStep calls" },
+    { .name = "resubmit", .type = UB_T_STR,
+      .desc = "steps JSON to submit again when a cancelled run left the steps CANCELLED "
+              "(the submit task's steps_json output)" },
+    { .name = NULL },
 };
 
 static int wait_plan(ub_opctx *c)
@@ -304,20 +310,26 @@ out:
 }
 
 const ub_opdesc ub_op_emr_add_steps = {
-    "emr.add_steps", "submit EMR steps from a JSON file",
-    "Renders the step JSON and submits the steps to the cluster of the emr connection: AddJobFlowSteps on "
-    "AWS, or the local step runner when the cluster is 'local' (s3-dist-cp copies between the lake and a scratch "
-    "HDFS directory; spark-submit runs the built-in named for the script in the connection's 'scripts'). "
-    "Outputs: step_ids (space separated), last_step and steps_json (the rendered steps). A resumed run "
-    "re-attaches to steps already submitted.",
-    add_params, NULL, add_plan, add_run,
+    .name = "emr.add_steps",
+    .summary = "submit EMR steps from a JSON file",
+    .doc = "Renders the step JSON and submits the steps to the cluster of the emr connection: AddJobFlowSteps on "
+           "AWS, or the local step runner when the cluster is 'local' (s3-dist-cp copies between the lake and a "
+           "scratch HDFS directory; spark-submit runs the built-in named for the script in the connection's "
+           "'scripts'). Outputs: step_ids (space separated), last_step and steps_json (the rendered steps). A "
+           "resumed run re-attaches to steps already submitted.",
+    .params = add_params,
+    .plan = add_plan,
+    .run = add_run,
 };
 
 const ub_opdesc ub_op_emr_wait_steps = {
-    "emr.wait_steps", "sensor: wait until EMR steps complete",
-    "Polls DescribeStep for each step every poke_interval until all are COMPLETED. A FAILED or INTERRUPTED "
-    "step fails the task for good with the step's failure details. When the run is cancelled or the task's "
-    "timeout ends the wait, the steps still pending or running are cancelled (CancelSteps); the next run then "
-    "finds them CANCELLED and, given resubmit, submits them again and waits for the new ones.",
-    wait_params, NULL, wait_plan, wait_run,
+    .name = "emr.wait_steps",
+    .summary = "sensor: wait until EMR steps complete",
+    .doc = "Polls DescribeStep for each step every poke_interval until all are COMPLETED. A FAILED or INTERRUPTED "
+           "step fails the task for good with the step's failure details. When the run is cancelled or the task's "
+           "timeout ends the wait, the steps still pending or running are cancelled (CancelSteps); the next run "
+           "then finds them CANCELLED and, given resubmit, submits them again and waits for the new ones.",
+    .params = wait_params,
+    .plan = wait_plan,
+    .run = wait_run,
 };

@@ -5,10 +5,13 @@
 #include <string.h>
 
 static const ub_param put_params[] = {
-    { "src", UB_T_PATH, 1, NULL, NULL, "local file to upload" },
-    { "dst", UB_T_LAKEREF, 1, NULL, NULL, "lake object to write (AREA:KEY), replaced atomically" },
-    { "check", UB_T_ENUM, 0, "none", "none|csv", "csv: refuse a file that is not RFC 4180 CSV with a constant field count" },
-    { NULL, 0, 0, NULL, NULL, NULL }
+    { .name = "src", .type = UB_T_PATH, .required = 1,
+      .desc = "local file to upload" },
+    { .name = "dst", .type = UB_T_LAKEREF, .required = 1,
+      .desc = "lake object to write (AREA:KEY), replaced atomically" },
+    { .name = "check", .type = UB_T_ENUM, .def = "none", .choices = "none|csv",
+      .desc = "csv: refuse a file that is not RFC 4180 CSV with a constant field count" },
+    { .name = NULL },
 };
 
 /* Reads a whole file as CSV: every record well-formed, with the header's
@@ -87,9 +90,11 @@ out:
 }
 
 static const ub_param copy_params[] = {
-    { "src", UB_T_LAKEREF, 1, NULL, NULL, "lake object to copy" },
-    { "dst", UB_T_LAKEREF, 1, NULL, NULL, "lake object to write, replaced atomically" },
-    { NULL, 0, 0, NULL, NULL, NULL }
+    { .name = "src", .type = UB_T_LAKEREF, .required = 1,
+      .desc = "lake object to copy" },
+    { .name = "dst", .type = UB_T_LAKEREF, .required = 1,
+      .desc = "lake object to write, replaced atomically" },
+    { .name = NULL },
 };
 
 static int copy_plan(ub_opctx *c)
@@ -114,16 +119,23 @@ static int copy_run(ub_opctx *c)
 }
 
 const ub_opdesc ub_op_lake_put = {
-    "lake.put", "upload a local file into the lake",
-    "Streams a local file into a lake object. The object is replaced atomically: on the file backend through a "
-    "temporary file, fsync and rename; on S3 by a single PUT or a multipart upload that is aborted on failure. "
-    "With check: csv the file is first read as RFC 4180 CSV and refused, naming the file and line, when a record "
-    "is malformed or has another field count than the header - so a bad vendor file never lands.",
-    put_params, NULL, put_plan, put_run,
+    .name = "lake.put",
+    .summary = "upload a local file into the lake",
+    .doc = "Streams a local file into a lake object. The object is replaced atomically: on the file backend "
+           "through a temporary file, fsync and rename; on S3 by a single PUT or a multipart upload that is "
+           "aborted on failure. With check: csv the file is first read as RFC 4180 CSV and refused, naming the "
+           "file and line, when a record is malformed or has another field count than the header - so a bad vendor "
+           "file never lands.",
+    .params = put_params,
+    .plan = put_plan,
+    .run = put_run,
 };
 
 const ub_opdesc ub_op_lake_copy = {
-    "lake.copy", "copy an object inside the lake",
-    "Copies one lake object to another key, replacing the destination atomically.",
-    copy_params, NULL, copy_plan, copy_run,
+    .name = "lake.copy",
+    .summary = "copy an object inside the lake",
+    .doc = "Copies one lake object to another key, replacing the destination atomically.",
+    .params = copy_params,
+    .plan = copy_plan,
+    .run = copy_run,
 };

@@ -15,23 +15,39 @@
 #define FLUSH_AT (64 * 1024)
 
 static const ub_param params[] = {
-    { "from", UB_T_LAKEREF, 1, NULL, NULL, "CSV object to read (AREA:KEY), with a header; *.zst is decompressed" },
-    { "to", UB_T_LAKEREF, 1, NULL, NULL, "CSV object to write, replaced atomically; *.zst is compressed" },
-    { "script", UB_T_PATH, 1, NULL, NULL, "Lua file that returns the function, or a table holding it" },
-    { "function", UB_T_STR, 0, "transform", NULL, "name of the function in the table the script returns" },
-    { "mode", UB_T_ENUM, 0, "row", "row|batch", "row: f(row, ctx) per row; batch: f(rows, ctx) per batch_size rows" },
-    { "batch_size", UB_T_INT, 0, "1000", NULL, "rows per call in batch mode" },
-    { "reuse_row", UB_T_BOOL, 0, "false", NULL, "row mode: one row table for every call, refilled (faster; the function must not keep it)" },
-    { "header", UB_T_LIST, 0, NULL, NULL, "output columns, in order (default: from the first returned row)" },
-    { "bare_quotes", UB_T_BOOL, 0, "true", NULL, "a '\"' inside an unquoted input field is data (false: an error)" },
-    { "params", UB_T_MAP, 0, NULL, NULL, "values handed to the function as ctx.params (templated strings)" },
-    { "lua_path", UB_T_LIST, 0, NULL, NULL, "more directories for require, after the script's own" },
-    { "grant", UB_T_LIST, 0, NULL, NULL, "capabilities beyond the sandbox: os, io.read:DIR, io.write:DIR" },
-    { "max_instructions", UB_T_INT, 0, "1000000", NULL, "Lua instructions per call" },
-    { "max_total_instructions", UB_T_INT, 0, "0", NULL, "Lua instructions of all calls together (0: no cap)" },
-    { "max_memory_mb", UB_T_INT, 0, "64", NULL, "MiB the transform's Lua state may hold" },
-    { "max_seconds", UB_T_DURATION, 0, "10s", NULL, "wall clock per call, Lua and C functions alike" },
-    { NULL, 0, 0, NULL, NULL, NULL }
+    { .name = "from", .type = UB_T_LAKEREF, .required = 1,
+      .desc = "CSV object to read (AREA:KEY), with a header; *.zst is decompressed" },
+    { .name = "to", .type = UB_T_LAKEREF, .required = 1,
+      .desc = "CSV object to write, replaced atomically; *.zst is compressed" },
+    { .name = "script", .type = UB_T_PATH, .required = 1,
+      .desc = "Lua file that returns the function, or a table holding it" },
+    { .name = "function", .type = UB_T_STR, .def = "transform",
+      .desc = "name of the function in the table the script returns" },
+    { .name = "mode", .type = UB_T_ENUM, .def = "row", .choices = "row|batch",
+      .desc = "row: f(row, ctx) per row; batch: f(rows, ctx) per batch_size rows" },
+    { .name = "batch_size", .type = UB_T_INT, .def = "1000",
+      .desc = "rows per call in batch mode" },
+    { .name = "reuse_row", .type = UB_T_BOOL, .def = "false",
+      .desc = "row mode: one row table for every call, refilled (faster; the function must not keep it)" },
+    { .name = "header", .type = UB_T_LIST,
+      .desc = "output columns, in order (default: from the first returned row)" },
+    { .name = "bare_quotes", .type = UB_T_BOOL, .def = "true",
+      .desc = "a '\"' inside an unquoted input field is data (false: an error)" },
+    { .name = "params", .type = UB_T_MAP,
+      .desc = "values handed to the function as ctx.params (templated strings)" },
+    { .name = "lua_path", .type = UB_T_LIST,
+      .desc = "more directories for require, after the script's own" },
+    { .name = "grant", .type = UB_T_LIST,
+      .desc = "capabilities beyond the sandbox: os, io.read:DIR, io.write:DIR" },
+    { .name = "max_instructions", .type = UB_T_INT, .def = "1000000",
+      .desc = "Lua instructions per call" },
+    { .name = "max_total_instructions", .type = UB_T_INT, .def = "0",
+      .desc = "Lua instructions of all calls together (0: no cap)" },
+    { .name = "max_memory_mb", .type = UB_T_INT, .def = "64",
+      .desc = "MiB the transform's Lua state may hold" },
+    { .name = "max_seconds", .type = UB_T_DURATION, .def = "10s",
+      .desc = "wall clock per call, Lua and C functions alike" },
+    { .name = NULL },
 };
 
 /* One transform.  The outer function owns every C resource; the driver,
@@ -547,49 +563,49 @@ static const char *dir_of(ub_opctx *c, const char *path)
     return ub_op_render(c, d, "lua.transform script directory");
 }
 
-static int grants_of(ub_opctx *c, const char *base, const char ***out, size_t *nout)
+static void strs_free(char **v, size_t n)
 {
-    size_t n = ub_op_list_len(c, "grant");
-    const char **g = NULL;
+    for (size_t i = 0; v && i < n; i++)
+        ub_free(v[i]);
+    ub_free(v);
+}
+
+/* The items of the list param key ("grant" or "lua_path") with their
+ * directories made absolute against base (ub_lua_resolve); grants are
+ * checked first.  *out holds *nout strings: the array and each string are
+ * yours (strs_free). */
+static int resolved_list(ub_opctx *c, const char *key, const char *base, char ***out, size_t *nout)
+{
+    size_t n = ub_op_list_len(c, key);
+    int grant = strcmp(key, "grant") == 0;
+    char **v = NULL;
     ub_err err;
     *out = NULL;
     *nout = 0;
     if (!n)
         return 0;
-    g = ub_calloc(n, sizeof *g);
-    if (!g)
+    v = ub_calloc(n, sizeof *v);
+    if (!v)
         return ub_op_fail(c, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        const char *v = ub_op_list_item(c, "grant", i);
-        if (!v || ub_lua_grant_check(v, &err)) {
-            ub_free(g);
-            return v ? ub_op_fatal(c, "lua.transform: %s", err.msg) : -1;
+        const char *item = ub_op_list_item(c, key, i);
+        if (!item)
+            goto fail;
+        if (grant && ub_lua_grant_check(item, &err)) {
+            ub_op_fatal(c, "lua.transform: %s", err.msg);
+            goto fail;
         }
-        const char *colon = strchr(v, ':');
-        if (colon && colon[1] != '/') {
-            char buf[4200];
-            snprintf(buf, sizeof buf, "%.*s%s/%s", (int)(colon - v + 1), v, base, colon + 1);
-            v = ub_op_render(c, buf, "grant");
-            if (!v) {
-                ub_free(g);
-                return -1;
-            }
+        if (!(v[i] = ub_lua_resolve(item, grant, base, &err))) {
+            ub_op_fatal(c, "lua.transform: %s", err.msg);
+            goto fail;
         }
-        g[i] = v;
     }
-    *out = g;
+    *out = v;
     *nout = n;
     return 0;
-}
-
-static const char *path_item(ub_opctx *c, const char *base, size_t i)
-{
-    const char *v = ub_op_list_item(c, "lua_path", i);
-    if (!v || v[0] == '/')
-        return v;
-    char buf[4200];
-    snprintf(buf, sizeof buf, "%s/%s", base, v);
-    return ub_op_render(c, buf, "lua_path");
+fail:
+    strs_free(v, n);
+    return -1;
 }
 
 static int plan(ub_opctx *c)
@@ -600,13 +616,13 @@ static int plan(ub_opctx *c)
     ub_lua_limits lim;
     double secs;
     long long total;
-    const char **g = NULL;
+    char **g = NULL;
     size_t ng;
     if (!from || !to || !script || !fn || !mode || read_limits(c, &lim, &secs, &total) ||
         reuse_conflict(c, strcmp(mode, "batch") == 0, ub_op_bool(c, "reuse_row")))
         return -1;
     const char *base = dir_of(c, script);
-    if (!base || grants_of(c, base, &g, &ng))
+    if (!base || resolved_list(c, "grant", base, &g, &ng))
         return -1;
     ub_op_effect(c, "read", lake, "%s%s", from, ub_is_zstd_name(from) ? " (zstd)" : "");
     ub_op_effect(c, "exec", "lua", "%s: %s(%s, ctx) per %s%s%s", script, fn, strcmp(mode, "batch") ? "row" : "rows",
@@ -616,7 +632,7 @@ static int plan(ub_opctx *c)
                  total ? ", total " : "", total ? ub_op_str(c, "max_total_instructions") : "", lim.memory >> 20, secs);
     for (size_t i = 0; i < ng; i++)
         ub_op_effect(c, "grant", "lua", "%s", g[i]);
-    ub_free(g);
+    strs_free(g, ng);
     ub_op_effect(c, "write", lake, "%s%s", to, ub_is_zstd_name(to) ? " (zstd)" : "");
     return 0;
 }
@@ -628,8 +644,9 @@ static int run(ub_opctx *c)
     ub_buf_init(&x.ob, (size_t)1 << 30);
     x.c = c;
     ub_reader *r = NULL;
-    const char **g = NULL, **path = NULL;
-    size_t ng = 0, npath = 0;
+    char **g = NULL, **lp = NULL;
+    const char **path = NULL;
+    size_t ng = 0, nlp = 0, npath = 0;
     ub_lua_limits lim;
     double secs;
     long long total;
@@ -656,18 +673,17 @@ static int run(ub_opctx *c)
     const char *slash = strrchr(x.script, '/');
     x.display = slash ? slash + 1 : x.script;
     const char *base = dir_of(c, x.script);
-    if (!base || grants_of(c, base, &g, &ng))
+    if (!base || resolved_list(c, "grant", base, &g, &ng) || resolved_list(c, "lua_path", base, &lp, &nlp))
         goto out;
-    npath = ub_op_list_len(c, "lua_path") + 1;
+    npath = nlp + 1;
     path = ub_calloc(npath, sizeof *path);
     if (!path) {
         ub_op_fail(c, "out of memory");
         goto out;
     }
     path[0] = base;
-    for (size_t i = 1; i < npath; i++)
-        if (!(path[i] = path_item(c, base, i - 1)))
-            goto out;
+    for (size_t i = 0; i < nlp; i++)
+        path[i + 1] = lp[i];
 
     x.H = ub_lua_new(&lim, &err);
     if (!x.H) {
@@ -675,7 +691,8 @@ static int run(ub_opctx *c)
         goto out;
     }
     ub_lua_set_limits(x.H, secs, total);
-    ub_lua_code_opts co = { path, npath, g, ng, base };
+    ub_lua_code_opts co = { .path = path, .npath = npath, .grants = (const char *const *)g, .ngrants = ng,
+                            .base = base };
     if (ub_lua_code_setup(x.H, &co, &err)) {
         ub_op_fatal(c, "lua.transform: %s", err.msg);
         goto out;
@@ -739,20 +756,25 @@ out:
     ub_reader_close(r);
     ub_lua_free(x.H);
     ub_buf_free(&x.ob);
-    ub_free(g);
+    strs_free(g, ng);
+    strs_free(lp, nlp);
     ub_free(path);
     return rc;
 }
 
 const ub_opdesc ub_op_lua_transform = {
-    "lua.transform", "stream a CSV lake object through a Lua function",
-    "Reads a CSV object of the lake (with a header; *.zst decompressed) as a stream and calls a Lua function "
-    "of the script for each row, f(row, ctx), or for each batch of rows, f(rows, ctx). A row is a table keyed by "
-    "the input header; the function returns the row, a changed or new row, nil to drop it, or an array of rows. "
-    "The rows are written as CSV to another object, replaced atomically: on any error nothing is written. The "
-    "output header is 'header', or else the columns of the first returned row (the input columns it has, in "
-    "input order, then the others sorted). The function runs in the sandbox of ubpipe-lua(7) with its own Lua "
-    "state, under per-call instruction and wall-clock limits and a memory cap; 'grant' gives more, and plan "
-    "shows it. Errors name the input object, the row and its line, and the Lua traceback.",
-    params, NULL, plan, run,
+    .name = "lua.transform",
+    .summary = "stream a CSV lake object through a Lua function",
+    .doc = "Reads a CSV object of the lake (with a header; *.zst decompressed) as a stream and calls a Lua "
+           "function of the script for each row, f(row, ctx), or for each batch of rows, f(rows, ctx). A row is a "
+           "table keyed by the input header; the function returns the row, a changed or new row, nil to drop it, "
+           "or an array of rows. The rows are written as CSV to another object, replaced atomically: on any error "
+           "nothing is written. The output header is 'header', or else the columns of the first returned row (the "
+           "input columns it has, in input order, then the others sorted). The function runs in the sandbox of "
+           "ubpipe-lua(7) with its own Lua state, under per-call instruction and wall-clock limits and a memory "
+           "cap; 'grant' gives more, and plan shows it. Errors name the input object, the row and its line, and "
+           "the Lua traceback.",
+    .params = params,
+    .plan = plan,
+    .run = run,
 };

@@ -1,7 +1,7 @@
 /* noop.c — a marker task that does nothing (Airflow's EmptyOperator). */
 #include "op.h"
 
-static const ub_param params[] = { { NULL, 0, 0, NULL, NULL, NULL } };
+static const ub_param params[] = { { .name = NULL } };
 
 static int plan(ub_opctx *c)
 {
@@ -16,7 +16,10 @@ static int run(ub_opctx *c)
 }
 
 const ub_opdesc ub_op_noop = {
-    "noop", "a marker task that does nothing",
-    "Marks a point of the graph, such as the end of a pipeline. It has no parameters and always succeeds.",
-    params, NULL, plan, run,
+    .name = "noop",
+    .summary = "a marker task that does nothing",
+    .doc = "Marks a point of the graph, such as the end of a pipeline. It has no parameters and always succeeds.",
+    .params = params,
+    .plan = plan,
+    .run = run,
 };

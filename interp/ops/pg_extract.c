@@ -6,12 +6,17 @@
 #include <string.h>
 
 static const ub_param params[] = {
-    { "conn", UB_T_CONN, 0, "source", "postgres", "connection of the profile to read from (a libpq dsn)" },
-    { "sql", UB_T_PATH, 1, NULL, NULL, "SQL file holding one SELECT (a template); it is wrapped in COPY (...) TO STDOUT" },
-    { "to", UB_T_PATH, 1, NULL, NULL, "file to write, atomically (temp file, fsync, rename)" },
-    { "compress", UB_T_ENUM, 0, "none", "none|zstd", "zstd-compress the output" },
-    { "header", UB_T_BOOL, 0, "true", NULL, "write a CSV header line" },
-    { NULL, 0, 0, NULL, NULL, NULL }
+    { .name = "conn", .type = UB_T_CONN, .def = "source", .choices = "postgres",
+      .desc = "connection of the profile to read from (a libpq dsn)" },
+    { .name = "sql", .type = UB_T_PATH, .required = 1,
+      .desc = "SQL file holding one SELECT (a template); it is wrapped in COPY (...) TO STDOUT" },
+    { .name = "to", .type = UB_T_PATH, .required = 1,
+      .desc = "file to write, atomically (temp file, fsync, rename)" },
+    { .name = "compress", .type = UB_T_ENUM, .def = "none", .choices = "none|zstd",
+      .desc = "zstd-compress the output" },
+    { .name = "header", .type = UB_T_BOOL, .def = "true",
+      .desc = "write a CSV header line" },
+    { .name = NULL },
 };
 
 /* COPY (<select>) TO STDOUT (...) with the trailing semicolon of the file dropped */
@@ -133,9 +138,13 @@ out:
 }
 
 const ub_opdesc ub_op_pg_extract = {
-    "pg.extract", "stream a query's rows out of PostgreSQL as CSV",
-    "Runs COPY (<sql>) TO STDOUT (FORMAT csv, HEADER) on the connection and streams the rows into a file, "
-    "optionally zstd-compressed. The session uses DateStyle ISO. The file appears only when the COPY completed: "
-    "the final result of the COPY is checked, so a truncated extract is an error and leaves nothing behind.",
-    params, NULL, plan, run,
+    .name = "pg.extract",
+    .summary = "stream a query's rows out of PostgreSQL as CSV",
+    .doc = "Runs COPY (<sql>) TO STDOUT (FORMAT csv, HEADER) on the connection and streams the rows into a file, "
+           "optionally zstd-compressed. The session uses DateStyle ISO. The file appears only when the COPY "
+           "completed: the final result of the COPY is checked, so a truncated extract is an error and leaves "
+           "nothing behind.",
+    .params = params,
+    .plan = plan,
+    .run = run,
 };

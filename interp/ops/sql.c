@@ -5,10 +5,13 @@
 #include <string.h>
 
 static const ub_param params[] = {
-    { "conn", UB_T_CONN, 0, "warehouse", "postgres|warehouse", "connection to run on" },
-    { "sql", UB_T_PATH, 1, NULL, NULL, "SQL file (a template); its statements run in one transaction" },
-    { "setup", UB_T_PATH, 0, NULL, NULL, "SQL file run first, one setup at a time, in its own transaction (idempotent DDL)" },
-    { NULL, 0, 0, NULL, NULL, NULL }
+    { .name = "conn", .type = UB_T_CONN, .def = "warehouse", .choices = "postgres|warehouse",
+      .desc = "connection to run on" },
+    { .name = "sql", .type = UB_T_PATH, .required = 1,
+      .desc = "SQL file (a template); its statements run in one transaction" },
+    { .name = "setup", .type = UB_T_PATH,
+      .desc = "SQL file run first, one setup at a time, in its own transaction (idempotent DDL)" },
+    { .name = NULL },
 };
 
 static int plan(ub_opctx *c)
@@ -47,9 +50,12 @@ static int run(ub_opctx *c)
 }
 
 const ub_opdesc ub_op_sql = {
-    "sql", "run a SQL file in one transaction",
-    "Renders the SQL file and runs it in one transaction on the connection: either every statement takes "
-    "effect or none does. The optional setup file (idempotent DDL such as CREATE ... IF NOT EXISTS) runs "
-    "first and commits on its own, one setup at a time across tasks (see \"Setup files and sessions\" in ubpipe-pipeline(5)).",
-    params, NULL, plan, run,
+    .name = "sql",
+    .summary = "run a SQL file in one transaction",
+    .doc = "Renders the SQL file and runs it in one transaction on the connection: either every statement takes "
+           "effect or none does. The optional setup file (idempotent DDL such as CREATE ... IF NOT EXISTS) runs "
+           "first and commits on its own, one setup at a time across tasks (see \"Setup files and sessions\" in ubpipe-pipeline(5)).",
+    .params = params,
+    .plan = plan,
+    .run = run,
 };

@@ -3,13 +3,19 @@
 #include <string.h>
 
 static const ub_param params[] = {
-    { "conn", UB_T_CONN, 0, "warehouse", "warehouse", "warehouse connection (its dialect decides the SQL)" },
-    { "table", UB_T_STR, 1, NULL, NULL, "partitioned table, schema.table" },
-    { "column", UB_T_STR, 0, "insert_date", NULL, "partition column" },
-    { "value", UB_T_STR, 0, "{{ ds }}", NULL, "partition value" },
-    { "location", UB_T_LAKEREF, 1, NULL, NULL, "lake object, or prefix ending in '/' (every object under it)" },
-    { "setup", UB_T_PATH, 0, NULL, NULL, "SQL file run first, one setup at a time, in its own transaction (idempotent DDL creating the table)" },
-    { NULL, 0, 0, NULL, NULL, NULL }
+    { .name = "conn", .type = UB_T_CONN, .def = "warehouse", .choices = "warehouse",
+      .desc = "warehouse connection (its dialect decides the SQL)" },
+    { .name = "table", .type = UB_T_STR, .required = 1,
+      .desc = "partitioned table, schema.table" },
+    { .name = "column", .type = UB_T_STR, .def = "insert_date",
+      .desc = "partition column" },
+    { .name = "value", .type = UB_T_STR, .def = "{{ ds }}",
+      .desc = "partition value" },
+    { .name = "location", .type = UB_T_LAKEREF, .required = 1,
+      .desc = "lake object, or prefix ending in '/' (every object under it)" },
+    { .name = "setup", .type = UB_T_PATH,
+      .desc = "SQL file run first, one setup at a time, in its own transaction (idempotent DDL creating the table)" },
+    { .name = NULL },
 };
 
 static int fill(ub_opctx *c, ub_partition *p)
@@ -55,11 +61,14 @@ static int run(ub_opctx *c)
 }
 
 const ub_opdesc ub_op_wh_partition = {
-    "wh.partition", "make lake data the ds partition of a warehouse table",
-    "Registers the objects at a lake location as one partition (column = value) of a warehouse table. "
-    "postgres dialect: the table is LIST-partitioned; the partition is rebuilt from the lake objects with "
-    "COPY FROM STDIN and swapped in, all in one transaction, so readers see the old partition or the new one, "
-    "never a part. redshift dialect: ALTER TABLE ... ADD IF NOT EXISTS PARTITION ... LOCATION 's3://...' on the "
-    "Spectrum external table.",
-    params, NULL, plan, run,
+    .name = "wh.partition",
+    .summary = "make lake data the ds partition of a warehouse table",
+    .doc = "Registers the objects at a lake location as one partition (column = value) of a warehouse table. "
+           "postgres dialect: the table is LIST-partitioned; the partition is rebuilt from the lake objects with "
+           "COPY FROM STDIN and swapped in, all in one transaction, so readers see the old partition or the new "
+           "one, never a part. redshift dialect: ALTER TABLE ... ADD IF NOT EXISTS PARTITION ... LOCATION "
+           "'s3://...' on the Spectrum external table.",
+    .params = params,
+    .plan = plan,
+    .run = run,
 };

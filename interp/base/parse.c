@@ -1,0 +1,63 @@
+/* parse.c — checked parsing of decimal integers. */
+#include "base/parse.h"
+#include <limits.h>
+#include <string.h>
+
+/* s is quoted at most 64 bytes long in messages */
+#define QUOTE(s, n) (int)((n) > 64 ? 64 : (n)), (s), (n) > 64 ? "..." : ""
+
+static int not_int(ub_err *err, const char *s, size_t n)
+{
+    if (err)
+        ub_err_set(err, "'%.*s%s' is not an integer", QUOTE(s, n));
+    return -1;
+}
+
+static int out_of_range(ub_err *err, const char *s, size_t n, long long min, long long max)
+{
+    if (err)
+        ub_err_set(err, "'%.*s%s' is out of range (%lld to %lld)", QUOTE(s, n), min, max);
+    return -1;
+}
+
+int ub_parse_intn(const char *s, size_t n, long long min, long long max, long long *out, ub_err *err)
+{
+    size_t i = 0;
+    int neg = 0;
+    /* accumulated as a negative number, whose range is one larger */
+    long long v = 0;
+    if (n == 0) {
+        if (err)
+            ub_err_set(err, "empty number");
+        return -1;
+    }
+    if (s[0] == '-' || s[0] == '+') {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    if (i == n)
+        return not_int(err, s, n);
+    int over = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return not_int(err, s, n);
+        int d = s[i] - '0';
+        if (v < (LLONG_MIN + d) / 10)
+            over = 1;  /* keep going: trailing junk is the first thing to name */
+        else
+            v = v * 10 - d;
+    }
+    if (over || (!neg && v == LLONG_MIN))
+        return out_of_range(err, s, n, min, max);
+    if (!neg)
+        v = -v;
+    if (v < min || v > max)
+        return out_of_range(err, s, n, min, max);
+    *out = v;
+    return 0;
+}
+
+int ub_parse_int(const char *s, long long min, long long max, long long *out, ub_err *err)
+{
+    return ub_parse_intn(s, s ? strlen(s) : 0, min, max, out, err);
+}
