@@ -6,6 +6,7 @@
 #include "base/buf.h"
 #include "base/mem.h"
 #include "io/classify.h"
+#include "io/fsutil.h"
 #include "io/stream.h"
 #include "lake/lake.h"
 #include <dirent.h>
@@ -85,7 +86,6 @@
 #define QUEUE_MAX   (16u << 20)
 #define ID_LEN      15                 /* "s-" + 13 */
 #define POLL_MS     100
-#define TMP_MARK    ".ubtmp."
 
 static const char id_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
@@ -104,45 +104,6 @@ static const char *pathf(ub_buf *b, const char *fmt, ...)
 }
 
 
-/* rm -rf (never follows symlinks); 0, or -1 with errno set */
-static int rm_tree(const char *path, int depth)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : -1;
-    if (!S_ISDIR(st.st_mode))
-        return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
-    if (depth > 64) {
-        errno = ELOOP;
-        return -1;
-    }
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    ub_buf p = UB_BUF_INIT;
-    int rc = 0, saved = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (!pathf(&p, "%s/%s", path, de->d_name)) {
-            rc = -1;
-            saved = ENOMEM;
-            break;
-        }
-        if (rm_tree(p.p, depth + 1) < 0 && !saved) {
-            rc = -1;
-            saved = errno;
-        }
-    }
-    closedir(d);
-    ub_buf_free(&p);
-    if (rc == 0 && rmdir(path) < 0)
-        return -1;
-    errno = saved;
-    return rc;
-}
-
 static void iso_now(char out[32])
 {
     time_t t = time(NULL);
@@ -151,107 +112,12 @@ static void iso_now(char out[32])
         snprintf(out, 32, "%lld", (long long)t);
 }
 
-/* 1 while process pid exists and is not a zombie waiting to be reaped */
-static int pid_alive(long long pid)
-{
-    if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno != EPERM))
-        return 0;
-#ifdef __linux__
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%lld/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        buf[n > 0 ? n : 0] = '\0';
-        const char *paren = strrchr(buf, ')');      /* "pid (comm) S ..." */
-        if (paren && (paren[1] == ' ') && (paren[2] == 'Z' || paren[2] == 'X'))
-            return 0;
-    }
-#endif
-    return 1;
-}
-
-/* The whole of a small file into out: 1 read, 0 missing, -1 error. */
-static int read_small(const char *path, ub_buf *out, size_t max, ub_err *err)
-{
-    int fd;
-    do
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 0;
-        return ub_err_set(err, "could not open '%s': %s", path, strerror(errno));
-    }
-    ub_buf_reset(out);
-    char chunk[4096];
-    int rc = 1;
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = ub_err_set(err, "could not read '%s': %s", path, strerror(errno));
-            break;
-        }
-        if (n == 0)
-            break;
-        if (out->len + (size_t)n > max) {
-            rc = ub_err_set(err, "'%s' is larger than %zu bytes", path, max);
-            break;
-        }
-        if (ub_buf_add(out, chunk, (size_t)n) < 0) {
-            rc = ub_err_oom(err);
-            break;
-        }
-    }
-    if (rc == 1 && ub_buf_add(out, "", 0) < 0)   /* "" rather than NULL when empty */
-        rc = ub_err_oom(err);
-    close(fd);
-    return rc;
-}
-
-static int write_atomic(const char *path, const char *text, size_t n, ub_err *err)
-{
-    ub_writer *w = ub_file_writer_open(path, 1, err);
-    if (!w)
-        return -1;
-    if (ub_write(w, text, n, err) < 0) {
-        ub_writer_abort(w);
-        return -1;
-    }
-    return ub_writer_commit(w, err);   /* frees w */
-}
-
 /* Opens DIR/name and takes its flock: the descriptor (the lock lasts until it
  * is closed), -2 when nonblock and someone else holds it, -1 on error. */
 static int lock_take(const char *dir, const char *name, int nonblock, ub_err *err)
 {
     ub_buf p = UB_BUF_INIT;
-    int fd = -1;
-    if (!pathf(&p, "%s/%s", dir, name)) {
-        ub_err_oom(err);
-        goto out;
-    }
-    do
-        fd = open(p.p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-        ub_err_set(err, "could not open lock '%s': %s", p.p, strerror(errno));
-        goto out;
-    }
-    int r;
-    while ((r = flock(fd, LOCK_EX | (nonblock ? LOCK_NB : 0))) < 0 && errno == EINTR)
-        ;
-    if (r < 0) {
-        int busy = errno == EWOULDBLOCK;
-        if (!busy)
-            ub_err_set(err, "could not lock '%s': %s", p.p, strerror(errno));
-        close(fd);
-        fd = busy ? -2 : -1;
-    }
-out:
+    int fd = pathf(&p, "%s/%s", dir, name) ? ub_lock_file(p.p, nonblock, err) : ub_err_oom(err);
     ub_buf_free(&p);
     return fd;
 }
@@ -458,7 +324,7 @@ static int rec_save(const char *dir, json_t *rec, ub_err *err)
         ub_err_oom(err);
         goto out;
     }
-    rc = write_atomic(p.p, text.p, text.len, err);
+    rc = ub_write_file_atomic(p.p, text.p, text.len, err);
 out:
     ub_buf_free(&p);
     ub_buf_free(&text);
@@ -485,7 +351,7 @@ static int queue_load(const char *dir, strlist *q, ub_err *err)
         ub_err_oom(err);
         goto out;
     }
-    int r = read_small(p.p, &text, QUEUE_MAX, err);
+    int r = ub_read_small(p.p, &text, QUEUE_MAX, err);
     if (r < 0)
         goto out;
     for (const char *s = ub_buf_str(&text); r && *s;) {
@@ -521,7 +387,7 @@ static int queue_save(const char *dir, const strlist *q, ub_err *err)
         ub_err_oom(err);
         goto out;
     }
-    rc = write_atomic(p.p, ub_buf_str(&text), text.len, err);
+    rc = ub_write_file_atomic(p.p, ub_buf_str(&text), text.len, err);
 out:
     ub_buf_free(&p);
     ub_buf_free(&text);
@@ -537,7 +403,7 @@ static int terminated(const char *dir, char *why, size_t cap, ub_err *err)
         ub_err_oom(err);
         goto out;
     }
-    rc = read_small(p.p, &text, 64 * 1024, err);
+    rc = ub_read_small(p.p, &text, 64 * 1024, err);
     if (rc == 1) {
         const char *t = ub_buf_str(&text);
         size_t n = strcspn(t, "\n");
@@ -582,7 +448,7 @@ static int apply_failure(const char *dir, const strlist *q, size_t at, const jso
             ub_err_oom(err);
             goto out;
         }
-        if (write_atomic(p.p, why.p, why.len, err))
+        if (ub_write_file_atomic(p.p, why.p, why.len, err))
             goto out;
     }
     rc = 0;
@@ -1288,54 +1154,6 @@ out:
     return rc;
 }
 
-/* Removes "<base>.ubtmp.<pid>.*" siblings of path whose process is gone. */
-static void sweep_tmp_dirs(const char *parent, const char *base)
-{
-    DIR *d = opendir(parent);
-    ub_buf p = UB_BUF_INIT;
-    size_t bl = strlen(base);
-    struct dirent *de;
-    if (!d)
-        return;
-    while ((de = readdir(d)) != NULL) {
-        const char *nm = de->d_name;
-        if (strncmp(nm, base, bl) != 0 || strncmp(nm + bl, TMP_MARK, sizeof TMP_MARK - 1) != 0)
-            continue;
-        long long pid = strtoll(nm + bl + sizeof TMP_MARK - 1, NULL, 10);
-        if (pid_alive(pid) && pid != (long long)getpid())
-            continue;
-        if (pathf(&p, "%s/%s", parent, nm))
-            rm_tree(p.p, 0);
-    }
-    closedir(d);
-    ub_buf_free(&p);
-}
-
-/* Removes what killed writers left under dir: every "*.ubtmp.<pid>.*" file or
- * directory whose process is gone. */
-static void sweep_stale(const char *dir, int depth)
-{
-    DIR *d = opendir(dir);
-    ub_buf p = UB_BUF_INIT;
-    struct dirent *de;
-    if (!d)
-        return;
-    while ((de = readdir(d)) != NULL) {
-        const char *nm = de->d_name, *m = strstr(nm, TMP_MARK);
-        struct stat st;
-        if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0 || !pathf(&p, "%s/%s", dir, nm) || lstat(p.p, &st) < 0)
-            continue;
-        if (m) {
-            if (!pid_alive(strtoll(m + sizeof TMP_MARK - 1, NULL, 10)))
-                rm_tree(p.p, 0);
-        } else if (S_ISDIR(st.st_mode) && depth < 64) {
-            sweep_stale(p.p, depth + 1);
-        }
-    }
-    closedir(d);
-    ub_buf_free(&p);
-}
-
 /* Puts directory tmp in the place of directory out (which may not exist);
  * afterwards tmp is gone or holds the old output. */
 static int swap_dirs(const char *tmp, const char *out, ub_err *err)
@@ -1462,7 +1280,7 @@ static int builtin_classify(stepctx *c, char **args, size_t nargs, ub_err *err)
     }
     const char *slash = strrchr(out.p, '/');
     ub_buf_add(&parent, out.p, (size_t)(slash - out.p));
-    ub_buf_addf(&tmp, "%s" TMP_MARK "%ld.0", out.p, (long)getpid());
+    ub_tmp_name(&tmp, out.p);
     if (parent.err || tmp.err) {
         ub_err_oom(err);
         goto out;
@@ -1471,7 +1289,7 @@ static int builtin_classify(stepctx *c, char **args, size_t nargs, ub_err *err)
         ub_err_set(err, "could not create '%s': %s", parent.p, strerror(errno));
         goto out;
     }
-    sweep_tmp_dirs(parent.p, slash + 1);
+    ub_sweep_tmp_of(out.p);
     if (mkdir(tmp.p, 0755) < 0) {
         ub_err_set(err, "could not create '%s': %s", tmp.p, strerror(errno));
         goto out;
@@ -1512,7 +1330,7 @@ static int builtin_classify(stepctx *c, char **args, size_t nargs, ub_err *err)
         ub_err_oom(err);
         goto out;
     }
-    if (write_atomic(part.p, "", 0, err) || swap_dirs(tmp.p, out.p, err))
+    if (ub_write_file_atomic(part.p, "", 0, err) || swap_dirs(tmp.p, out.p, err))
         goto out;
     say("classify: %zu files, %llu rows, %llu positive, written to %s", keys.n, (unsigned long long)rows,
         (unsigned long long)pos, outarg);
@@ -1521,7 +1339,7 @@ out:
     ub_writer_abort(w);
     ub_reader_close(r);
     if (made_tmp)
-        rm_tree(tmp.p, 0);            /* the failed attempt, or the old output after the swap */
+        ub_rm_tree(tmp.p);            /* the failed attempt, or the old output after the swap */
     ub_free(s.key);
     ub_free(d.key);
     strlist_free(&keys);
@@ -1752,7 +1570,7 @@ static void execute(runner *r, const json_t *rec, const char *logpath, outcome *
         snprintf(o->reason, sizeof o->reason, "the step process exited with status %d", WEXITSTATUS(status));
     }
     if (WIFSIGNALED(status) && rec_str(rec, "HdfsDir"))
-        sweep_stale(rec_str(rec, "HdfsDir"), 0);    /* a killed step cleans nothing up itself */
+        ub_sweep_tmp(rec_str(rec, "HdfsDir"));    /* a killed step cleans nothing up itself */
 }
 
 /*
@@ -1790,7 +1608,7 @@ static int pick(runner *r, json_t **picked, ub_err *err)
                 snprintf(reason, sizeof reason, "cancelled on request (runner pid %lld died)", pid);
             rlog(r, "step %s: %s", q.v[i], reason);
             if (rec_str(rec, "HdfsDir"))
-                sweep_stale(rec_str(rec, "HdfsDir"), 0);
+                ub_sweep_tmp(rec_str(rec, "HdfsDir"));
             s = s == UB_STEP_RUNNING ? UB_STEP_FAILED : UB_STEP_CANCELLED;
             bad = rec_finish(rec, (ub_step_state)s, reason) ? ub_err_oom(err) : rec_save(r->dir, rec, err);
             if (!bad && s == UB_STEP_FAILED)

@@ -2,6 +2,7 @@
 #include "lake/lake.h"
 #include "base/buf.h"
 #include "base/mem.h"
+#include "io/fsutil.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +35,6 @@
 #define O_CLOEXEC 0
 #endif
 
-#define TMP_MARK ".ubtmp."
 #define MAX_DEPTH 256
 
 typedef struct flake {
@@ -364,7 +364,7 @@ static int read_dir(walk *w, const char *only, ent **out, size_t *nout)
             break;
         }
         const char *nm = de->d_name;
-        if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0 || strstr(nm, TMP_MARK))
+        if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0 || strstr(nm, UB_TMP_MARK))
             continue;
         if (onlen && strncmp(nm, only, onlen) != 0)
             continue;

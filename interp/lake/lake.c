@@ -4,6 +4,7 @@
 #include "base/secret.h"
 #include "base/buf.h"
 #include "base/mem.h"
+#include "io/fsutil.h"
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +12,6 @@
 
 #define KEY_MAX     1024     /* S3's limit on a key, in bytes */
 #define SEGMENT_MAX 255      /* NAME_MAX of the usual file systems */
-#define TMP_MARK    ".ubtmp."
 
 /* ---- opening: one row per URL scheme -------------------------------------- */
 
@@ -150,8 +150,8 @@ int ub_lake_key_check(const char *key, ub_err *err)
         if (c == '\\')
             return ub_err_set(err, "invalid lake key '%s': backslash not allowed", show);
     }
-    if (strstr(key, TMP_MARK))
-        return ub_err_set(err, "invalid lake key '%s': '" TMP_MARK "' is reserved for temporary files", show);
+    if (strstr(key, UB_TMP_MARK))
+        return ub_err_set(err, "invalid lake key '%s': '" UB_TMP_MARK "' is reserved for temporary files", show);
     for (const char *s = key;;) {
         const char *e = strchr(s, '/');
         size_t len = e ? (size_t)(e - s) : strlen(s);
