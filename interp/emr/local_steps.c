@@ -72,11 +72,12 @@ static int endpoint_parse(stepctx *c, const char *cmd, const char *flag, const c
     const char *key;
     ep->text = arg;
     ep->key = NULL;
-    if (has_prefix(arg, "s3://")) {
-        const char *bucket = arg + 5, *slash = strchr(bucket, '/');
-        if (slash == bucket || !*bucket)
-            return ub_err_set(err, "%s: %s '%s' has no bucket", cmd, flag, arg);
-        key = slash ? slash + 1 : "";
+    const char *bucket;
+    size_t blen;
+    int s3 = ub_s3_url_split(arg, &bucket, &blen, &key);
+    if (s3 < 0)
+        return ub_err_set(err, "%s: %s '%s' has no bucket", cmd, flag, arg);
+    if (s3) {
         ep->hdfs = 0;
     } else if (has_prefix(arg, "hdfs://") || arg[0] == '/') {
         const char *path = arg[0] == '/' ? arg : strchr(arg + 7, '/');
@@ -380,14 +381,8 @@ static int builtin_classify(stepctx *c, char **args, size_t nargs, ub_err *err)
     made_tmp = 1;
     uint64_t rows = 0, pos = 0;
     for (size_t i = 0; i < keys.n; i++) {
-        if (!(r = ub_lake_open_read(s.lake, keys.v[i], err)))
+        if (!(r = ub_lake_open_read_decoded(s.lake, keys.v[i], err)))
             goto out;
-        if (ub_is_zstd_name(keys.v[i])) {
-            ub_reader *z = ub_zstd_reader(r, err);   /* z owns r from here */
-            if (!z)
-                goto out;
-            r = z;
-        }
         ub_buf_reset(&part);
         if (!el_pathf(&part, "%s/part-%05zu.csv", tmp.p, i)) {
             ub_err_oom(err);

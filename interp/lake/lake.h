@@ -45,6 +45,21 @@ void     ub_lake_free(ub_lake *lake);
 
 int ub_lake_key_check(const char *key, ub_err *err);
 
+/* The areas of a lake reference "AREA:KEY" in a spec (NULL-terminated);
+ * AREA is the first segment of the key. */
+extern const char *const ub_lake_areas[];
+/* 1 when the n bytes at s name one of ub_lake_areas. */
+int ub_lake_is_area(const char *s, size_t n);
+
+/* "s3://BUCKET[/KEY]" split in place: 1 with *bucket (blen bytes) and *key
+ * (after the first '/' of the path, "" when none) pointing into url; 0 when
+ * url is not an s3:// URL; -1 when it is one without a bucket. */
+int ub_s3_url_split(const char *url, const char **bucket, size_t *blen, const char **key);
+
+/* Opens key for reading, decompressing it when its name ends in ".zst"
+ * (ub_is_zstd_name).  The caller owns the reader. */
+ub_reader *ub_lake_open_read_decoded(ub_lake *l, const char *key, ub_err *err);
+
 ub_reader *ub_lake_open_read(ub_lake *l, const char *key, ub_err *err);
 ub_writer *ub_lake_open_write(ub_lake *l, const char *key, ub_err *err);
 int ub_lake_stat(ub_lake *l, const char *key, ub_lake_info *st, ub_err *err);
