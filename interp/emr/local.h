@@ -55,9 +55,11 @@
  * A runner killed mid-step (SIGKILL): its step process dies with it (Linux
  * parent-death signal; elsewhere it keeps runner.lock until it ends).  The
  * next runner to get runner.lock knows that no step of this queue can still
- * be running, so it ends every RUNNING step FAILED ("runner died", with the
- * pid recorded in the record) and applies its ActionOnFailure; a
- * CANCEL_PENDING one becomes CANCELLED.  ub_emr_describe_step starts that
+ * be running.  The step did not fail, it was interrupted: every RUNNING step
+ * ends CANCELLED ("interrupted: runner died", with the pid recorded in the
+ * record) and so does every PENDING step behind it in the queue (they may
+ * need its output), so a waiting sensor with `resubmit` submits them all
+ * again, as after a cancelled run; a CANCEL_PENDING one becomes CANCELLED.  ub_emr_describe_step starts that
  * runner when it sees an unfinished step and no live runner.
  *
  * The step commands (HadoopJarStep.Jar must be command-runner.jar):
@@ -116,6 +118,8 @@ int el_queue_load(const char *dir, strlist *q, ub_err *err);
 int el_queue_save(const char *dir, const strlist *q, ub_err *err);
 /* the first line of DIR/terminated into why: 1 terminated, 0 not, -1 error */
 int el_terminated(const char *dir, char *why, size_t cap, ub_err *err);
+/* every PENDING step after index at of q becomes CANCELLED with reason why */
+int el_cancel_behind(const char *dir, const strlist *q, size_t at, const char *why, ub_err *err);
 /* applies failed's ActionOnFailure to the PENDING steps after index at of q */
 int el_apply_failure(const char *dir, const strlist *q, size_t at, const json_t *failed, ub_err *err);
 int el_queue_has_pending(const char *dir);     /* 1 when a PENDING step is queued */

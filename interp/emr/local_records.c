@@ -332,6 +332,21 @@ out:
     return rc;
 }
 
+int el_cancel_behind(const char *dir, const strlist *q, size_t at, const char *why, ub_err *err)
+{
+    for (size_t j = at + 1; j < q->n; j++) {
+        json_t *rec;
+        if (el_rec_load(dir, q->v[j], &rec, err))
+            continue;                 /* a lost record is dropped from the queue later */
+        int bad = el_rec_state(rec) == UB_STEP_PENDING &&
+                  (el_rec_finish(rec, UB_STEP_CANCELLED, why) ? ub_err_oom(err) : el_rec_save(dir, rec, err));
+        json_decref(rec);
+        if (bad)
+            return -1;
+    }
+    return 0;
+}
+
 /* On a FAILED step: CANCEL_AND_WAIT and TERMINATE_* cancel every PENDING step
  * after index at of the queue; TERMINATE_* also marks the cluster terminated. */
 int el_apply_failure(const char *dir, const strlist *q, size_t at, const json_t *failed, ub_err *err)
@@ -348,16 +363,8 @@ int el_apply_failure(const char *dir, const strlist *q, size_t at, const json_t 
         ub_err_oom(err);
         goto out;
     }
-    for (size_t j = at + 1; j < q->n; j++) {
-        json_t *rec;
-        if (el_rec_load(dir, q->v[j], &rec, err))
-            continue;                 /* a lost record is dropped from the queue later */
-        int bad = el_rec_state(rec) == UB_STEP_PENDING &&
-                  (el_rec_finish(rec, UB_STEP_CANCELLED, why.p) ? ub_err_oom(err) : el_rec_save(dir, rec, err));
-        json_decref(rec);
-        if (bad)
-            goto out;
-    }
+    if (el_cancel_behind(dir, q, at, why.p, err))
+        goto out;
     if (term) {
         ub_buf_reset(&why);
         ub_buf_addf(&why, "step %s ('%s') failed with ActionOnFailure %s\n", id, name ? name : "", aof);

@@ -180,19 +180,25 @@ static int pick(runner *r, json_t **picked, ub_err *err)
         }
         int s = el_rec_state(rec), bad = 0;
         if (s == UB_STEP_RUNNING || s == UB_STEP_CANCEL_PENDING) {
-            char reason[256];
+            /* no step of this queue can still run: its runner died */
+            char reason[256], behind[320];
             long long pid = el_rec_int(rec, "RunnerPid");
             if (s == UB_STEP_RUNNING)
-                snprintf(reason, sizeof reason, "runner died (pid %lld) while the step was running", pid);
+                snprintf(reason, sizeof reason, "interrupted: runner died (pid %lld) while the step was running",
+                         pid);
             else
                 snprintf(reason, sizeof reason, "cancelled on request (runner pid %lld died)", pid);
             rlog(r, "step %s: %s", q.v[i], reason);
             if (el_rec_str(rec, "HdfsDir"))
                 ub_sweep_tmp(el_rec_str(rec, "HdfsDir"));
-            s = s == UB_STEP_RUNNING ? UB_STEP_FAILED : UB_STEP_CANCELLED;
-            bad = el_rec_finish(rec, (ub_step_state)s, reason) ? ub_err_oom(err) : el_rec_save(r->dir, rec, err);
-            if (!bad && s == UB_STEP_FAILED)
-                bad = el_apply_failure(r->dir, &q, i, rec, err);
+            int interrupted = s == UB_STEP_RUNNING;
+            s = UB_STEP_CANCELLED;
+            bad = el_rec_finish(rec, UB_STEP_CANCELLED, reason) ? ub_err_oom(err) : el_rec_save(r->dir, rec, err);
+            if (!bad && interrupted) {
+                snprintf(behind, sizeof behind, "cancelled because step %s before it was interrupted (runner died)",
+                         q.v[i]);
+                bad = el_cancel_behind(r->dir, &q, i, behind, err);
+            }
         } else if (s == UB_STEP_PENDING && term) {
             char reason[600];
             snprintf(reason, sizeof reason, "cancelled: the local cluster is terminated (%s)", why);
