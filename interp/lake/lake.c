@@ -222,6 +222,13 @@ ub_reader *ub_lake_open_read_decoded(ub_lake *l, const char *key, ub_err *err)
     return r;
 }
 
+int ub_lake_put_link(ub_lake *l, const char *key, const char *path, ub_err *err)
+{
+    if (ub_lake_key_check(key, err))
+        return -1;
+    return l->ops->put_link ? l->ops->put_link(l, key, path, err) : 0;
+}
+
 ub_writer *ub_lake_open_write(ub_lake *l, const char *key, ub_err *err)
 {
     if (ub_lake_key_check(key, err))

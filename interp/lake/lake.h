@@ -31,6 +31,8 @@ typedef struct ub_lake_ops {
     int  (*copy)(ub_lake *, const char *src, const char *dst, ub_err *);
     int  (*remove)(ub_lake *, const char *key, ub_err *);   /* missing is not an error */
     void (*free)(ub_lake *);
+    /* optional (NULL: the backend cannot): see ub_lake_put_link */
+    int  (*put_link)(ub_lake *, const char *key, const char *path, ub_err *);
 } ub_lake_ops;
 
 struct ub_lake {
@@ -66,6 +68,15 @@ int ub_lake_stat(ub_lake *l, const char *key, ub_lake_info *st, ub_err *err);
 int ub_lake_list(ub_lake *l, const char *prefix, ub_lake_list_cb cb, void *ud, ub_err *err);
 int ub_lake_copy(ub_lake *l, const char *src, const char *dst, ub_err *err);
 int ub_lake_remove(ub_lake *l, const char *key, ub_err *err);
+/* Makes the local regular file path the object key without copying its
+ * bytes, when the backend can: on the file lake, on the same file system, a
+ * hard link to an atomic temporary name beside the object, fsync of the file,
+ * rename over the object, fsync of the directory.  The object then shares the
+ * file's inode, so only use it for files that are never rewritten in place
+ * (ubpipe's own, which are always replaced by rename).  Returns 1 done, 0 when
+ * the backend cannot (another backend or file system, not a regular file: the
+ * caller streams the bytes instead; nothing was written), -1 error. */
+int ub_lake_put_link(ub_lake *l, const char *key, const char *path, ub_err *err);
 /* Removes every object under prefix (which must end in '/'). */
 int ub_lake_remove_prefix(ub_lake *l, const char *prefix, ub_err *err);
 
