@@ -38,13 +38,13 @@ static int fail(const ub_err *err)
  * 0 ok, -1 when url is not an s3 URL. */
 static int split_s3(const char *url, char **bucket, char **key, ub_err *err)
 {
+    const char *b, *k;
+    size_t blen;
     *bucket = *key = NULL;
-    if (strncmp(url, "s3://", 5) != 0 || url[5] == '\0' || url[5] == '/')
+    if (ub_s3_url_split(url, &b, &blen, &k) != 1)
         return ub_err_set(err, "'%s' is not an s3://BUCKET/KEY URL", url);
-    const char *b = url + 5, *slash = strchr(b, '/');
-    size_t blen = slash ? (size_t)(slash - b) : strlen(b);
     *bucket = ub_strndup(b, blen);
-    *key = ub_strdup(slash ? slash + 1 : "");
+    *key = ub_strdup(k);
     if (!*bucket || !*key) {
         ub_free(*bucket);
         ub_free(*key);

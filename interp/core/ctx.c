@@ -283,7 +283,6 @@ static const char *abs_path(ub_opctx *c, const char *p)
 
 static const char *lakeref_key(ub_opctx *c, const char *ref, const ub_node *at)
 {
-    static const char *const areas[] = { "raw", "stage", "scripts", NULL };
     const char *colon = strchr(ref, ':');
     ub_err err;
     if (!colon) {
@@ -291,10 +290,7 @@ static const char *lakeref_key(ub_opctx *c, const char *ref, const ub_node *at)
         return NULL;
     }
     size_t al = (size_t)(colon - ref);
-    int ok = 0;
-    for (size_t i = 0; areas[i]; i++)
-        ok |= strlen(areas[i]) == al && strncmp(areas[i], ref, al) == 0;
-    if (!ok) {
+    if (!ub_lake_is_area(ref, al)) {
         node_error(c, at, "unknown lake area '%.*s' in '%s' (areas: raw, stage, scripts)", (int)al, ref, ref);
         return NULL;
     }
@@ -553,36 +549,50 @@ const char *ub_op_conn_map(ub_opctx *c, const char *param, const char *field, si
     return cn->scripts[i].val;
 }
 
+const char *ub_conn_main(const ub_conn *c)
+{
+    for (size_t j = 0; j < c->nfields; j++)
+        if (strcmp(c->fields[j].key, c->main) == 0)
+            return c->fields[j].val;
+    return NULL;
+}
+
+const char *ub_engine_lake_url(const ub_engine *e)
+{
+    for (size_t i = 0; i < e->nconns; i++)
+        if (strcmp(e->conns[i].name, "lake") == 0)
+            return ub_conn_main(&e->conns[i]);
+    return NULL;
+}
+
+ub_lake *ub_engine_lake(ub_engine *e, ub_err *err)
+{
+    if (e->lake)
+        return e->lake;
+    const char *url = ub_engine_lake_url(e);
+    if (!url) {
+        ub_err_set(err, "profile '%s' defines no 'lake' connection", e->profile);
+        return NULL;
+    }
+    e->lake = ub_lake_open(url, e->spec->dir, err);
+    return e->lake;
+}
+
 const char *ub_op_lake_url(ub_opctx *c)
 {
-    for (size_t i = 0; i < c->e->nconns; i++)
-        if (strcmp(c->e->conns[i].name, "lake") == 0) {
-            const ub_conn *cn = &c->e->conns[i];
-            for (size_t j = 0; j < cn->nfields; j++)
-                if (strcmp(cn->fields[j].key, cn->main) == 0)
-                    return cn->fields[j].val;
-        }
-    return NULL;
+    return ub_engine_lake_url(c->e);
 }
 
 ub_lake *ub_op_lake(ub_opctx *c)
 {
     if (c->e->planning)
         return NULL;
-    if (c->e->lake)
-        return c->e->lake;
-    const char *url = ub_op_lake_url(c);
     ub_err err;
-    if (!url) {
-        ub_op_fail(c, "profile '%s' defines no 'lake' connection", c->e->profile);
-        return NULL;
-    }
-    c->e->lake = ub_lake_open(url, c->e->spec->dir, &err);
-    if (!c->e->lake)
+    ub_lake *lake = ub_engine_lake(c->e, &err);
+    if (!lake)
         ub_op_fail(c, "%s", err.msg);
-    return c->e->lake;
+    return lake;
 }
-
 
 const char *ub_op_workdir(ub_opctx *c)
 {

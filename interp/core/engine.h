@@ -83,6 +83,15 @@ void      ub_ctx_set_deadline(ub_opctx *c, double deadline);
 /* Publishes given outputs of task id (from the journal, for skipped tasks). */
 void      ub_engine_publish(ub_engine *e, const char *task, const ub_kv *out, size_t n);
 
+/* The value of connection c's main field (the one UBPIPE_CONN_<NAME>
+ * overrides: dsn, url or cluster), or NULL. */
+const char *ub_conn_main(const ub_conn *c);
+/* The profile's lake URL (the main field of its 'lake' connection), or NULL. */
+const char *ub_engine_lake_url(const ub_engine *e);
+/* The engine's one lake, opened on first use; NULL with err when the profile
+ * has no 'lake' connection or it cannot be opened.  The engine owns it. */
+ub_lake   *ub_engine_lake(ub_engine *e, ub_err *err);
+
 /* Cancellation flag set by signal handlers. */
 extern volatile sig_atomic_t ub_cancel_requested;
 

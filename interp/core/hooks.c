@@ -19,7 +19,6 @@ typedef struct hookrun {
     size_t       nout;
     ub_kv       *pub;         /* published, ub_strdup'ed */
     size_t       npub, cappub;
-    ub_lake     *lake;        /* opened by task.rows on first use */
     ub_lua      *H;
     ub_buf       scratch;     /* a rendered param */
 } hookrun;
@@ -149,9 +148,7 @@ static int l_rows(lua_State *L)
     const char *ref = luaL_checkstring(L, 1);
     const char *colon = strchr(ref, ':');
     ub_err err;
-    if (!colon || !((colon - ref == 3 && strncmp(ref, "raw", 3) == 0) ||
-                    (colon - ref == 5 && strncmp(ref, "stage", 5) == 0) ||
-                    (colon - ref == 7 && strncmp(ref, "scripts", 7) == 0)))
+    if (!colon || !ub_lake_is_area(ref, (size_t)(colon - ref)))
         return luaL_error(L, "task.rows: '%s' is not a lake reference AREA:KEY (AREA raw, stage or scripts)", ref);
     lua_pushlstring(L, ref, (size_t)(colon - ref));
     lua_pushfstring(L, "/%s", colon + 1);
@@ -159,19 +156,9 @@ static int l_rows(lua_State *L)
     const char *key = lua_tostring(L, -1);
     if (ub_lake_key_check(key, &err))
         return luaL_error(L, "task.rows: %s", err.msg);
-    if (!h->lake) {
-        const char *url = NULL;
-        for (size_t i = 0; i < h->e->nconns && !url; i++)
-            if (strcmp(h->e->conns[i].name, "lake") == 0)
-                for (size_t j = 0; j < h->e->conns[i].nfields; j++)
-                    if (strcmp(h->e->conns[i].fields[j].key, h->e->conns[i].main) == 0)
-                        url = h->e->conns[i].fields[j].val;
-        if (!url)
-            return luaL_error(L, "task.rows: profile '%s' defines no 'lake' connection", h->e->profile);
-        h->lake = ub_lake_open(url, h->e->spec->dir, &err);
-        if (!h->lake)
-            return luaL_error(L, "task.rows: %s", err.msg);
-    }
+    ub_lake *lake = ub_engine_lake(h->e, &err);   /* the engine's lake, not a second one */
+    if (!lake)
+        return luaL_error(L, "task.rows: %s", err.msg);
     rowsrc *s = lua_newuserdatauv(L, sizeof *s, 1);
     memset(s, 0, sizeof *s);
     lua_createtable(L, 0, 1);
@@ -179,16 +166,8 @@ static int l_rows(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, -2);
     ub_csv_opts o = { 0, 1 };
-    if (!(s->r = ub_lake_open_read(h->lake, key, &err)))
+    if (!(s->r = ub_lake_open_read_decoded(lake, key, &err)))
         return luaL_error(L, "task.rows: %s", err.msg);
-    if (ub_is_zstd_name(key)) {
-        ub_reader *z = ub_zstd_reader(s->r, &err);
-        if (!z) {
-            s->r = NULL;   /* the zstd reader closed it */
-            return luaL_error(L, "task.rows: %s", err.msg);
-        }
-        s->r = z;
-    }
     if (!(s->csv = ub_csv_open(s->r, &o, &err)))
         return luaL_error(L, "task.rows: %s", err.msg);
     int n = ub_csv_next(s->csv, &err);
@@ -423,8 +402,7 @@ int ub_hooks_run(ub_engine *e, ub_task *t, const char *event, int try_no, const 
         h.npub = 0;
     }
 out:
-    ub_lua_free(h.H);                 /* closes row sources (__gc) before the lake */
-    ub_lake_free(h.lake);
+    ub_lua_free(h.H);                 /* closes row sources (__gc); the lake is the engine's */
     ub_hooks_free(h.pub, h.npub);
     ub_buf_free(&h.scratch);
     ub_arena_free(&a);

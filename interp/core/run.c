@@ -132,25 +132,17 @@ static int depends_on_past(const ub_spec *s)
 /* The directory of a file lake ("file:DIR", relative to the spec), or NULL. */
 static char *file_lake_root(const ub_engine *e)
 {
-    for (size_t i = 0; i < e->nconns; i++) {
-        const ub_conn *c = &e->conns[i];
-        if (strcmp(c->name, "lake") != 0)
-            continue;
-        for (size_t j = 0; j < c->nfields; j++) {
-            const char *u = c->fields[j].val;
-            if (strcmp(c->fields[j].key, c->main) != 0 || !u || strncmp(u, "file:", 5) != 0)
-                continue;
-            u += 5;
-            if (u[0] == '/' && u[1] == '/')
-                u += 2;
-            ub_buf b = UB_BUF_INIT;
-            if (u[0] != '/')
-                ub_buf_addf(&b, "%s/", e->spec->dir);
-            ub_buf_adds(&b, u);
-            return ub_buf_detach(&b, NULL);
-        }
-    }
-    return NULL;
+    const char *u = ub_engine_lake_url(e);
+    if (!u || strncmp(u, "file:", 5) != 0)
+        return NULL;
+    u += 5;
+    if (u[0] == '/' && u[1] == '/')
+        u += 2;
+    ub_buf b = UB_BUF_INIT;
+    if (u[0] != '/')
+        ub_buf_addf(&b, "%s/", e->spec->dir);
+    ub_buf_adds(&b, u);
+    return ub_buf_detach(&b, NULL);
 }
 
 /* Removes the temporary files a killed try left (those of live processes stay). */

@@ -43,7 +43,6 @@ static const key_def task_keys[] = {
     { NULL, 0, 0 }
 };
 
-static const char *const lake_areas[] = { "raw", "stage", "scripts", NULL };
 
 typedef struct loadctx {
     ub_spec *s;
@@ -104,11 +103,7 @@ static int check_type(loadctx *lc, const ub_node *n, ub_ptype t, const char *cho
                 return 0;
             }
             size_t al = (size_t)(colon - n->str);
-            int ok = 0;
-            for (size_t i = 0; lake_areas[i]; i++)
-                if (strlen(lake_areas[i]) == al && strncmp(lake_areas[i], n->str, al) == 0)
-                    ok = 1;
-            if (!ok) {
+            if (!ub_lake_is_area(n->str, al)) {
                 ub_diag_error(lc->d, n->loc, "%s: unknown lake area '%.*s' (areas: raw, stage, scripts)",
                               what, (int)al, n->str);
                 return -1;

@@ -1,6 +1,8 @@
 /* emr.h — EMR steps: submit, describe, cancel.  Two backends behind one
  * interface: the local step runner (cluster "local") and the EMR API
  * (AWS JSON 1.1).  Operators never know which one they have.
+ *
+ * Layer: emr/ may include base/, io/, aws/ and lake/ — never core/ or ops/.
  */
 #ifndef UB_EMR_H
 #define UB_EMR_H
@@ -48,7 +50,7 @@ int ub_emr_add_steps(ub_emr *e, const char *steps_json, char ***ids, size_t *n, 
 int ub_emr_describe_step(ub_emr *e, const char *id, ub_emr_step_status *st, ub_err *err);
 int ub_emr_cancel_steps(ub_emr *e, char *const *ids, size_t n, ub_err *err);
 
-/* Backends: ub_emr_open picks one by the cluster (emr_common.c). */
+/* Backends: ub_emr_open picks one by the cluster (emr.c). */
 typedef struct ub_emr_ops {
     const char *name;                                  /* "local", "api" */
     int  (*add_steps)(ub_emr *, const char *steps_json, char ***ids, size_t *n, ub_err *);
@@ -61,8 +63,8 @@ struct ub_emr {
     const ub_emr_ops *ops;
 };
 
-ub_emr *ub_emr_local_open(const ub_emr_opts *o, ub_err *err);   /* emr_local.c */
-ub_emr *ub_emr_api_open(const ub_emr_opts *o, ub_err *err);     /* the AWS backend (not yet) */
+ub_emr *ub_emr_local_open(const ub_emr_opts *o, ub_err *err);   /* emr_local.c (private parts: local.h) */
+ub_emr *ub_emr_api_open(const ub_emr_opts *o, ub_err *err);     /* emr_api.c: the EMR API over AWS JSON 1.1 */
 
 /* Entry of the hidden verb `ubpipe __emr-local-runner DIR` that executes
  * locally submitted steps in the background. */

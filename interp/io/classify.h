@@ -1,6 +1,6 @@
 /* classify.h — the movie-review classifier (Spark Tokenizer + StopWordsRemover semantics).
  *
- * Semantics (see /work/shared/data/SPARK_SEMANTICS.md): a review is
+ * Semantics (those of Spark ML's Tokenizer and StopWordsRemover): a review is
  * lower-cased, split on each single character of [ \t\n\x0B\f\r] with Java
  * String.split rules (empty tokens in the middle and at the start are kept,
  * trailing empty tokens are dropped, "" gives [""]), Spark's English stop

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "base/err.h"
+#include "io/fsutil.h"    /* ub_write_all, ub_mkdirs, ub_sweep_tmp */
 
 typedef struct ub_reader ub_reader;
 struct ub_reader {
@@ -59,17 +60,12 @@ ub_writer *ub_zstd_writer(ub_writer *out, int level, ub_err *err);
  * or commit either side. */
 int64_t ub_stream_copy(ub_reader *r, ub_writer *w, ub_err *err);
 
-/* write(2) until all n bytes are written (EINTR retried): 0, or -1 with errno set. */
-int ub_write_all(int fd, const char *p, size_t n);
-
-/* mkdir -p with mode 0755: 0, or -1 with errno set. */
-int ub_mkdirs(const char *path);
-
 /* 1 when name ends in ".zst" */
 int ub_is_zstd_name(const char *name);
 
-/* Removes temporary files ("*.ubtmp.*") that a killed process left in dir
- * (recursively); returns the number removed. */
-int ub_stream_sweep_tmp(const char *dir);
+/* Removes the temporaries that a killed process left in dir (recursively);
+ * returns the number removed.  The sweeper is ub_sweep_tmp of fsutil.h; this
+ * is its name for the stream users that predate fsutil.h. */
+static inline int ub_stream_sweep_tmp(const char *dir) { return ub_sweep_tmp(dir); }
 
 #endif

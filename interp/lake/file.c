@@ -2,6 +2,7 @@
 #include "lake/lake.h"
 #include "base/buf.h"
 #include "base/mem.h"
+#include "io/fsutil.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +35,6 @@
 #define O_CLOEXEC 0
 #endif
 
-#define TMP_MARK ".ubtmp."
 #define MAX_DEPTH 256
 
 typedef struct flake {
@@ -249,6 +249,68 @@ out:
     return rc;
 }
 
+/* ub_lake_put_link: link(2) into "<object>.ubtmp.<pid>.<n>", fsync, rename, fsync of the directory. */
+static int f_put_link(ub_lake *lake, const char *key, const char *src, ub_err *err)
+{
+    flake *l = (flake *)lake;
+    ub_buf path = UB_BUF_INIT, tmp = UB_BUF_INIT;
+    char *dir = NULL;
+    int rc = -1, fd = -1, linked = 0;
+    struct stat st;
+    if (lstat(src, &st) < 0) {
+        ub_err_set(err, "could not open '%s': %s", src, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = 0;                       /* a symlink would be linked itself: copy instead */
+        goto out;
+    }
+    if (obj_path(l, key, &path, err) || check_inside(l, path.p, key, err))
+        goto out;
+    if (!(dir = ub_dir_of(path.p)) || ub_tmp_name(&tmp, path.p) < 0) {
+        ub_err_oom(err);
+        goto out;
+    }
+    if (ub_mkdirs(dir) < 0) {
+        ub_err_set(err, "could not create directory '%s': %s", dir, strerror(errno));
+        goto out;
+    }
+    if (link(src, tmp.p) < 0) {
+        if (errno == EXDEV || errno == EPERM || errno == EMLINK || errno == ENOTSUP || errno == EOPNOTSUPP)
+            rc = 0;                   /* another file system, or no hard links here: copy */
+        else
+            ub_err_set(err, "could not link '%s' to '%s': %s", src, tmp.p, strerror(errno));
+        goto out;
+    }
+    linked = 1;
+    do
+        fd = open(tmp.p, O_RDONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        ub_err_set(err, "could not open '%s': %s", tmp.p, fd < 0 ? strerror(errno) : "not a regular file");
+        goto out;
+    }
+    if (ub_fsync_fd(fd) < 0) {
+        ub_err_set(err, "could not sync '%s': %s", tmp.p, strerror(errno));
+        goto out;
+    }
+    close(fd);
+    fd = -1;
+    linked = 0;                       /* ub_rename_durable removes tmp on failure */
+    if (ub_rename_durable(tmp.p, path.p, err))
+        goto out;
+    rc = 1;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (linked)
+        unlink(tmp.p);
+    ub_free(dir);
+    ub_buf_free(&tmp);
+    ub_buf_free(&path);
+    return rc;
+}
+
 /* Removes the now empty directories between path's parent and the root. */
 static void prune_parents(const flake *l, char *path)
 {
@@ -364,7 +426,7 @@ static int read_dir(walk *w, const char *only, ent **out, size_t *nout)
             break;
         }
         const char *nm = de->d_name;
-        if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0 || strstr(nm, TMP_MARK))
+        if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0 || strstr(nm, UB_TMP_MARK))
             continue;
         if (onlen && strncmp(nm, only, onlen) != 0)
             continue;
@@ -513,7 +575,15 @@ static void f_free(ub_lake *lake)
 }
 
 static const ub_lake_ops file_ops = {
-    "file", f_open_read, f_open_write, f_stat, f_list, f_copy, f_remove, f_free,
+    .scheme = "file",
+    .open_read = f_open_read,
+    .open_write = f_open_write,
+    .stat = f_stat,
+    .list = f_list,
+    .copy = f_copy,
+    .remove = f_remove,
+    .free = f_free,
+    .put_link = f_put_link,
 };
 
 ub_lake *ub_lake_file_open(const char *dir, ub_err *err)

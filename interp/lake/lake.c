@@ -1,9 +1,8 @@
 /* lake.c — the lake interface: URL dispatch to a backend, key checks, checked wrappers. */
 #include "lake/lake.h"
-#include "aws/creds.h"
-#include "base/secret.h"
 #include "base/buf.h"
 #include "base/mem.h"
+#include "io/fsutil.h"
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +10,27 @@
 
 #define KEY_MAX     1024     /* S3's limit on a key, in bytes */
 #define SEGMENT_MAX 255      /* NAME_MAX of the usual file systems */
-#define TMP_MARK    ".ubtmp."
+
+const char *const ub_lake_areas[] = { "raw", "stage", "scripts", NULL };
+
+int ub_lake_is_area(const char *s, size_t n)
+{
+    for (size_t i = 0; ub_lake_areas[i]; i++)
+        if (strlen(ub_lake_areas[i]) == n && strncmp(ub_lake_areas[i], s, n) == 0)
+            return 1;
+    return 0;
+}
+
+int ub_s3_url_split(const char *url, const char **bucket, size_t *blen, const char **key)
+{
+    if (strncmp(url, "s3://", 5) != 0)
+        return 0;
+    const char *b = url + 5, *slash = strchr(b, '/');
+    *bucket = b;
+    *blen = slash ? (size_t)(slash - b) : strlen(b);
+    *key = slash ? slash + 1 : "";
+    return *blen ? 1 : -1;
+}
 
 /* ---- opening: one row per URL scheme -------------------------------------- */
 
@@ -59,20 +78,12 @@ out:
     return l;
 }
 
-/* "s3://BUCKET[/PREFIX]" (interp/lake/s3.c).  The secret key and session
- * token of the credentials chain are registered as secrets, so no message
- * or log prints them even when they come from a file. */
+/* "s3://BUCKET[/PREFIX]" (lake/s3.c reads the credentials chain once and
+ * registers its secret key and session token as secrets). */
 static ub_lake *open_s3(const char *url, const char *rest, const char *base_dir, ub_err *err)
 {
     (void)rest;
     (void)base_dir;
-    ub_aws_creds c;
-    ub_err ignored;
-    if (ub_aws_creds_load(&c, NULL, &ignored) == 0) {
-        ub_secret_add(c.secret_access_key);
-        ub_secret_add(c.session_token);
-    }
-    ub_aws_creds_release(&c);
     return ub_lake_s3_open(url, err);
 }
 
@@ -150,8 +161,8 @@ int ub_lake_key_check(const char *key, ub_err *err)
         if (c == '\\')
             return ub_err_set(err, "invalid lake key '%s': backslash not allowed", show);
     }
-    if (strstr(key, TMP_MARK))
-        return ub_err_set(err, "invalid lake key '%s': '" TMP_MARK "' is reserved for temporary files", show);
+    if (strstr(key, UB_TMP_MARK))
+        return ub_err_set(err, "invalid lake key '%s': '" UB_TMP_MARK "' is reserved for temporary files", show);
     for (const char *s = key;;) {
         const char *e = strchr(s, '/');
         size_t len = e ? (size_t)(e - s) : strlen(s);
@@ -197,6 +208,25 @@ ub_reader *ub_lake_open_read(ub_lake *l, const char *key, ub_err *err)
     if (ub_lake_key_check(key, err))
         return NULL;
     return l->ops->open_read(l, key, err);
+}
+
+ub_reader *ub_lake_open_read_decoded(ub_lake *l, const char *key, ub_err *err)
+{
+    ub_reader *r = ub_lake_open_read(l, key, err);
+    if (r && ub_is_zstd_name(key)) {
+        ub_reader *z = ub_zstd_reader(r, err);   /* z owns r from here */
+        if (!z)
+            ub_reader_close(r);                  /* a failed wrapper leaves r to us */
+        r = z;
+    }
+    return r;
+}
+
+int ub_lake_put_link(ub_lake *l, const char *key, const char *path, ub_err *err)
+{
+    if (ub_lake_key_check(key, err))
+        return -1;
+    return l->ops->put_link ? l->ops->put_link(l, key, path, err) : 0;
 }
 
 ub_writer *ub_lake_open_write(ub_lake *l, const char *key, ub_err *err)

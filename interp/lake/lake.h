@@ -31,6 +31,8 @@ typedef struct ub_lake_ops {
     int  (*copy)(ub_lake *, const char *src, const char *dst, ub_err *);
     int  (*remove)(ub_lake *, const char *key, ub_err *);   /* missing is not an error */
     void (*free)(ub_lake *);
+    /* optional (NULL: the backend cannot): see ub_lake_put_link */
+    int  (*put_link)(ub_lake *, const char *key, const char *path, ub_err *);
 } ub_lake_ops;
 
 struct ub_lake {
@@ -45,12 +47,36 @@ void     ub_lake_free(ub_lake *lake);
 
 int ub_lake_key_check(const char *key, ub_err *err);
 
+/* The areas of a lake reference "AREA:KEY" in a spec (NULL-terminated);
+ * AREA is the first segment of the key. */
+extern const char *const ub_lake_areas[];
+/* 1 when the n bytes at s name one of ub_lake_areas. */
+int ub_lake_is_area(const char *s, size_t n);
+
+/* "s3://BUCKET[/KEY]" split in place: 1 with *bucket (blen bytes) and *key
+ * (after the first '/' of the path, "" when none) pointing into url; 0 when
+ * url is not an s3:// URL; -1 when it is one without a bucket. */
+int ub_s3_url_split(const char *url, const char **bucket, size_t *blen, const char **key);
+
+/* Opens key for reading, decompressing it when its name ends in ".zst"
+ * (ub_is_zstd_name).  The caller owns the reader. */
+ub_reader *ub_lake_open_read_decoded(ub_lake *l, const char *key, ub_err *err);
+
 ub_reader *ub_lake_open_read(ub_lake *l, const char *key, ub_err *err);
 ub_writer *ub_lake_open_write(ub_lake *l, const char *key, ub_err *err);
 int ub_lake_stat(ub_lake *l, const char *key, ub_lake_info *st, ub_err *err);
 int ub_lake_list(ub_lake *l, const char *prefix, ub_lake_list_cb cb, void *ud, ub_err *err);
 int ub_lake_copy(ub_lake *l, const char *src, const char *dst, ub_err *err);
 int ub_lake_remove(ub_lake *l, const char *key, ub_err *err);
+/* Makes the local regular file path the object key without copying its
+ * bytes, when the backend can: on the file lake, on the same file system, a
+ * hard link to an atomic temporary name beside the object, fsync of the file,
+ * rename over the object, fsync of the directory.  The object then shares the
+ * file's inode, so only use it for files that are never rewritten in place
+ * (ubpipe's own, which are always replaced by rename).  Returns 1 done, 0 when
+ * the backend cannot (another backend or file system, not a regular file: the
+ * caller streams the bytes instead; nothing was written), -1 error. */
+int ub_lake_put_link(ub_lake *l, const char *key, const char *path, ub_err *err);
 /* Removes every object under prefix (which must end in '/'). */
 int ub_lake_remove_prefix(ub_lake *l, const char *prefix, ub_err *err);
 

@@ -6,6 +6,7 @@
 #include "aws/sigv4.h"
 #include "base/buf.h"
 #include "base/mem.h"
+#include "base/secret.h"
 #include <curl/curl.h>
 #include <errno.h>
 #include <expat.h>
@@ -1361,13 +1362,14 @@ ub_lake *ub_lake_s3_open(const char *url, ub_err *err)
 {
     s3lake *l = NULL;
     ub_buf pre = UB_BUF_INIT;
-    if (strncmp(url, "s3://", 5) != 0) {
+    const char *b, *path;
+    size_t blen;
+    int s3 = ub_s3_url_split(url, &b, &blen, &path);
+    if (s3 == 0) {
         ub_err_set(err, "lake URL '%s' is not an s3:// URL", url);
         return NULL;
     }
-    const char *b = url + 5, *slash = strchr(b, '/');
-    size_t blen = slash ? (size_t)(slash - b) : strlen(b);
-    if (blen == 0) {
+    if (s3 < 0) {
         ub_err_set(err, "lake URL '%s' has no bucket", url);
         return NULL;
     }
@@ -1384,8 +1386,8 @@ ub_lake *ub_lake_s3_open(const char *url, ub_err *err)
     l->base.ops = &s3_ops;
     l->base.url = ub_strdup(url);
     l->bucket = ub_strndup(b, blen);
-    if (slash) {
-        const char *p = slash + 1;
+    if (*path) {
+        const char *p = path;
         size_t n = strlen(p);
         while (n && p[n - 1] == '/')
             n--;
@@ -1403,11 +1405,14 @@ ub_lake *ub_lake_s3_open(const char *url, ub_err *err)
         ub_err_oom(err);
         goto fail;
     }
-    /* credentials are only needed when a request is made (plan makes none) */
+    /* credentials are only needed when a request is made (plan makes none);
+     * read once, here, and masked in every message and log from now on */
     if (ub_aws_cfg_load(&l->cfg, NULL, UB_AWS_CREDS_OPTIONAL, err)) {
         ub_err_wrap(err, "lake '%s'", url);
         goto fail;
     }
+    ub_secret_add(l->cfg.creds.secret_access_key);
+    ub_secret_add(l->cfg.creds.session_token);
     if (ub_aws_s3_url(&l->cfg, l->bucket, NULL, NULL, NULL, NULL, err)) {
         ub_err_wrap(err, "lake '%s'", url);
         goto fail;

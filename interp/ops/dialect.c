@@ -192,14 +192,7 @@ static int collect(void *ud, const char *key, const ub_lake_info *st)
 
 static ub_reader *open_object(ub_lake *lake, const char *key, ub_err *err)
 {
-    ub_reader *r = ub_lake_open_read(lake, key, err);
-    if (r && ub_is_zstd_name(key)) {
-        ub_reader *z = ub_zstd_reader(r, err);
-        if (!z)
-            ub_reader_close(r);
-        r = z;
-    }
-    return r;
+    return ub_lake_open_read_decoded(lake, key, err);
 }
 
 /* "(col, col, ...)" from the object's header line */

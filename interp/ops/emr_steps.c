@@ -76,8 +76,11 @@ static int add_plan(ub_opctx *c)
 static int open_emr(ub_opctx *c, ub_emr **out)
 {
     ub_emr_opts o = { 0 };
-    ub_emr_script scripts[64];
+    ub_emr_script *scripts = NULL;
+    size_t cap = 0;
     ub_err err;
+    int rc = -1;
+    *out = NULL;
     o.cluster = ub_op_conn(c, "conn", "cluster");
     o.state_dir = ub_op_state_dir(c);
     o.self_exe = ub_op_self_exe(c);
@@ -85,19 +88,36 @@ static int open_emr(ub_opctx *c, ub_emr **out)
     o.base_dir = ub_op_spec_dir(c);          /* a relative lake or hdfs dir is relative to the spec */
     o.hdfs_dir = ub_op_conn(c, "conn", "hdfs");
     o.region = ub_op_conn(c, "conn", "region");
-    /* the local runner needs the script → built-in map */
+    if (!o.cluster) {
+        ub_op_fail(c, "the emr connection has no cluster");
+        goto out;
+    }
+    /* the local runner needs the script → built-in map: every entry of it */
     const char *val, *key;
-    while (o.nscripts < 64 && (val = ub_op_conn_map(c, "conn", "scripts", o.nscripts, &key)) != NULL) {
+    while ((val = ub_op_conn_map(c, "conn", "scripts", o.nscripts, &key)) != NULL) {
+        if (o.nscripts == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            ub_emr_script *v = ub_realloc(scripts, ncap * sizeof *v);
+            if (!v) {
+                ub_op_fail(c, "out of memory");
+                goto out;
+            }
+            scripts = v;
+            cap = ncap;
+        }
         scripts[o.nscripts].name = key;
         scripts[o.nscripts++].builtin = val;
     }
     o.scripts = scripts;
-    if (!o.cluster)
-        return ub_op_fail(c, "the emr connection has no cluster");
-    *out = ub_emr_open(&o, &err);
-    if (!*out)
-        return ub_op_fail(c, "%s", err.msg);
-    return 0;
+    *out = ub_emr_open(&o, &err);            /* copies what it keeps of o */
+    if (!*out) {
+        ub_op_fail(c, "%s", err.msg);
+        goto out;
+    }
+    rc = 0;
+out:
+    ub_free(scripts);
+    return rc;
 }
 
 static int add_run(ub_opctx *c)

@@ -1,8 +1,12 @@
 /* lake_ops.c — lake.put (local file → lake) and lake.copy (lake → lake). */
 #include "io/csv.h"
 #include "io/stream.h"
+#include "base/mem.h"
 #include "op.h"
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const ub_param put_params[] = {
     { .name = "src", .type = UB_T_PATH, .required = 1,
@@ -14,32 +18,173 @@ static const ub_param put_params[] = {
     { .name = NULL },
 };
 
-/* Reads a whole file as CSV: every record well-formed, with the header's
- * field count.  Errors name the file and line. */
-static int check_csv(const char *path, ub_err *err)
+/* ---- check: csv in the same pass as the upload ----------------------------
+ *
+ * The checked bytes are the uploaded bytes: a tee reader hands every chunk
+ * it reads from the file both to the CSV reader and to the lake writer, and
+ * the writer is committed only when the whole file passed.  On its way it
+ * refuses NUL bytes and invalid UTF-8 ("FILE:LINE: ..."), which the
+ * warehouse's COPY would otherwise meet later.  Bytes after a bad one are
+ * held back until the CSV reader has seen the ones before it, so a CSV error
+ * earlier in the file is the one reported. */
+
+typedef struct tee_reader {
+    ub_reader base;
+    ub_reader *in;        /* the file; owned */
+    ub_writer *out;       /* the lake object; not owned */
+    char *path;           /* for messages; base.name points here */
+    uint64_t line;        /* 1-based line of the next byte */
+    int need;             /* continuation bytes still expected */
+    unsigned char lo, hi; /* range of the next continuation byte */
+    int write_failed;     /* the lake, not the file, failed */
+    ub_err bad;           /* the bad byte found, reported when reached */
+    int has_bad;
+} tee_reader;
+
+/* Scans n bytes; returns how many are good (all of them, or up to the first bad one). */
+static size_t tee_scan(tee_reader *t, const unsigned char *p, size_t n)
 {
-    ub_reader *r = ub_file_reader_open(path, err);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (t->need) {
+            if (c < t->lo || c > t->hi)
+                goto bad;
+            t->need--;
+            t->lo = 0x80;
+            t->hi = 0xbf;
+            continue;
+        }
+        if (c == '\n')
+            t->line++;
+        if (c == 0) {
+            ub_err_set(&t->bad, "%s:%llu: NUL byte (check: csv accepts UTF-8 text only)", t->path,
+                       (unsigned long long)t->line);
+            t->has_bad = 1;
+            return i;
+        }
+        if (c < 0x80)
+            continue;
+        t->lo = 0x80;
+        t->hi = 0xbf;
+        if (c >= 0xc2 && c <= 0xdf)
+            t->need = 1;
+        else if (c >= 0xe0 && c <= 0xef) {
+            t->need = 2;
+            if (c == 0xe0)
+                t->lo = 0xa0;         /* no overlong forms */
+            else if (c == 0xed)
+                t->hi = 0x9f;         /* no UTF-16 surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            t->need = 3;
+            if (c == 0xf0)
+                t->lo = 0x90;
+            else if (c == 0xf4)
+                t->hi = 0x8f;         /* nothing above U+10FFFF */
+        } else
+            goto bad;
+        continue;
+bad:
+        ub_err_set(&t->bad, "%s:%llu: invalid UTF-8 (byte 0x%02x; check: csv accepts UTF-8 text only)", t->path,
+                   (unsigned long long)t->line, c);
+        t->has_bad = 1;
+        return i;
+    }
+    return n;
+}
+
+static ssize_t tee_read(ub_reader *r, void *buf, size_t n, ub_err *err)
+{
+    tee_reader *t = (tee_reader *)r;
+    if (t->has_bad) {
+        *err = t->bad;
+        return -1;
+    }
+    ssize_t got = ub_read(t->in, buf, n, err);
+    if (got < 0)
+        return -1;
+    if (got == 0) {
+        if (t->need) {
+            ub_err_set(err, "%s:%llu: invalid UTF-8 (the file ends inside a character)", t->path,
+                       (unsigned long long)t->line);
+            return -1;
+        }
+        return 0;
+    }
+    size_t good = tee_scan(t, buf, (size_t)got);
+    if (good == 0 && t->has_bad) {
+        *err = t->bad;
+        return -1;
+    }
+    if (ub_write(t->out, buf, good, err) < 0) {
+        t->write_failed = 1;
+        return -1;
+    }
+    return (ssize_t)good;
+}
+
+static void tee_close(ub_reader *r)
+{
+    tee_reader *t = (tee_reader *)r;
+    ub_reader_close(t->in);
+    ub_free(t->path);
+    ub_free(t);
+}
+
+/* Copies the file path to w while checking it as CSV (every record
+ * well-formed, with the header's field count): 0 and the bytes copied in
+ * *n; -1 when the file is refused (err names the file and line); -2 when
+ * writing to the lake failed.  w is neither committed nor aborted here. */
+static int put_checked_csv(const char *path, ub_writer *w, int64_t *n, ub_err *err)
+{
+    tee_reader *t = ub_calloc(1, sizeof *t);
     ub_csv *csv = NULL;
-    int rc = -1, n;
+    int rc = -1, k;
     /* a quote inside an unquoted field is data, as the classifier reads it */
     ub_csv_opts opts = { 0, 1 };
-    if (!r || !(csv = ub_csv_open(r, &opts, err)))
+    if (!t || !(t->path = ub_strdup(path))) {
+        ub_free(t);
+        return ub_err_oom(err);
+    }
+    t->base.read = tee_read;
+    t->base.close = tee_close;
+    t->base.name = t->path;
+    t->out = w;
+    t->line = 1;
+    if (!(t->in = ub_file_reader_open(path, err)) || !(csv = ub_csv_open(&t->base, &opts, err)))
         goto out;
-    n = ub_csv_next(csv, err);
-    if (n < 0)
+    k = ub_csv_next(csv, err);
+    if (k < 0)
         goto out;
-    if (n == 0) {
+    if (k == 0) {
         ub_err_set(err, "'%s': empty file (no header)", path);
         goto out;
     }
-    ub_csv_expect_fields(csv, (size_t)n);
-    while ((n = ub_csv_next(csv, err)) > 0)
+    ub_csv_expect_fields(csv, (size_t)k);
+    while ((k = ub_csv_next(csv, err)) > 0)
         ;
-    rc = n;
+    if (k == 0) {                     /* the CSV reader saw the end: every byte went through */
+        *n = (int64_t)w->bytes;
+        rc = 0;
+    }
 out:
+    if (rc && t->write_failed)
+        rc = -2;
     ub_csv_free(csv);
-    ub_reader_close(r);
+    ub_reader_close(&t->base);
     return rc;
+}
+
+/* 1 when path is inside ubpipe's state directory (files ubpipe wrote itself,
+ * always replaced by rename, never rewritten in place). */
+static int under_state_dir(ub_opctx *c, const char *path)
+{
+    const char *sd = ub_op_state_dir(c);
+    char *rs = sd ? realpath(sd, NULL) : NULL, *rp = realpath(path, NULL);
+    size_t n = rs ? strlen(rs) : 0;
+    int in = rs && rp && strncmp(rp, rs, n) == 0 && rp[n] == '/';
+    free(rs);                         /* realpath's storage is malloc's */
+    free(rp);
+    return in;
 }
 
 static int put_plan(ub_opctx *c)
@@ -61,21 +206,44 @@ static int put_run(ub_opctx *c)
     ub_reader *r = NULL;
     ub_writer *w = NULL;
     ub_err err;
+    int64_t n = 0;
     int rc = -1;
     if (!src || !dst || !chk || !lake)
         goto out;
-    if (strcmp(chk, "csv") == 0 && check_csv(src, &err)) {
-        ub_op_fatal(c, "%s", err.msg);
-        goto out;
-    }
-    if (!(r = ub_file_reader_open(src, &err)) || !(w = ub_lake_open_write(lake, dst, &err))) {
-        ub_op_fail(c, "%s", err.msg);
-        goto out;
-    }
-    int64_t n = ub_stream_copy(r, w, &err);
-    if (n < 0) {
-        ub_op_fail(c, "%s", err.msg);
-        goto out;
+    if (strcmp(chk, "csv") == 0) {
+        /* one read of the file: the check sees the bytes the lake gets */
+        if (!(w = ub_lake_open_write(lake, dst, &err))) {
+            ub_op_fail(c, "%s", err.msg);
+            goto out;
+        }
+        int bad = put_checked_csv(src, w, &n, &err);
+        if (bad == -1)
+            ub_op_fatal(c, "%s", err.msg);   /* refused: out aborts w, nothing lands */
+        else if (bad)
+            ub_op_fail(c, "%s", err.msg);    /* the lake failed: a retry may do */
+        if (bad)
+            goto out;
+    } else {
+        /* ubpipe's own file on the file lake's file system: no copy at all */
+        int linked = under_state_dir(c, src) ? ub_lake_put_link(lake, dst, src, &err) : 0;
+        if (linked < 0) {
+            ub_op_fail(c, "%s", err.msg);
+            goto out;
+        }
+        if (linked) {
+            struct stat st;
+            ub_op_log(c, "wrote %lld bytes to %s", stat(src, &st) == 0 ? (long long)st.st_size : 0LL, dst);
+            rc = 0;
+            goto out;
+        }
+        if (!(r = ub_file_reader_open(src, &err)) || !(w = ub_lake_open_write(lake, dst, &err))) {
+            ub_op_fail(c, "%s", err.msg);
+            goto out;
+        }
+        if ((n = ub_stream_copy(r, w, &err)) < 0) {
+            ub_op_fail(c, "%s", err.msg);
+            goto out;
+        }
     }
     rc = ub_writer_commit(w, &err);
     w = NULL;
@@ -121,11 +289,13 @@ static int copy_run(ub_opctx *c)
 const ub_opdesc ub_op_lake_put = {
     .name = "lake.put",
     .summary = "upload a local file into the lake",
-    .doc = "Streams a local file into a lake object. The object is replaced atomically: on the file backend "
-           "through a temporary file, fsync and rename; on S3 by a single PUT or a multipart upload that is "
-           "aborted on failure. With check: csv the file is first read as RFC 4180 CSV and refused, naming the "
-           "file and line, when a record is malformed or has another field count than the header - so a bad vendor "
-           "file never lands.",
+    .doc = "Streams a local file into a lake object. The object is replaced atomically: on the file backend through a "
+           "temporary file, fsync and rename; on S3 by a single PUT or a multipart upload that is aborted on failure. "
+           "With check: csv the file is read once: the same bytes are checked as RFC 4180 CSV as they stream to the lake, "
+           "and the object is only committed when the whole file passed; it is refused, naming the file and line, when a "
+           "record is malformed or has another field count than the header, or when it holds a NUL byte or invalid UTF-8 "
+           "- so a bad vendor file never lands. A file under ubpipe's state directory (an extract in the work directory) "
+           "goes into a file lake on the same file system as a hard link instead of a copy.",
     .params = put_params,
     .plan = put_plan,
     .run = put_run,

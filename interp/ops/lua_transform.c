@@ -699,17 +699,9 @@ static int run(ub_opctx *c)
     }
 
     ub_csv_opts copts = { 0, ub_op_bool(c, "bare_quotes") };
-    if (!(r = ub_lake_open_read(lake, x.from, &err))) {
+    if (!(r = ub_lake_open_read_decoded(lake, x.from, &err))) {
         ub_op_fail(c, "%s", err.msg);
         goto out;
-    }
-    if (ub_is_zstd_name(x.from)) {
-        ub_reader *z = ub_zstd_reader(r, &err);      /* z owns r from here */
-        if (!z) {
-            ub_op_fail(c, "%s", err.msg);
-            goto out;
-        }
-        r = z;
     }
     if (!(x.csv = ub_csv_open(r, &copts, &err)) || !(x.w = ub_lake_open_write(lake, x.to, &err))) {
         ub_op_fail(c, "%s", err.msg);

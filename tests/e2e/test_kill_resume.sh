@@ -7,7 +7,9 @@
 #  2. KILL_N times (default 20; `make soak` runs 200): start `run --rerun`, SIGKILL ubpipe at a random
 #     moment of the run, then `run` again (resume): it must succeed and leave exactly the reference
 #     state — no duplicate row, no partial partition — with no temporary file and no task process left;
-#  3. stop PostgreSQL in the middle of a run and start it again: the retries carry the run to success
+#  3. SIGKILL of the local EMR runner (`ubpipe __emr-local-runner`) while a step runs: the step was
+#     interrupted, not failed; the run (or the next one) submits it again and ends as the clean run;
+#  4. stop PostgreSQL in the middle of a run and start it again: the retries carry the run to success
 #     (a copy of the pipeline with retry_delay 1s, so the test does not wait a minute per retry).
 # KILL_SEED fixes the random moments (printed on failure).
 set -u
@@ -82,7 +84,40 @@ while [ "$i" -le "$N" ]; do
 done
 echo "test_kill_resume: $N runs, $kills killed by SIGKILL mid-run (clean run ${ms} ms), then resumed"
 
-# 3. PostgreSQL goes away in the middle of a run and comes back: retries carry the run
+# 3. the local EMR runner is killed (SIGKILL) while a step runs: the next run succeeds
+STEPS=$UBPIPE_HOME/emr/local/steps
+runner_pid() {   # the EMR runner of this test's UBPIPE_HOME, if one is alive
+  for p in $(pgrep -f "__emr-local-runner"); do
+    tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "UBPIPE_HOME=$UBPIPE_HOME" && echo "$p"
+  done | head -n 1
+}
+running_step() { grep -l '"State": "RUNNING"' "$STEPS"/*.json 2>/dev/null | head -n 1; }
+run --rerun 2>"$TMP/emr.err" &
+pid=$!
+killed=
+for _ in $(seq 1 2000); do
+  rp=$(runner_pid)
+  if [ -n "$rp" ]; then
+    kill -STOP "$rp" 2>/dev/null         # hold it still while we look at its records
+    if [ -n "$(running_step)" ]; then
+      kill -KILL "$rp" && killed=$(running_step)
+      kill -CONT "$rp" 2>/dev/null
+      break
+    fi
+    kill -CONT "$rp" 2>/dev/null
+  fi
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.01
+done
+wait $pid
+if [ -n "$killed" ]; then ok; else ko "never caught the EMR runner with a RUNNING step"; fi
+if run 2>"$TMP/emr2.err"; then ok; else ko "the run after the EMR runner was killed failed: $(cat "$TMP/emr2.err")"; fi
+if [ -n "$killed" ] && grep -q '"State": "CANCELLED"' "$killed" && grep -q 'interrupted: runner died' "$killed"; then ok
+else ko "the killed runner's step is not CANCELLED as interrupted: $(cat "$killed" 2>/dev/null)"; fi
+same "state after the EMR runner was killed" "$(state)" "$ref"
+same "temporary files left after the EMR runner was killed" "$(temps)" 0
+
+# 4. PostgreSQL goes away in the middle of a run and comes back: retries carry the run
 mkdir -p "$TMP/copy"
 cp -r pipelines sql "$TMP/copy/"
 sed -i 's/^  retries: 2$/  retries: 8/; s/^  retry_delay: 60s$/  retry_delay: 1s/' "$TMP/copy/pipelines/user_behavior.yaml"

@@ -530,10 +530,12 @@ static void test_cancel_and_death(void)
     T_STREQ(err.msg, "'s-bad' is not a step id (s- and 13 letters or digits)");
     ids_free(&r);
 
-    /* a runner killed mid-step: the next runner fails the step and honours
-     * its ActionOnFailure; a RUNNING step asked to cancel ends CANCELLED */
+    /* a runner killed mid-step: the step was interrupted, not failed.  The
+     * next runner ends it CANCELLED (so a sensor with resubmit submits it
+     * again), whatever its ActionOnFailure, and cancels the steps behind it;
+     * a RUNNING step asked to cancel ends CANCELLED */
     ub_buf_reset(&b);
-    add_step(&b, "killed", "CANCEL_AND_WAIT", "\"s3-dist-cp\", \"--src=/c2/\", \"--dest=/d1/\"");
+    add_step(&b, "killed", "CONTINUE", "\"s3-dist-cp\", \"--src=/c2/\", \"--dest=/d1/\"");
     add_step(&b, "behind it", "CONTINUE", "\"s3-dist-cp\", \"--src=/c2/\", \"--dest=/d2/\"");
     add_step(&b, "cancel me", "CONTINUE", "\"s3-dist-cp\", \"--src=/c2/\", \"--dest=/d3/\"");
     ub_buf_adds(&b, "]");
@@ -547,17 +549,30 @@ static void test_cancel_and_death(void)
         T_STREQ(state_of(&v, &r, 2), "CANCEL_PENDING");
     }
     T_INTEQ(run_runner(v.dir), 0);
-    T_STREQ(state_of(&v, &r, 0), "FAILED");
+    T_STREQ(state_of(&v, &r, 0), "CANCELLED");
     T_STREQ(state_of(&v, &r, 1), "CANCELLED");
     T_STREQ(state_of(&v, &r, 2), "CANCELLED");
+    snprintf(path, sizeof path, "%s/d2", v.hdfs);
+    T_CHECK(stat(path, &sb) < 0);                 /* the step behind it never ran */
     if (r.n == 3) {
         ub_emr_step_status st = describe(&v, r.v[0]);
-        snprintf(want, sizeof want, "runner died (pid %lld) while the step was running", dead);
+        snprintf(want, sizeof want, "interrupted: runner died (pid %lld) while the step was running", dead);
+        T_CHECK(strncmp(st.reason, want, strlen(want)) == 0);
+        st = describe(&v, r.v[1]);
+        snprintf(want, sizeof want, "cancelled because step %s before it was interrupted (runner died)", r.v[0]);
         T_CHECK(strncmp(st.reason, want, strlen(want)) == 0);
         st = describe(&v, r.v[2]);
         snprintf(want, sizeof want, "cancelled on request (runner pid %lld died)", dead);
         T_STREQ(st.reason, want);
     }
+    ids_free(&r);
+    /* submitted again (what the sensor's resubmit does), the steps run */
+    ub_buf_reset(&b);
+    add_step(&b, "killed", "CONTINUE", "\"s3-dist-cp\", \"--src=/c2/\", \"--dest=/d1/\"");
+    ub_buf_adds(&b, "]");
+    r = submit(&v, ub_buf_str(&b), 1);
+    T_INTEQ(run_runner(v.dir), 0);
+    T_STREQ(state_of(&v, &r, 0), "COMPLETED");
     ids_free(&r);
 
     /* TERMINATE_CLUSTER: the rest is cancelled and the cluster refuses steps

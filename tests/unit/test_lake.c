@@ -394,6 +394,60 @@ static void test_objects(void)
     ub_lake_free(l);
 }
 
+/* one splitter of s3://BUCKET/KEY; the areas; put_link on the file lake */
+static void test_helpers(void)
+{
+    const char *b = NULL, *k = NULL;
+    size_t bl = 0;
+    ub_err err;
+    T_INTEQ(ub_s3_url_split("s3://bkt/a/b.csv", &b, &bl, &k), 1);
+    T_INTEQ(bl, 3);
+    T_CHECK(strncmp(b, "bkt", 3) == 0);
+    T_STREQ(k, "a/b.csv");
+    T_INTEQ(ub_s3_url_split("s3://bkt", &b, &bl, &k), 1);
+    T_STREQ(k, "");
+    T_INTEQ(ub_s3_url_split("s3:///key", &b, &bl, &k), -1);
+    T_INTEQ(ub_s3_url_split("s3://", &b, &bl, &k), -1);
+    T_INTEQ(ub_s3_url_split("file:/x", &b, &bl, &k), 0);
+    T_INTEQ(ub_lake_is_area("raw", 3), 1);
+    T_INTEQ(ub_lake_is_area("stage", 5), 1);
+    T_INTEQ(ub_lake_is_area("scripts", 7), 1);
+    T_INTEQ(ub_lake_is_area("stag", 4), 0);
+    T_INTEQ(ub_lake_is_area("raw", 2), 0);
+
+    char root[600], src[600], obj[700];
+    snprintf(root, sizeof root, "%s/linklake", tmpdir);
+    snprintf(src, sizeof src, "%s/linksrc.csv", tmpdir);
+    FILE *f = fopen(src, "w");
+    T_CHECK(f != NULL);
+    if (f) {
+        fputs("a,b\n1,2\n", f);
+        fclose(f);
+    }
+    ub_lake *l = ub_lake_file_open(root, &err);
+    T_CHECK(l != NULL);
+    if (!l)
+        return;
+    T_INTEQ(ub_lake_put_link(l, "stage/x/y.csv", src, &err), 1);
+    check_content(l, "stage/x/y.csv", "a,b\n1,2\n");
+    struct stat s1, s2;
+    snprintf(obj, sizeof obj, "%s/stage/x/y.csv", root);
+    T_INTEQ(stat(src, &s1), 0);
+    T_INTEQ(stat(obj, &s2), 0);
+    T_CHECK(s1.st_ino == s2.st_ino);          /* no copy */
+    T_INTEQ(ub_lake_put_link(l, "stage/x/y.csv", src, &err), 1);   /* replacing works too */
+    /* a symlink is not linked (the caller copies), a missing file is an error, keys are checked */
+    char sl[600];
+    snprintf(sl, sizeof sl, "%s/linksym", tmpdir);
+    T_INTEQ(symlink(src, sl), 0);
+    T_INTEQ(ub_lake_put_link(l, "stage/x/z.csv", sl, &err), 0);
+    T_INTEQ(ub_lake_stat(l, "stage/x/z.csv", NULL, &err), 0);
+    T_INTEQ(ub_lake_put_link(l, "stage/x/z.csv", "/nonexistent/file", &err), -1);
+    T_INTEQ(ub_lake_put_link(l, "../z.csv", src, &err), -1);
+    check_listing(l, "stage/", "stage/x/y.csv");
+    ub_lake_free(l);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/ub_test_lake_XXXXXX");
@@ -404,6 +458,7 @@ int main(void)
     test_keys();
     test_open();
     test_objects();
+    test_helpers();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
