@@ -1,0 +1,106 @@
+/* status.c — the readers of what runs left behind: `ubpipe status` (the
+ * journal of each date) and `ubpipe logs` (the log of each try).  They only
+ * read; the executor that writes both is run.c. */
+#include "core/status.h"
+#include "core/journal.h"
+#include "core/run.h"
+#include <jansson.h>
+#include <string.h>
+
+static json_t *status_json(const ub_spec *s, const char *ds, const ub_journal *j)
+{
+    json_t *arr = json_array();
+    for (size_t k = 0; k < s->ntasks; k++) {
+        const ub_task *t = &s->tasks[s->order[k]];
+        const ub_jtask *r = ub_journal_task(j, t->id);
+        const char *st = r && r->state ? r->state : "none";
+        double dur = r && r->started > 0 && r->ended >= r->started ? r->ended - r->started : 0;
+        json_t *o = json_pack("{s:s, s:s, s:i}", "id", t->id, "state", st, "tries", r ? r->tries : 0);
+        json_object_set_new(o, "duration_s", r && r->ended > 0 ? json_real(dur) : json_null());
+        if (r && r->error)
+            json_object_set_new(o, "error", json_string(r->error));
+        json_array_append_new(arr, o);
+    }
+    return json_pack("{s:s, s:s, s:o}", "pipeline", s->pipeline, "ds", ds, "tasks", arr);
+}
+
+int ub_run_status(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, int json, FILE *out,
+                  ub_diag *diag)
+{
+    int rc = 0;
+    for (size_t d = 0; d < n && rc == 0; d++) {
+        ub_engine_opts o = *eo;
+        o.ds = dates[d].s;
+        o.planning = 1;
+        ub_engine *e = ub_engine_new(s, &o, diag);
+        ub_journal j;
+        ub_err err;
+        if (!e)
+            return 2;
+        if (ub_journal_open(&j, e->state_dir, s->pipeline, e->ds, 0, &err)) {
+            ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "%s", err.msg);
+            ub_engine_free(e);
+            return 2;
+        }
+        if (json) {
+            json_t *root = status_json(s, e->ds, &j);
+            char *txt = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+            if (txt)
+                fprintf(out, "%s\n", txt);
+            else
+                rc = 2;
+            ub_free(txt);
+            json_decref(root);
+        } else {
+            if (d)
+                fputc('\n', out);
+            fprintf(out, "%s ds=%s\n%-48s %-16s %5s %10s\n", s->pipeline, e->ds, "TASK", "STATE", "TRIES",
+                    "DURATION");
+            for (size_t k = 0; k < s->ntasks; k++) {
+                const ub_task *t = &s->tasks[s->order[k]];
+                const ub_jtask *r = ub_journal_task(&j, t->id);
+                double dur = r && r->started > 0 && r->ended >= r->started ? r->ended - r->started : 0;
+                fprintf(out, "%-48s %-16s %5d %9.2fs\n", t->id, r && r->state ? r->state : "none",
+                        r ? r->tries : 0, dur);
+            }
+        }
+        ub_journal_close(&j);
+        ub_engine_free(e);
+    }
+    return rc;
+}
+
+int ub_run_logs(ub_engine *e, const char *task, int try_no, FILE *out, ub_diag *diag)
+{
+    ub_spec *s = e->spec;
+    size_t i;
+    for (i = 0; i < s->ntasks; i++)
+        if (strcmp(s->tasks[i].id, task) == 0)
+            break;
+    if (i == s->ntasks) {
+        ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "'%s' is not a task of '%s'", task, s->pipeline);
+        return 2;
+    }
+    int shown = 0;
+    for (int n = try_no > 0 ? try_no : 1; n <= (try_no > 0 ? try_no : 1000); n++) {   /* tries may have gaps */
+        ub_buf p = UB_BUF_INIT;
+        ub_buf_addf(&p, "%s/runs/%s/%s/logs/%s.%d.log", e->state_dir, s->pipeline, e->ds, task, n);
+        FILE *f = p.err ? NULL : fopen(p.p, "r");
+        ub_buf_free(&p);
+        if (!f)
+            continue;
+        fprintf(out, "=== %s try %d ===\n", task, n);
+        char buf[8192];
+        size_t got;
+        while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+            fwrite(buf, 1, got, out);
+        fclose(f);
+        shown++;
+    }
+    if (!shown) {
+        ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "no logs for task '%s' at ds %s%s", task, e->ds,
+                      try_no > 0 ? " and that try" : "");
+        return 2;
+    }
+    return 0;
+}
