@@ -3,6 +3,7 @@
  * The readers of what a run left (`status`, `logs`) are in status.c. */
 #include "core/run.h"
 #include "core/hooks.h"
+#include "core/fingerprint.h"
 #include "base/date.h"
 #include "core/journal.h"
 #include "core/plan.h"
@@ -56,6 +57,8 @@ typedef struct worker {               /* one running try */
     int      has_progress;
     double   started, shown;          /* monotonic */
     char    *logpath;
+    json_t  *fp;                      /* fingerprint components, computed before the try started */
+    json_t  *inputs;                  /* content hashes the try reported while streaming */
 } worker;
 
 typedef struct runner {
@@ -370,13 +373,16 @@ static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const 
     ub_op_log(c, rc ? "failed: %s" : "success%s", rc ? ub_ctx_error(c) : "");
     if (io.any)                                /* the final figures, whatever the throttle dropped */
         child_send(fd, json_pack("{s:[I,I]}", "progress", (json_int_t)io.rows, (json_int_t)io.bytes));
-    json_t *outs = json_object();
+    json_t *outs = json_object(), *ins = json_object();
     const ub_kv *kv;
     size_t n = ub_ctx_outputs(c, &kv);
     for (size_t k = 0; k < n; k++)
         json_object_set_new(outs, kv[k].key, json_string(kv[k].val));
-    child_send(fd, json_pack("{s:{s:b, s:b, s:s, s:o}}", "result", "ok", rc == 0, "fatal", ub_ctx_fatal(c), "error",
-                             ub_ctx_error(c), "outputs", outs));
+    n = ub_ctx_inputs(c, &kv);
+    for (size_t k = 0; k < n; k++)
+        json_object_set_new(ins, kv[k].key, json_string(kv[k].val));
+    child_send(fd, json_pack("{s:{s:b, s:b, s:s, s:o, s:o}}", "result", "ok", rc == 0, "fatal", ub_ctx_fatal(c),
+                             "error", ub_ctx_error(c), "outputs", outs, "inputs", ins));
     ub_ctx_set_log(c, NULL);
     if (log)
         fclose(log);
@@ -398,6 +404,8 @@ static void release(worker *w)
     ub_buf_free(&w->in);
     ub_buf_free(&w->error);
     json_decref(w->outputs);
+    json_decref(w->fp);
+    json_decref(w->inputs);
     ub_free(w->logpath);
     memset(w, 0, sizeof *w);
     w->fd = -1;
@@ -446,6 +454,8 @@ static void child_line(runner *R, worker *w, const char *line)
         ub_buf_adds(&w->error, e ? e : "");
         json_decref(w->outputs);
         w->outputs = json_incref(json_object_get(res, "outputs"));
+        json_decref(w->inputs);
+        w->inputs = json_incref(json_object_get(res, "inputs"));
     }
     json_decref(m);
 }
@@ -517,6 +527,8 @@ static int op_start(void *ud, size_t r, size_t i, int try_no, ub_err *err)
     ub_buf lp = UB_BUF_INIT;
     int pfd[2] = { -1, -1 };
     int rc = -1;
+    const char *why = NULL;
+    json_t *fp = NULL;
     release_reported(R);
     for (size_t k = 0; k < R->nw && !w; k++)
         if (R->w[k].st == W_FREE)
@@ -533,6 +545,8 @@ static int op_start(void *ud, size_t r, size_t i, int try_no, ub_err *err)
         ub_err_set(err, "cannot start task '%s': pipe: %s", t->id, strerror(errno));
         goto out;
     }
+    /* what the try reads, fixed before it starts (its upstream tasks are done) */
+    fp = ub_fp_compute(ri->e, t, &ri->j, &why);
     fflush(NULL);
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -559,9 +573,12 @@ static int op_start(void *ud, size_t r, size_t i, int try_no, ub_err *err)
     pfd[0] = -1;
     w->started = w->shown = ub_mono();
     w->logpath = ub_buf_detach(&lp, NULL);     /* the worker owns it now */
+    w->fp = fp;                                /* NULL: not recorded (the next run runs it) */
+    fp = NULL;
     draw_live(R, 1);
     rc = 0;
 out:
+    json_decref(fp);
     if (pfd[0] >= 0)
         close(pfd[0]);
     if (pfd[1] >= 0)
@@ -663,8 +680,14 @@ static void op_record(void *ud, size_t r, size_t i, const char *state, int try_n
     ub_err err;
     char word[64];
     const char *pre = R->nruns > 1 ? ri->ds.s : "", *sp = R->nruns > 1 ? " " : "";
-    if (ub_journal_record(&ri->j, t->id, state, try_no, error, kv, nkv, &err))
+    char *fpt = NULL;
+    if (w && w->fp && strcmp(state, "success") == 0) {
+        ub_fp_merge_inputs(w->fp, w->inputs);
+        fpt = json_dumps(w->fp, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    }
+    if (ub_journal_record_fp(&ri->j, t->id, state, try_no, error, kv, nkv, fpt, &err))
         say(R, 1, "ubpipe: %s", err.msg);
+    ub_free(fpt);
     /* on_failure / on_retry hooks run here, in the scheduler: they report, they
      * cannot change the outcome */
     const char *hook = strcmp(state, "failed") == 0 ? "on_failure"
@@ -720,6 +743,8 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
     ub_spec *s = R->spec;
     ub_engine_opts eo = *R->eo;
     ub_buf b = UB_BUF_INIT;
+    ub_fp_decision *dec = NULL;
+    char *force = NULL;
     int rc = -1;
     eo.ds = ri->ds.s;
     eo.planning = 0;
@@ -757,31 +782,68 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
     ri->jopen = 1;
     sweep(ri->e);                             /* what a killed run left behind */
     ri->pending = 0;
+    /* which tasks run: --only selects (and forces) its tasks; otherwise the
+     * fingerprints decide, --rerun forcing every task */
+    int legacy = 0;
+    dec = ub_calloc(s->ntasks ? s->ntasks : 1, sizeof *dec);
+    force = ub_calloc(s->ntasks ? s->ntasks : 1, 1);
+    if (!dec || !force) {
+        ub_err_oom(err);
+        goto out;
+    }
+    for (size_t i = 0; i < s->ntasks; i++)
+        force[i] = R->o->rerun || R->o->only;
+    if (!R->o->only && ub_fp_decide(ri->e, &ri->j, force, dec, &legacy)) {
+        ub_err_oom(err);
+        goto out;
+    }
+    if (legacy)
+        say(R, 0, "ubpipe: the journal of %s ds=%s was written by an older ubpipe (no fingerprints): its tasks "
+                  "count as changed", s->pipeline, ri->ds.s);
     for (size_t k = 0; k < s->ntasks; k++) {
         ub_task *t = &s->tasks[s->order[k]];
         const ub_jtask *jt = ub_journal_task(&ri->j, t->id);
         int done_before = jt && jt->state && strcmp(jt->state, "success") == 0;
         tries[t->index] = jt ? jt->tries : 0;
-        if (!task_selected(R, t->index) || (done_before && !R->o->rerun && !R->o->only)) {
-            if (jt)
-                ub_engine_publish(ri->e, t->id, jt->outputs, jt->nout);
+        int runs = R->o->only ? task_selected(R, t->index) : dec[t->index].action == UB_FP_RUN;
+        if (!R->o->only || runs) {
+            const char *why = R->o->only ? "selected (--only)" : dec[t->index].reason;
+            if (ub_journal_decision(&ri->j, t->id, runs ? "run" : "skip", why, err))
+                goto out;
+        }
+        if (!runs) {
+            if (jt && R->o->only)
+                ub_engine_publish(ri->e, t->id, jt->outputs, jt->nout);   /* the decision published the rest */
             init[t->index] = UB_SS_SUCCESS;
             continue;
         }
         init[t->index] = UB_SS_WAITING;
-        ri->fresh[t->index] = done_before;
+        ri->fresh[t->index] = done_before;      /* a changed task starts over, like --rerun */
         ri->pending++;
+    }
+    /* why each task runs or not, when some ran before and some run now */
+    int ran_before = 0;
+    for (size_t i = 0; i < s->ntasks; i++)
+        ran_before |= tries[i] > 0;
+    for (size_t k = 0; ri->pending && ran_before && !R->o->only && k < s->ntasks; k++) {
+        const ub_task *t = &s->tasks[s->order[k]];
+        say(R, 0, "  %-7s %s: %s", dec[t->index].action == UB_FP_RUN ? "run" : "skip", t->id,
+            dec[t->index].reason);
     }
     ri->t0 = ub_mono();
     if (ri->pending)
         say(R, 0, "ubpipe: run %s ds=%s profile=%s (%zu of %zu tasks to run, %zu workers)", s->pipeline, ri->ds.s,
             ri->e->profile, ri->pending, s->ntasks, R->nw);
     else
-        say(R, 0, "ubpipe: %s ds=%s is already complete (--rerun runs it again)", s->pipeline, ri->ds.s);
+        say(R, 0, "ubpipe: %s ds=%s is up to date: already complete, nothing changed (--rerun runs it again)",
+            s->pipeline, ri->ds.s);
     emit_json(R, json_pack("{s:s, s:s, s:s, s:i}", "event", "run", "ds", ri->ds.s, "state", "running", "tasks_to_run",
                            (int)ri->pending));
     rc = 0;
 out:
+    ub_fp_decisions_free(dec, dec ? s->ntasks : 0);
+    ub_free(dec);
+    ub_free(force);
     ub_buf_free(&b);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* lake_ops.c — lake.put (local file → lake) and lake.copy (lake → lake). */
 #include "io/csv.h"
+#include "io/hashread.h"
 #include "io/stream.h"
 #include "op.h"
 #include <string.h>
@@ -65,7 +66,7 @@ static int put_run(ub_opctx *c)
         ub_op_fatal(c, "%s", err.msg);
         goto out;
     }
-    if (!(r = ub_file_reader_open(src, &err)) || !(w = ub_lake_open_write(lake, dst, &err))) {
+    if (!(r = ub_sha256_reader(ub_file_reader_open(src, &err), &err)) || !(w = ub_lake_open_write(lake, dst, &err))) {
         ub_op_fail(c, "%s", err.msg);
         goto out;
     }
@@ -76,10 +77,16 @@ static int put_run(ub_opctx *c)
     }
     rc = ub_writer_commit(w, &err);
     w = NULL;
+    char sha[65];
     if (rc)
         ub_op_fail(c, "%s", err.msg);
-    else
+    else {
         ub_op_log(c, "wrote %lld bytes to %s", (long long)n, dst);
+        if (ub_sha256_reader_hex(r, sha) == 0) {
+            ub_op_input_file(c, "src", src, sha);      /* the fingerprint's content hash of src */
+            ub_op_set_output(c, "sha256", sha);        /* what it wrote: downstream fingerprints */
+        }
+    }
 out:
     ub_writer_abort(w);
     ub_reader_close(r);
