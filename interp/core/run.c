@@ -117,7 +117,7 @@ static int select_tasks(ub_spec *s, const ub_run_opts *o, char *sel, ub_diag *di
         sel[i] = 1;
         p += l + (p[l] == ',');
     }
-    if (o->downstream)
+    if (o->downstream || o->rerun)                     /* --only T --rerun: T and its downstream */
         for (size_t k = 0; k < s->ntasks; k++) {          /* order: upstream first */
             ub_task *t = &s->tasks[s->order[k]];
             for (size_t j = 0; j < t->nafter; j++)

@@ -2,23 +2,41 @@
  * journal of each date) and `ubpipe logs` (the log of each try).  They only
  * read; the executor that writes both is run.c. */
 #include "core/status.h"
+#include "core/fingerprint.h"
 #include "core/journal.h"
 #include "core/run.h"
 #include <jansson.h>
 #include <string.h>
 
-static json_t *status_json(const ub_spec *s, const char *ds, const ub_journal *j)
+/* A successful task whose fingerprint changed since (fingerprint.h) is
+ * "stale"; its reason in why.  Otherwise the journal's state. */
+static const char *state_of(const ub_jtask *r, const ub_fp_decision *d, const char **why)
+{
+    *why = NULL;
+    if (!r || !r->state)
+        return "none";
+    if (d && strcmp(r->state, "success") == 0 && d->action == UB_FP_RUN) {
+        *why = d->reason;
+        return "stale";
+    }
+    return r->state;
+}
+
+static json_t *status_json(const ub_spec *s, const char *ds, const ub_journal *j, const ub_fp_decision *dec)
 {
     json_t *arr = json_array();
     for (size_t k = 0; k < s->ntasks; k++) {
         const ub_task *t = &s->tasks[s->order[k]];
         const ub_jtask *r = ub_journal_task(j, t->id);
-        const char *st = r && r->state ? r->state : "none";
+        const char *why;
+        const char *st = state_of(r, dec ? &dec[t->index] : NULL, &why);
         double dur = r && r->started > 0 && r->ended >= r->started ? r->ended - r->started : 0;
         json_t *o = json_pack("{s:s, s:s, s:i}", "id", t->id, "state", st, "tries", r ? r->tries : 0);
         json_object_set_new(o, "duration_s", r && r->ended > 0 ? json_real(dur) : json_null());
         if (r && r->error)
             json_object_set_new(o, "error", json_string(r->error));
+        if (why)
+            json_object_set_new(o, "reason", json_string(why));
         json_array_append_new(arr, o);
     }
     return json_pack("{s:s, s:s, s:o}", "pipeline", s->pipeline, "ds", ds, "tasks", arr);
@@ -42,8 +60,26 @@ int ub_run_status(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size
             ub_engine_free(e);
             return 2;
         }
+        /* what changed since each success: decided in a run-mode engine, as a run would */
+        ub_fp_decision *dec = NULL;
+        if (j.n) {
+            ub_engine_opts ro = o;
+            ub_diag quiet;
+            int legacy = 0;
+            ro.planning = 0;
+            ub_diag_init(&quiet);
+            ub_engine *re = ub_engine_new(s, &ro, &quiet);
+            dec = re ? ub_calloc(s->ntasks ? s->ntasks : 1, sizeof *dec) : NULL;
+            if (dec && ub_fp_decide(re, &j, NULL, dec, &legacy)) {
+                ub_fp_decisions_free(dec, s->ntasks);
+                ub_free(dec);
+                dec = NULL;
+            }
+            ub_engine_free(re);
+            ub_diag_free(&quiet);
+        }
         if (json) {
-            json_t *root = status_json(s, e->ds, &j);
+            json_t *root = status_json(s, e->ds, &j, dec);
             char *txt = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
             if (txt)
                 fprintf(out, "%s\n", txt);
@@ -60,10 +96,14 @@ int ub_run_status(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size
                 const ub_task *t = &s->tasks[s->order[k]];
                 const ub_jtask *r = ub_journal_task(&j, t->id);
                 double dur = r && r->started > 0 && r->ended >= r->started ? r->ended - r->started : 0;
-                fprintf(out, "%-48s %-16s %5d %9.2fs\n", t->id, r && r->state ? r->state : "none",
-                        r ? r->tries : 0, dur);
+                const char *why;
+                const char *st = state_of(r, dec ? &dec[t->index] : NULL, &why);
+                fprintf(out, "%-48s %-16s %5d %9.2fs%s%s\n", t->id, st, r ? r->tries : 0, dur, why ? "  " : "",
+                        why ? why : "");
             }
         }
+        ub_fp_decisions_free(dec, dec ? s->ntasks : 0);
+        ub_free(dec);
         ub_journal_close(&j);
         ub_engine_free(e);
     }
