@@ -495,7 +495,7 @@ int ub_fp_decide(ub_engine *e, const ub_journal *j, const char *force, ub_fp_dec
         }
         if (!jt->fp) {
             *legacy = 1;
-            d->reason = ub_strdup("no fingerprint recorded (journal of an older ubpipe)");
+            d->reason = ub_strdup("no fingerprint recorded");
             continue;
         }
         const char *why = NULL;
