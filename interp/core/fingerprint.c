@@ -150,8 +150,40 @@ static int has_braces(const char *p, size_t n)
     return 0;
 }
 
+/* Adds to pp the value of every pipeline parameter "params.NAME" that text
+ * (a template) names, so a reason can say `param NAME: "a" → "b"`. */
+static void note_params(ub_opctx *c, const char *text, size_t len, json_t *pp)
+{
+    const char *p = text, *end = text + len;
+    while (p + 7 < end) {
+        const char *q = memchr(p, 'p', (size_t)(end - p));
+        if (!q || q + 7 >= end)
+            break;
+        p = q + 1;
+        if (strncmp(q, "params.", 7) != 0 || (q > text && (q[-1] == '_' || q[-1] == '.' ||
+                                                          (q[-1] >= 'a' && q[-1] <= 'z'))))
+            continue;
+        size_t l = 0;
+        const char *n = q + 7;
+        while (n + l < end && (n[l] == '_' || (n[l] >= 'a' && n[l] <= 'z') || (n[l] >= 'A' && n[l] <= 'Z') ||
+                               (n[l] >= '0' && n[l] <= '9')))
+            l++;
+        if (!l || l > 100)
+            continue;
+        char name[128], expr[160];
+        memcpy(name, n, l);
+        name[l] = '\0';
+        if (json_object_get(pp, name))
+            continue;
+        snprintf(expr, sizeof expr, "{{ params.%s }}", name);
+        const char *v = ub_op_render(c, expr, "a parameter's value");
+        if (v)
+            set_masked(pp, name, v);
+    }
+}
+
 /* One file input: content hash, and the rendered template's hash. */
-static json_t *file_component(ub_opctx *c, const char *path, const json_t *old)
+static json_t *file_component(ub_opctx *c, const char *path, const json_t *old, json_t *pp)
 {
     json_t *f = json_object();
     struct stat st;
@@ -202,6 +234,7 @@ static json_t *file_component(ub_opctx *c, const char *path, const json_t *old)
             sha256_mem(r, strlen(r), h);
             json_object_set_new(f, "rendered", json_string(h));
         }
+        note_params(c, text.p, text.len, pp);
     }
     ub_buf_free(&text);
     return f;
@@ -233,7 +266,7 @@ static void upstream_hash(const ub_journal *j, const char *id, char out[65])
 json_t *ub_fp_compute(ub_engine *e, ub_task *t, const ub_journal *j, const char **why)
 {
     ub_opctx *c = ub_ctx_new(e, t, 1);
-    json_t *fp = NULL, *params, *files, *conns, *up, *old = NULL;
+    json_t *fp = NULL, *params, *files, *conns, *up, *pp, *old = NULL;
     char opv[200];
     *why = "out of memory";
     if (!c)
@@ -244,6 +277,7 @@ json_t *ub_fp_compute(ub_engine *e, ub_task *t, const ub_journal *j, const char 
     files = json_object();
     conns = json_object();
     up = json_object();
+    pp = json_object();
     snprintf(opv, sizeof opv, "%s %s", t->op->name, UB_VERSION);
     json_object_set_new(fp, "op", json_string(opv));
     for (const ub_param *p = t->op->params; p && p->name; p++) {
@@ -270,6 +304,9 @@ json_t *ub_fp_compute(ub_engine *e, ub_task *t, const ub_journal *j, const char 
             json_object_set_new(params, p->name, m);
             continue;
         }
+        const ub_node *pn = ub_node_get(t->body, p->name);
+        if (pn && pn->kind == UB_SCALAR && pn->str)
+            note_params(c, pn->str, pn->len, pp);
         const char *v = ub_op_str(c, p->name);
         if (!v)
             continue;
@@ -278,7 +315,7 @@ json_t *ub_fp_compute(ub_engine *e, ub_task *t, const ub_journal *j, const char 
             /* files under the workdir are what upstream tasks (or this one)
              * write: covered by the upstream component */
             json_t *of = json_object_get(json_object_get(old, "files"), p->name);
-            json_object_set_new(files, p->name, file_component(c, v, of));
+            json_object_set_new(files, p->name, file_component(c, v, of, pp));
         }
         if (p->type == UB_T_CONN) {
             const ub_conn *cn = find_conn(e, v);
@@ -299,6 +336,7 @@ json_t *ub_fp_compute(ub_engine *e, ub_task *t, const ub_journal *j, const char 
         json_object_set_new(up, uid, json_string(h));
     }
     json_object_set_new(fp, "params", params);
+    json_object_set_new(fp, "pipeline_params", pp);
     json_object_set_new(fp, "files", files);
     json_object_set_new(fp, "conns", conns);
     json_object_set_new(fp, "upstream", up);
@@ -390,6 +428,17 @@ char *ub_fp_diff(ub_engine *e, ub_task *t, const json_t *old, const json_t *now)
         ub_buf_adds(&b, " → ");
         quoted(&b, json_object_get(now, "op"));
         ub_buf_addc(&b, ')');
+        goto out;
+    }
+    const json_t *opp = json_object_get(old, "pipeline_params"), *npp = json_object_get(now, "pipeline_params");
+    json_object_foreach((json_t *)npp, k, v) {
+        const json_t *o = json_object_get(opp, k);
+        if (!o || eq(o, v))
+            continue;
+        ub_buf_addf(&b, "param %s: ", k);
+        quoted(&b, o);
+        ub_buf_adds(&b, " → ");
+        quoted(&b, v);
         goto out;
     }
     const json_t *op = json_object_get(old, "params"), *np = json_object_get(now, "params");

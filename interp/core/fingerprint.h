@@ -13,6 +13,9 @@
  *              content hash it computed while streaming (ub_op_input_file)
  *   "conns"    per connection parameter: its identity (conninfo without the
  *              password, lake URL, cluster id, scripts); "lake": the lake URL
+ *   "pipeline_params"  the values of the pipeline parameters (params.NAME) its
+ *              parameters and template files name: only for the reasons, the
+ *              rendered values above already carry their effect
  *   "upstream" per upstream task: the hash of its recorded fingerprint and outputs
  * The fingerprint is the SHA-256 of the components (canonical JSON: keys
  * sorted, compact).  Documented in ubpipe-pipeline(5), FINGERPRINTS.
