@@ -183,6 +183,12 @@ void ub_op_input_file(ub_opctx *c, const char *param, const char *path, const ch
     }
 }
 
+void ub_ctx_progress_get(const ub_opctx *c, uint64_t *rows, uint64_t *bytes)
+{
+    *rows = c->rows;
+    *bytes = c->bytes;
+}
+
 size_t ub_ctx_inputs(const ub_opctx *c, const ub_kv **out)
 {
     *out = c->in;

@@ -4,6 +4,7 @@
 #include "core/run.h"
 #include "core/hooks.h"
 #include "core/fingerprint.h"
+#include "core/lineage.h"
 #include "base/date.h"
 #include "core/journal.h"
 #include "core/plan.h"
@@ -38,6 +39,7 @@ typedef struct runinfo {              /* one date */
     size_t     pending;                  /* tasks to run when it opened */
     char      *fresh;                 /* per task: run from scratch (--rerun, --only), no outputs
                                          of an earlier run to re-attach to */
+    char       lineage_run[37];       /* OpenLineage runId of this pipeline run (the parent) */
 } runinfo;
 
 enum { W_FREE, W_RUNNING, W_DONE, W_REPORTED };
@@ -75,6 +77,7 @@ typedef struct runner {
     size_t               live;         /* lines of the live view on screen */
     double               drawn;
     double               grace;
+    ub_lineage          *lineage;      /* NULL: no OpenLineage transport configured */
 } runner;
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -347,6 +350,9 @@ static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const 
     ub_ctx_set_log(c, log);
     ub_ctx_set_progress_cb(c, child_progress, &io);
     ub_op_log(c, "try %d of %d, operator %s, pid %ld", try_no, t->retries + 1, t->op->name, (long)getpid());
+    char lrun[37];
+    ub_lineage_uuid(lrun);
+    ub_lineage_emit(R->lineage, e, t, c, lrun, R->runs[r].lineage_run, "START", NULL);
     int rc = t->op->run(c);
     if (rc == 0 && *ub_ctx_error(c))
         rc = -1;
@@ -370,6 +376,8 @@ static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const 
     }
     if (rc && child_stop)
         ub_op_log(c, "stopped by the scheduler");
+    ub_lineage_emit(R->lineage, e, t, c, lrun, R->runs[r].lineage_run,
+                    rc == 0 ? "COMPLETE" : child_stop || ub_op_cancelled(c) ? "ABORT" : "FAIL", ub_ctx_error(c));
     ub_op_log(c, rc ? "failed: %s" : "success%s", rc ? ub_ctx_error(c) : "");
     if (io.any)                                /* the final figures, whatever the throttle dropped */
         child_send(fd, json_pack("{s:[I,I]}", "progress", (json_int_t)io.rows, (json_int_t)io.bytes));
@@ -749,6 +757,7 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
     eo.ds = ri->ds.s;
     eo.planning = 0;
     ri->lockfd = -1;
+    ub_lineage_uuid(ri->lineage_run);
     ri->fresh = ub_calloc(s->ntasks ? s->ntasks : 1, 1);
     if (!ri->fresh) {
         ub_err_oom(err);
@@ -942,6 +951,7 @@ int ub_run(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, c
     R.tty = isatty(2) && !o->log_json;
     R.color = R.tty && !getenv("NO_COLOR") && !(term && strcmp(term, "dumb") == 0);
     R.sel = ub_malloc(s->ntasks);
+    R.lineage = ub_lineage_from_env();
     R.runs = ub_calloc(n, sizeof *R.runs);
     R.w = ub_calloc(R.nw, sizeof *R.w);
     if (!R.sel || !R.runs || !R.w) {
@@ -993,6 +1003,7 @@ out:
     ub_free(R.w);
     ub_free(R.runs);
     ub_free(R.sel);
+    ub_lineage_free(R.lineage);
     return rc;
 }
 
