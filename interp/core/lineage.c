@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #define LINEAGE_TRIES       3          /* one send and two retries */
-#define LINEAGE_CONNECT_MS  1000
-#define LINEAGE_TOTAL_MS    2000
+#define LINEAGE_CONNECT_MS  500
+#define LINEAGE_TOTAL_MS    1000
 #define PRODUCER "https://github.com/ubpipe/ubpipe/tree/" UB_VERSION
 #define SPEC_URL "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 #define FACET(name, ver) "https://openlineage.io/spec/facets/" ver "/" name ".json#/$defs/" name
@@ -29,6 +29,7 @@ struct ub_lineage {
     char *key;            /* bearer token, or NULL */
     char *file;           /* file transport, or NULL */
     char *ns;
+    int   down;           /* a send failed earlier in this run */
 };
 
 static char *env_dup(const char *name)
@@ -361,7 +362,7 @@ static int post(const ub_lineage *l, const char *body, char *why, size_t cap)
         if (rc && attempt + 1 < LINEAGE_TRIES && (code >= 400 && code < 500 && code != 429))
             break;                             /* the receiver refuses the event: no retry helps */
         if (rc && attempt + 1 < LINEAGE_TRIES) {
-            struct timespec ts = { 0, 200000000L * (attempt + 1) };
+            struct timespec ts = { 0, 100000000L * (attempt + 1) };
             nanosleep(&ts, NULL);
         }
     }
@@ -386,11 +387,21 @@ static int append(const ub_lineage *l, const char *line, char *why, size_t cap)
     return 0;
 }
 
-void ub_lineage_emit(ub_lineage *l, ub_engine *e, ub_task *t, ub_opctx *c, const char *run_id,
-                     const char *parent_run_id, const char *type, const char *error)
+void ub_lineage_set_down(ub_lineage *l)
+{
+    if (l)
+        l->down = 1;
+}
+
+int ub_lineage_emit(ub_lineage *l, ub_engine *e, ub_task *t, ub_opctx *c, const char *run_id,
+                    const char *parent_run_id, const char *type, const char *error)
 {
     if (!l)
-        return;
+        return 0;
+    if (l->down) {
+        ub_op_log(c, "warning: OpenLineage %s event not sent (the receiver failed earlier in this run)", type);
+        return -1;
+    }
     char now[40], nominal[40], why[512] = "";
     json_t *in = json_array(), *out = json_array(), *jobf = json_object(), *runf = json_object();
     ub_buf job = UB_BUF_INIT;
@@ -436,10 +447,13 @@ void ub_lineage_emit(ub_lineage *l, ub_engine *e, ub_task *t, ub_opctx *c, const
         ;
     else
         why[0] = '\0';
-    if (why[0])
+    if (why[0]) {
         ub_op_log(c, "warning: OpenLineage %s event not delivered (%s); the task goes on", type, why);
+        l->down = 1;
+    }
     ub_buf_free(&masked);
     ub_free(txt);
     json_decref(ev);
     ub_buf_free(&job);
+    return why[0] ? -1 : 0;
 }

@@ -352,7 +352,7 @@ static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const 
     ub_op_log(c, "try %d of %d, operator %s, pid %ld", try_no, t->retries + 1, t->op->name, (long)getpid());
     char lrun[37];
     ub_lineage_uuid(lrun);
-    ub_lineage_emit(R->lineage, e, t, c, lrun, R->runs[r].lineage_run, "START", NULL);
+    int ldown = ub_lineage_emit(R->lineage, e, t, c, lrun, R->runs[r].lineage_run, "START", NULL) != 0;
     int rc = t->op->run(c);
     if (rc == 0 && *ub_ctx_error(c))
         rc = -1;
@@ -376,8 +376,9 @@ static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const 
     }
     if (rc && child_stop)
         ub_op_log(c, "stopped by the scheduler");
-    ub_lineage_emit(R->lineage, e, t, c, lrun, R->runs[r].lineage_run,
-                    rc == 0 ? "COMPLETE" : child_stop || ub_op_cancelled(c) ? "ABORT" : "FAIL", ub_ctx_error(c));
+    ldown |= ub_lineage_emit(R->lineage, e, t, c, lrun, R->runs[r].lineage_run,
+                             rc == 0 ? "COMPLETE" : child_stop || ub_op_cancelled(c) ? "ABORT" : "FAIL",
+                             ub_ctx_error(c)) != 0;
     ub_op_log(c, rc ? "failed: %s" : "success%s", rc ? ub_ctx_error(c) : "");
     if (io.any)                                /* the final figures, whatever the throttle dropped */
         child_send(fd, json_pack("{s:[I,I]}", "progress", (json_int_t)io.rows, (json_int_t)io.bytes));
@@ -389,8 +390,8 @@ static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const 
     n = ub_ctx_inputs(c, &kv);
     for (size_t k = 0; k < n; k++)
         json_object_set_new(ins, kv[k].key, json_string(kv[k].val));
-    child_send(fd, json_pack("{s:{s:b, s:b, s:s, s:o, s:o}}", "result", "ok", rc == 0, "fatal", ub_ctx_fatal(c),
-                             "error", ub_ctx_error(c), "outputs", outs, "inputs", ins));
+    child_send(fd, json_pack("{s:{s:b, s:b, s:s, s:o, s:o, s:b}}", "result", "ok", rc == 0, "fatal", ub_ctx_fatal(c),
+                             "error", ub_ctx_error(c), "outputs", outs, "inputs", ins, "lineage_down", ldown));
     ub_ctx_set_log(c, NULL);
     if (log)
         fclose(log);
@@ -464,6 +465,8 @@ static void child_line(runner *R, worker *w, const char *line)
         w->outputs = json_incref(json_object_get(res, "outputs"));
         json_decref(w->inputs);
         w->inputs = json_incref(json_object_get(res, "inputs"));
+        if (json_is_true(json_object_get(res, "lineage_down")))
+            ub_lineage_set_down(R->lineage);     /* later tries send nothing more */
     }
     json_decref(m);
 }
