@@ -94,6 +94,35 @@ static void apply(ub_journal *j, const char *task, const char *state, int try_no
     }
 }
 
+static void free_params(ub_journal *j)
+{
+    for (size_t i = 0; i < j->nparams; i++) {
+        ub_free((char *)j->params[i].key);
+        ub_free((char *)j->params[i].val);
+    }
+    ub_free(j->params);
+    j->params = NULL;
+    j->nparams = 0;
+}
+
+static void apply_run(ub_journal *j, json_t *params)
+{
+    const char *k;
+    json_t *v;
+    free_params(j);
+    size_t n = json_object_size(params);
+    if (!n || !(j->params = ub_calloc(n, sizeof *j->params)))
+        return;
+    json_object_foreach(params, k, v) {
+        if (!json_is_string(v))
+            continue;
+        j->params[j->nparams].key = ub_strdup(k);
+        j->params[j->nparams].val = ub_strdup(json_string_value(v));
+        if (j->params[j->nparams].key && j->params[j->nparams].val)
+            j->nparams++;
+    }
+}
+
 static void apply_decision(ub_journal *j, const char *task, const char *decision, const char *reason)
 {
     ub_jtask *t = slot(j, task);
@@ -142,6 +171,8 @@ int ub_journal_open(ub_journal *j, const char *state_dir, const char *pipeline, 
                       json_object_get(r, "fp"));
             else if (task && dec)
                 apply_decision(j, task, dec, json_string_value(json_object_get(r, "reason")));
+            else if (json_is_string(json_object_get(r, "run")))
+                apply_run(j, json_object_get(r, "params"));
             json_decref(r);
         }
         free(line);
@@ -171,6 +202,7 @@ void ub_journal_close(ub_journal *j)
         free_outputs(&j->tasks[i]);
     }
     ub_free(j->tasks);
+    free_params(j);
     ub_free(j->path);
     memset(j, 0, sizeof *j);
     j->fd = -1;
@@ -214,6 +246,24 @@ int ub_journal_decision(ub_journal *j, const char *task, const char *decision, c
     if (rc == 0)
         apply_decision(j, task, decision, reason);
     json_decref(r);
+    return rc;
+}
+
+int ub_journal_run_start(ub_journal *j, const ub_kv *params, size_t n, ub_err *err)
+{
+    json_t *ps = json_object();
+    for (size_t i = 0; i < n; i++) {
+        ub_buf m = UB_BUF_INIT;
+        ub_secret_mask(params[i].val, &m);
+        json_object_set_new(ps, params[i].key, json_string(ub_buf_str(&m)));
+        ub_buf_free(&m);
+    }
+    json_t *r = json_pack("{s:f, s:s, s:O}", "ts", ub_now(), "run", "start", "params", ps);
+    int rc = r ? append_line(j, r, err) : ub_err_oom(err);
+    if (rc == 0)
+        apply_run(j, ps);
+    json_decref(r);
+    json_decref(ps);
     return rc;
 }
 

@@ -4,8 +4,10 @@
  * One JSON object per line: {"ts":…, "task":…, "state":…, "try":…,
  * "error":…, "outputs":{…}}; a success also carries "fp": the components of
  * the task's fingerprint (fingerprint.h; absent in journals of older ubpipe).
- * A run's decision per task is a line without "state":
- * {"ts":…, "task":…, "decision":"run"|"skip", "reason":…} (older readers skip it).
+ * A run that runs tasks writes {"ts":…, "run":"start", "params":{-p overrides}},
+ * then per task it runs a line without "state" (older readers skip them):
+ * {"ts":…, "task":…, "decision":"run", "reason":…}; a task it skips is up to
+ * date and gets no line, and an up-to-date ds writes nothing.
  * A torn last line (crash mid-write) is ignored on reading, so a crash at any
  * moment leaves a journal that reads back.
  */
@@ -31,6 +33,8 @@ typedef struct ub_journal {
     int       fd;         /* open for append while running, -1 otherwise */
     ub_jtask *tasks;
     size_t    n;
+    ub_kv    *params;     /* the -p overrides of the last run that ran tasks (owned), secrets masked */
+    size_t    nparams;
 } ub_journal;
 
 /* Reads the journal of pipeline/ds (missing = empty).  0 or -1. */
@@ -46,6 +50,8 @@ int  ub_journal_record_fp(ub_journal *j, const char *task, const char *state, in
                           const ub_kv *outputs, size_t nout, const char *fp, ub_err *err);
 /* Appends a run's decision for a task ("run" or "skip") and its reason. */
 int  ub_journal_decision(ub_journal *j, const char *task, const char *decision, const char *reason, ub_err *err);
+/* Appends the start of a run that runs tasks, with its -p overrides. */
+int  ub_journal_run_start(ub_journal *j, const ub_kv *params, size_t n, ub_err *err);
 /* Directory of the run's logs: STATE/runs/<pipeline>/<ds>/logs */
 int  ub_journal_log_path(const char *state_dir, const char *pipeline, const char *ds, const char *task,
                          int try_no, ub_buf *out);

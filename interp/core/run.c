@@ -812,15 +812,21 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
     if (legacy)
         say(R, 0, "ubpipe: the journal of %s ds=%s was written by an older ubpipe (no fingerprints): its tasks "
                   "count as changed", s->pipeline, ri->ds.s);
+    size_t to_run = 0;
+    for (size_t i = 0; i < s->ntasks; i++)
+        to_run += R->o->only ? task_selected(R, i) != 0 : dec[i].action == UB_FP_RUN;
+    /* an up-to-date ds writes nothing; a run records its -p values and decisions */
+    if (to_run && ub_journal_run_start(&ri->j, R->eo->params, R->eo->nparams, err))
+        goto out;
     for (size_t k = 0; k < s->ntasks; k++) {
         ub_task *t = &s->tasks[s->order[k]];
         const ub_jtask *jt = ub_journal_task(&ri->j, t->id);
         int done_before = jt && jt->state && strcmp(jt->state, "success") == 0;
         tries[t->index] = jt ? jt->tries : 0;
         int runs = R->o->only ? task_selected(R, t->index) : dec[t->index].action == UB_FP_RUN;
-        if (!R->o->only || runs) {
+        if (runs) {                            /* a task the run skips is up to date: no line */
             const char *why = R->o->only ? "selected (--only)" : dec[t->index].reason;
-            if (ub_journal_decision(&ri->j, t->id, runs ? "run" : "skip", why, err))
+            if (ub_journal_decision(&ri->j, t->id, "run", why, err))
                 goto out;
         }
         if (!runs) {
@@ -847,8 +853,8 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
         say(R, 0, "ubpipe: run %s ds=%s profile=%s (%zu of %zu tasks to run, %zu workers)", s->pipeline, ri->ds.s,
             ri->e->profile, ri->pending, s->ntasks, R->nw);
     else
-        say(R, 0, "ubpipe: %s ds=%s is up to date: already complete, nothing changed (--rerun runs it again)",
-            s->pipeline, ri->ds.s);
+        say(R, 0, "ubpipe: %s ds=%s is already complete and up to date (--rerun runs it again)", s->pipeline,
+            ri->ds.s);
     emit_json(R, json_pack("{s:s, s:s, s:s, s:i}", "event", "run", "ds", ri->ds.s, "state", "running", "tasks_to_run",
                            (int)ri->pending));
     rc = 0;

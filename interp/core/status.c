@@ -67,6 +67,10 @@ int ub_run_status(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size
             ub_diag quiet;
             int legacy = 0;
             ro.planning = 0;
+            if (!ro.nparams) {                 /* no -p: the values the last run was given */
+                ro.params = j.params;
+                ro.nparams = j.nparams;
+            }
             ub_diag_init(&quiet);
             ub_engine *re = ub_engine_new(s, &ro, &quiet);
             dec = re ? ub_calloc(s->ntasks ? s->ntasks : 1, sizeof *dec) : NULL;
