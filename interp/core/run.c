@@ -845,8 +845,10 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
         ran_before |= tries[i] > 0;
     for (size_t k = 0; ri->pending && ran_before && !R->o->only && k < s->ntasks; k++) {
         const ub_task *t = &s->tasks[s->order[k]];
-        say(R, 0, "  %-7s %s: %s", dec[t->index].action == UB_FP_RUN ? "run" : "skip", t->id,
-            dec[t->index].reason);
+        const char *act = dec[t->index].action == UB_FP_RUN ? "run" : "skip";
+        say(R, 0, "  %-7s %s: %s", act, t->id, dec[t->index].reason);
+        emit_json(R, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "decision", "ds", ri->ds.s, "task", t->id,
+                               "action", act, "reason", dec[t->index].reason));
     }
     ri->t0 = ub_mono();
     if (ri->pending)
