@@ -188,5 +188,27 @@ same "older journal: said once" "$(printf '%s\n' "$out" | grep -c 'older ubpipe'
 metric_ok "after an older journal"
 run; same "after the older journal: up to date" "$(ran)" ""
 
+# killed at a random moment after an input changed: the resumed run converges (the same metric as an
+# uninterrupted run, then up to date)
+for delay in 0.05 0.2 0.4; do
+  printf '\n-- kill %s\n' "$delay" >> "$TMP/copy/sql/generate_user_behavior_metric.sql"
+  python3 - "$REV" <<'EOF'
+import sys
+p = sys.argv[1]
+text = open(p).read()
+cid = text.split("\n")[1].split(",")[0]      # one more review of the first reviewer: new content, new metric
+open(p, "w").write(text + ("" if text.endswith("\n") else "\n") + cid + ',"a good film, I loved it"\n')
+EOF
+  "$UBPIPE" run "$SPEC" --ds $D -q -p movie_review_file="$REV" >/dev/null 2>&1 &
+  pid=$!
+  sleep "$delay"
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  if run; then ok; else ko "resume after kill at ${delay}s failed"; fi
+  metric_ok "after a kill at ${delay}s"
+  ran >/dev/null
+  run; same "after a kill at ${delay}s: up to date" "$(ran)" ""
+done
+
 echo "test_fingerprint: $pass passed, $fail failed"
 [ "$fail" = 0 ]
