@@ -121,6 +121,8 @@ static const char *conn_field(const ub_conn *cn, const char *key)
 static int pg_namespace(const ub_conn *cn, ub_buf *ns, ub_buf *db)
 {
     const char *dsn = conn_field(cn, "dsn");
+    if (!dsn && cn->main)
+        dsn = conn_field(cn, cn->main);            /* the short form: the connection is its dsn */
     const char *dialect = conn_field(cn, "dialect");
     char *errmsg = NULL;
     PQconninfoOption *opts = dsn ? PQconninfoParse(dsn, &errmsg) : NULL;
@@ -299,6 +301,20 @@ static void datasets(ub_engine *e, ub_task *t, ub_opctx *c, json_t *in, json_t *
     } else if (strcmp(op, "lua.transform") == 0) {
         add_lake(in, e, c, ub_op_str(c, "from"));
         add_lake(out, e, c, ub_op_str(c, "to"));
+    } else if (strcmp(op, "emr.add_steps") == 0) {
+        /* the lake objects the steps copy from (--src=) and to (--dest=) */
+        const char *steps = ub_op_file_rendered(c, "steps");
+        for (const char *p = steps; p && (p = strstr(p, "s3://")) != NULL; p += 5) {
+            int src = p >= steps + 6 && strncmp(p - 6, "--src=", 6) == 0;
+            int dst = p >= steps + 7 && strncmp(p - 7, "--dest=", 7) == 0;
+            const char *key = strchr(p + 5, '/');
+            size_t l = key ? strcspn(key + 1, "\"' ,]") : 0;
+            if ((src || dst) && key && l) {
+                char k[1024];
+                snprintf(k, sizeof k, "%.*s", (int)l, key + 1);
+                add_lake(src ? in : out, e, c, k);
+            }
+        }
     } else if (strcmp(op, "wh.partition") == 0) {
         add_lake(in, e, c, ub_op_str(c, "location"));
         if (ub_op_str(c, "table"))

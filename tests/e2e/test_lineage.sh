@@ -103,7 +103,10 @@ if m:
 x = [e for e in evs if e["job"]["name"] == "user_behavior.extract_user_purchase_data" and e["eventType"] == "COMPLETE"]
 if x:
     st = x[0]["outputs"][-1].get("outputFacets", {}).get("outputStatistics", {})
-    print("extract rows", st.get("rowCount", 0) > 0)
+    print("extract rows", st.get("rowCount", 0) > 0, "from", [d["name"].split(".", 1)[1] for d in x[0]["inputs"]])
+s = [e for e in evs if e["job"]["name"] == "user_behavior.start_emr_movie_classification_script" and e["eventType"] == "COMPLETE"]
+if s:
+    print("steps", [d["name"].split("/lake/", 1)[-1] for d in s[0]["inputs"]], [d["name"].split("/lake/", 1)[-1] for d in s[0]["outputs"]])
 for p in problems[:5]: print("problem", p)
 EOF
 }
@@ -119,7 +122,8 @@ want=$(metric)
 res=$(check_events "$TMP/received.jsonl" wrapped)
 case $res in *"tasks 10 all START,COMPLETE True parents 1"*) ok ;; *) ko "received events: $res" ;; esac
 case $res in *"$WANT_METRIC"*) ok ;; *) ko "generate_user_behavior_metric datasets: $res" ;; esac
-case $res in *"extract rows True"*) ok ;; *) ko "extract output statistics: $res" ;; esac
+case $res in *"extract rows True from ['retail.user_purchase']"*) ok ;; *) ko "extract datasets and statistics: $res" ;; esac
+case $res in *"steps ['raw/movie_review/$D/'] ['stage/movie_review/$D/']"*) ok ;; *) ko "EMR steps datasets: $res" ;; esac
 case $res in *problem*) ko "invalid events: $res" ;; *) ok ;; esac
 
 # 2. a receiver that refuses connections: same result, a warning in the task log
