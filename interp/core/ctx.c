@@ -29,6 +29,8 @@ struct ub_opctx {
     int        fatal;          /* no retry */
     void     (*progress_cb)(void *ud, uint64_t rows, uint64_t bytes);
     void      *progress_ud;
+    ub_kv     *in;             /* ub_op_input_file: param -> sha256 */
+    size_t     nin;
 };
 
 ub_opctx *ub_ctx_new(ub_engine *e, ub_task *t, int try_no)
@@ -49,6 +51,7 @@ void ub_ctx_free(ub_opctx *c)
         return;
     ub_free(c->eff);
     ub_free(c->out);
+    ub_free(c->in);
     ub_buf_free(&c->err);
     ub_arena_free(&c->arena);
     ub_free(c);
@@ -164,6 +167,32 @@ void ub_op_progress(ub_opctx *c, uint64_t rows, uint64_t bytes)
     c->bytes = bytes;
     if (c->progress_cb)
         c->progress_cb(c->progress_ud, rows, bytes);
+}
+
+void ub_op_input_file(ub_opctx *c, const char *param, const char *path, const char *sha256hex)
+{
+    ub_kv *p = ub_realloc(c->in, (c->nin + 1) * sizeof *p);
+    if (!p)
+        return;
+    c->in = p;
+    p[c->nin].key = ub_arena_strdup(&c->arena, param);
+    p[c->nin].val = ub_arena_strdup(&c->arena, sha256hex);
+    if (p[c->nin].key && p[c->nin].val) {
+        c->nin++;
+        ub_op_log(c, "read %s (%s): sha256 %s", param, path, sha256hex);
+    }
+}
+
+void ub_ctx_progress_get(const ub_opctx *c, uint64_t *rows, uint64_t *bytes)
+{
+    *rows = c->rows;
+    *bytes = c->bytes;
+}
+
+size_t ub_ctx_inputs(const ub_opctx *c, const ub_kv **out)
+{
+    *out = c->in;
+    return c->nin;
 }
 
 void ub_ctx_set_progress_cb(ub_opctx *c, void (*cb)(void *ud, uint64_t rows, uint64_t bytes), void *ud)

@@ -238,6 +238,7 @@ ub_engine *ub_engine_new(ub_spec *spec, const ub_engine_opts *o, ub_diag *diag)
     e->diag = diag;
     e->planning = o->planning;
     e->self_exe = o->self_exe;
+    e->opts = *o;
     size_t errs0 = ub_diag_count(diag);
 
     /* ds: a real calendar date before any template sees it */

@@ -52,6 +52,7 @@ typedef struct ub_engine {
     const char *state_dir, *workdir, *self_exe;
     ub_lake    *lake;        /* opened on first use in run mode */
     int         outputs_ref; /* registry ref of the raw `outputs` table */
+    ub_engine_opts opts;     /* as given (borrowed strings): a sibling engine for the same ds */
 } ub_engine;
 
 /* Sets up the scope for spec at ds/profile.  Errors (bad ds, unknown
@@ -78,6 +79,10 @@ void      ub_ctx_set_progress_cb(ub_opctx *c, void (*cb)(void *ud, uint64_t rows
 /* Outputs recorded by an earlier try or run (borrowed; for re-attaching). */
 void      ub_ctx_set_prev(ub_opctx *c, const ub_kv *prev, size_t n);
 size_t    ub_ctx_outputs(const ub_opctx *c, const ub_kv **out);
+/* The last figures of ub_op_progress. */
+void      ub_ctx_progress_get(const ub_opctx *c, uint64_t *rows, uint64_t *bytes);
+/* Content hashes the try reported (ub_op_input_file): names[i] -> sha256[i]. */
+size_t    ub_ctx_inputs(const ub_opctx *c, const ub_kv **out);
 /* Deadline (epoch seconds, 0 = none) after which ub_op_cancelled is true. */
 void      ub_ctx_set_deadline(ub_opctx *c, double deadline);
 /* Publishes given outputs of task id (from the journal, for skipped tasks). */

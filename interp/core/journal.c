@@ -49,12 +49,17 @@ static void free_outputs(ub_jtask *t)
 
 /* Folds one record into the in-memory view. */
 static void apply(ub_journal *j, const char *task, const char *state, int try_no, double ts, const char *error,
-                  json_t *outputs)
+                  json_t *outputs, json_t *fp)
 {
     ub_jtask *t = slot(j, task);
     if (!t)
         return;
     set_str(&t->state, state);
+    if (strcmp(state, "success") == 0) {
+        char *txt = json_is_object(fp) ? json_dumps(fp, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        ub_free(t->fp);
+        t->fp = txt;                            /* NULL: a success of an older ubpipe */
+    }
     if (try_no > t->tries)
         t->tries = try_no;
     if (strcmp(state, "running") == 0) {
@@ -89,6 +94,44 @@ static void apply(ub_journal *j, const char *task, const char *state, int try_no
     }
 }
 
+static void free_params(ub_journal *j)
+{
+    for (size_t i = 0; i < j->nparams; i++) {
+        ub_free((char *)j->params[i].key);
+        ub_free((char *)j->params[i].val);
+    }
+    ub_free(j->params);
+    j->params = NULL;
+    j->nparams = 0;
+}
+
+static void apply_run(ub_journal *j, json_t *params)
+{
+    const char *k;
+    json_t *v;
+    free_params(j);
+    size_t n = json_object_size(params);
+    if (!n || !(j->params = ub_calloc(n, sizeof *j->params)))
+        return;
+    json_object_foreach(params, k, v) {
+        if (!json_is_string(v))
+            continue;
+        j->params[j->nparams].key = ub_strdup(k);
+        j->params[j->nparams].val = ub_strdup(json_string_value(v));
+        if (j->params[j->nparams].key && j->params[j->nparams].val)
+            j->nparams++;
+    }
+}
+
+static void apply_decision(ub_journal *j, const char *task, const char *decision, const char *reason)
+{
+    ub_jtask *t = slot(j, task);
+    if (!t)
+        return;
+    set_str(&t->decision, decision);
+    set_str(&t->reason, reason);
+}
+
 int ub_journal_open(ub_journal *j, const char *state_dir, const char *pipeline, const char *ds, int for_append,
                     ub_err *err)
 {
@@ -120,10 +163,16 @@ int ub_journal_open(ub_journal *j, const char *state_dir, const char *pipeline, 
                 continue;
             const char *task = json_string_value(json_object_get(r, "task"));
             const char *state = json_string_value(json_object_get(r, "state"));
+            const char *dec = json_string_value(json_object_get(r, "decision"));
             if (task && state)
                 apply(j, task, state, (int)json_integer_value(json_object_get(r, "try")),
                       json_number_value(json_object_get(r, "ts")),
-                      json_string_value(json_object_get(r, "error")), json_object_get(r, "outputs"));
+                      json_string_value(json_object_get(r, "error")), json_object_get(r, "outputs"),
+                      json_object_get(r, "fp"));
+            else if (task && dec)
+                apply_decision(j, task, dec, json_string_value(json_object_get(r, "reason")));
+            else if (json_is_string(json_object_get(r, "run")))
+                apply_run(j, json_object_get(r, "params"));
             json_decref(r);
         }
         free(line);
@@ -147,9 +196,13 @@ void ub_journal_close(ub_journal *j)
         ub_free(j->tasks[i].task);
         ub_free(j->tasks[i].state);
         ub_free(j->tasks[i].error);
+        ub_free(j->tasks[i].fp);
+        ub_free(j->tasks[i].decision);
+        ub_free(j->tasks[i].reason);
         free_outputs(&j->tasks[i]);
     }
     ub_free(j->tasks);
+    free_params(j);
     ub_free(j->path);
     memset(j, 0, sizeof *j);
     j->fd = -1;
@@ -163,11 +216,68 @@ const ub_jtask *ub_journal_task(const ub_journal *j, const char *task)
     return NULL;
 }
 
+/* One line, one write(2) with O_APPEND, then fsync. */
+static int append_line(ub_journal *j, json_t *r, ub_err *err)
+{
+    char *line = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!line)
+        return ub_err_oom(err);
+    size_t len = strlen(line);
+    char *full = ub_malloc(len + 2);
+    if (!full) {
+        ub_free(line);
+        return ub_err_oom(err);
+    }
+    memcpy(full, line, len);
+    full[len] = '\n';
+    ub_free(line);
+    ssize_t w = write(j->fd, full, len + 1);
+    ub_free(full);
+    if (w != (ssize_t)(len + 1) || fsync(j->fd))
+        return ub_err_set(err, "cannot write journal '%s': %s", j->path, strerror(errno));
+    return 0;
+}
+
+int ub_journal_decision(ub_journal *j, const char *task, const char *decision, const char *reason, ub_err *err)
+{
+    json_t *r = json_pack("{s:f, s:s, s:s, s:s}", "ts", ub_now(), "task", task, "decision", decision, "reason",
+                          reason ? reason : "");
+    int rc = r ? append_line(j, r, err) : ub_err_oom(err);
+    if (rc == 0)
+        apply_decision(j, task, decision, reason);
+    json_decref(r);
+    return rc;
+}
+
+int ub_journal_run_start(ub_journal *j, const ub_kv *params, size_t n, ub_err *err)
+{
+    json_t *ps = json_object();
+    for (size_t i = 0; i < n; i++) {
+        ub_buf m = UB_BUF_INIT;
+        ub_secret_mask(params[i].val, &m);
+        json_object_set_new(ps, params[i].key, json_string(ub_buf_str(&m)));
+        ub_buf_free(&m);
+    }
+    json_t *r = json_pack("{s:f, s:s, s:O}", "ts", ub_now(), "run", "start", "params", ps);
+    int rc = r ? append_line(j, r, err) : ub_err_oom(err);
+    if (rc == 0)
+        apply_run(j, ps);
+    json_decref(r);
+    json_decref(ps);
+    return rc;
+}
+
 int ub_journal_record(ub_journal *j, const char *task, const char *state, int try_no, const char *error,
                       const ub_kv *outputs, size_t nout, ub_err *err)
 {
+    return ub_journal_record_fp(j, task, state, try_no, error, outputs, nout, NULL, err);
+}
+
+int ub_journal_record_fp(ub_journal *j, const char *task, const char *state, int try_no, const char *error,
+                         const ub_kv *outputs, size_t nout, const char *fpt, ub_err *err)
+{
     double ts = ub_now();
-    json_t *r = json_object(), *o = json_object();
+    json_t *r = json_object(), *o = json_object(), *fp = NULL;
     json_object_set_new(r, "ts", json_real(ts));
     json_object_set_new(r, "task", json_string(task));
     json_object_set_new(r, "state", json_string(state));
@@ -181,32 +291,15 @@ int ub_journal_record(ub_journal *j, const char *task, const char *state, int tr
     for (size_t i = 0; i < nout; i++)
         json_object_set_new(o, outputs[i].key, json_string(outputs[i].val));
     json_object_set(r, "outputs", o);
-    char *line = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (fpt && strcmp(state, "success") == 0 && (fp = json_loads(fpt, 0, NULL)) != NULL)
+        json_object_set(r, "fp", fp);
     int rc = -1;
-    if (!line) {
-        ub_err_oom(err);
+    if (append_line(j, r, err))
         goto out;
-    }
-    size_t len = strlen(line);
-    char *full = ub_malloc(len + 2);
-    if (!full) {
-        ub_free(line);
-        ub_err_oom(err);
-        goto out;
-    }
-    memcpy(full, line, len);
-    full[len] = '\n';
-    ub_free(line);
-    /* one write(2) per record with O_APPEND, then fsync */
-    ssize_t w = write(j->fd, full, len + 1);
-    ub_free(full);
-    if (w != (ssize_t)(len + 1) || fsync(j->fd)) {
-        ub_err_set(err, "cannot write journal '%s': %s", j->path, strerror(errno));
-        goto out;
-    }
-    apply(j, task, state, try_no, ts, error, o);
+    apply(j, task, state, try_no, ts, error, o, fp);
     rc = 0;
 out:
+    json_decref(fp);
     json_decref(o);
     json_decref(r);
     return rc;

@@ -2,8 +2,14 @@
  * (pipeline, ds) of every task state change, under the state directory:
  *   STATE/runs/<pipeline>/<ds>/journal.jsonl
  * One JSON object per line: {"ts":…, "task":…, "state":…, "try":…,
- * "error":…, "outputs":{…}}.  A torn last line (crash mid-write) is ignored
- * on reading, so a crash at any moment leaves a journal that reads back.
+ * "error":…, "outputs":{…}}; a success also carries "fp": the components of
+ * the task's fingerprint (fingerprint.h; absent in journals of older ubpipe).
+ * A run that runs tasks writes {"ts":…, "run":"start", "params":{-p overrides}},
+ * then per task it runs a line without "state" (older readers skip them):
+ * {"ts":…, "task":…, "decision":"run", "reason":…}; a task it skips is up to
+ * date and gets no line, and an up-to-date ds writes nothing.
+ * A torn last line (crash mid-write) is ignored on reading, so a crash at any
+ * moment leaves a journal that reads back.
  */
 #ifndef UB_JOURNAL_H
 #define UB_JOURNAL_H
@@ -18,6 +24,8 @@ typedef struct ub_jtask {
     char   *error;
     ub_kv  *outputs;      /* owned */
     size_t  nout;
+    char   *fp;           /* fingerprint components (JSON) of the last success; NULL = none recorded */
+    char   *decision, *reason;  /* the last run's decision and why, or NULL */
 } ub_jtask;
 
 typedef struct ub_journal {
@@ -25,6 +33,8 @@ typedef struct ub_journal {
     int       fd;         /* open for append while running, -1 otherwise */
     ub_jtask *tasks;
     size_t    n;
+    ub_kv    *params;     /* the -p overrides of the last run that ran tasks (owned), secrets masked */
+    size_t    nparams;
 } ub_journal;
 
 /* Reads the journal of pipeline/ds (missing = empty).  0 or -1. */
@@ -35,6 +45,13 @@ const ub_jtask *ub_journal_task(const ub_journal *j, const char *task);
 /* Appends a state change (fsync'd) and updates the in-memory view. */
 int  ub_journal_record(ub_journal *j, const char *task, const char *state, int try_no, const char *error,
                        const ub_kv *outputs, size_t nout, ub_err *err);
+/* The same, with the fingerprint components (JSON text, or NULL) of a success. */
+int  ub_journal_record_fp(ub_journal *j, const char *task, const char *state, int try_no, const char *error,
+                          const ub_kv *outputs, size_t nout, const char *fp, ub_err *err);
+/* Appends a run's decision for a task ("run" or "skip") and its reason. */
+int  ub_journal_decision(ub_journal *j, const char *task, const char *decision, const char *reason, ub_err *err);
+/* Appends the start of a run that runs tasks, with its -p overrides. */
+int  ub_journal_run_start(ub_journal *j, const ub_kv *params, size_t n, ub_err *err);
 /* Directory of the run's logs: STATE/runs/<pipeline>/<ds>/logs */
 int  ub_journal_log_path(const char *state_dir, const char *pipeline, const char *ds, const char *task,
                          int try_no, ub_buf *out);

@@ -1,6 +1,8 @@
 /* plan.c — the plan of a run: every task's effects, rendered, in order. */
 #include "core/plan.h"
 #include "core/hooks.h"
+#include "core/fingerprint.h"
+#include "core/journal.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,34 @@ static void text_effect(ub_buf *b, const ub_effect *ef)
     }
 }
 
+/* When the ds ran before: what a run would do with each task, and why
+ * (fingerprint.h).  NULL when there is no journal (or it cannot be read). */
+static ub_fp_decision *decisions(ub_engine *e)
+{
+    ub_engine_opts o = e->opts;
+    ub_diag quiet;
+    ub_journal j;
+    ub_err err;
+    ub_fp_decision *d = NULL;
+    int legacy = 0;
+    if (!e->state_dir || ub_journal_open(&j, e->state_dir, e->spec->pipeline, e->ds, 0, &err))
+        return NULL;
+    ub_diag_init(&quiet);
+    o.planning = 0;
+    o.ds = e->ds;
+    ub_engine *re = j.n ? ub_engine_new(e->spec, &o, &quiet) : NULL;    /* renders as the run would */
+    if (re && (d = ub_calloc(e->spec->ntasks ? e->spec->ntasks : 1, sizeof *d)) != NULL &&
+        ub_fp_decide(re, &j, NULL, d, &legacy)) {
+        ub_fp_decisions_free(d, e->spec->ntasks);
+        ub_free(d);
+        d = NULL;
+    }
+    ub_engine_free(re);
+    ub_diag_free(&quiet);
+    ub_journal_close(&j);
+    return d;
+}
+
 int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
 {
     ub_spec *s = e->spec;
@@ -43,6 +73,8 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
     int rc = 0;
     size_t errs0 = ub_diag_count(diag);
 
+    ub_fp_decision *dec = decisions(e);
+    size_t nrun = 0;
     if (!json)
         ub_buf_addf(&b, "Plan for pipeline %s, ds %s, profile %s\n", s->pipeline, e->ds, e->profile);
     for (size_t k = 0; k < s->ntasks; k++) {
@@ -81,15 +113,23 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
             json_object_set_new(jt, "op", json_string(t->op->name));
             json_object_set_new(jt, "after", after);
             json_object_set_new(jt, "effects", effs);
+            if (dec) {
+                json_object_set_new(jt, "action", json_string(dec[t->index].action == UB_FP_RUN ? "run" : "skip"));
+                json_object_set_new(jt, "reason", json_string(dec[t->index].reason));
+            }
             json_array_append_new(jtasks, jt);
         } else {
             ub_buf_addf(&b, "\n[%zu/%zu] %s  (%s)", k + 1, s->ntasks, t->id, t->op->name);
             for (size_t i = 0; i < t->nafter; i++)
                 ub_buf_addf(&b, "%s%s", i ? ", " : "  after ", s->tasks[t->after[i]].id);
             ub_buf_addc(&b, '\n');
+            if (dec)
+                ub_buf_addf(&b, "    %-8s %s\n", dec[t->index].action == UB_FP_RUN ? "RUN" : "SKIP", dec[t->index].reason);
             for (size_t i = 0; i < ne; i++)
                 text_effect(&b, &ef[i]);
         }
+        if (dec)
+            nrun += dec[t->index].action == UB_FP_RUN;
         ub_ctx_free(c);
     }
     if (ub_diag_count(diag) != errs0) {
@@ -123,9 +163,14 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
                     counts[2], counts[2] == 1 ? "" : "s", counts[1], counts[1] == 1 ? "" : "s",
                     counts[3], counts[3] == 1 ? "y" : "ies", counts[4], counts[4] == 1 ? "" : "s",
                     counts[5], counts[5] == 1 ? "" : "s");
+        if (dec)
+            ub_buf_addf(&b, "This ds ran before: a run would run %zu task%s and skip %zu (unchanged).\n", nrun,
+                        nrun == 1 ? "" : "s", s->ntasks - nrun);
     }
     print_masked(&b, out);
 out:
+    ub_fp_decisions_free(dec, dec ? s->ntasks : 0);
+    ub_free(dec);
     json_decref(jtasks);
     ub_buf_free(&b);
     return rc;

@@ -1,7 +1,10 @@
 /* run.c — `ubpipe run`: the scheduler core over forked task processes, the
- * journal, resume, backfill, progress and signals; `status`, `logs`. */
+ * journal, resume, backfill, progress and signals; the range form of `plan`.
+ * The readers of what a run left (`status`, `logs`) are in status.c. */
 #include "core/run.h"
 #include "core/hooks.h"
+#include "core/fingerprint.h"
+#include "core/lineage.h"
 #include "base/date.h"
 #include "core/journal.h"
 #include "core/plan.h"
@@ -36,6 +39,7 @@ typedef struct runinfo {              /* one date */
     size_t     pending;                  /* tasks to run when it opened */
     char      *fresh;                 /* per task: run from scratch (--rerun, --only), no outputs
                                          of an earlier run to re-attach to */
+    char       lineage_run[37];       /* OpenLineage runId of this pipeline run (the parent) */
 } runinfo;
 
 enum { W_FREE, W_RUNNING, W_DONE, W_REPORTED };
@@ -55,6 +59,8 @@ typedef struct worker {               /* one running try */
     int      has_progress;
     double   started, shown;          /* monotonic */
     char    *logpath;
+    json_t  *fp;                      /* fingerprint components, computed before the try started */
+    json_t  *inputs;                  /* content hashes the try reported while streaming */
 } worker;
 
 typedef struct runner {
@@ -71,6 +77,7 @@ typedef struct runner {
     size_t               live;         /* lines of the live view on screen */
     double               drawn;
     double               grace;
+    ub_lineage          *lineage;      /* NULL: no OpenLineage transport configured */
 } runner;
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -113,7 +120,7 @@ static int select_tasks(ub_spec *s, const ub_run_opts *o, char *sel, ub_diag *di
         sel[i] = 1;
         p += l + (p[l] == ',');
     }
-    if (o->downstream)
+    if (o->downstream || o->rerun)                     /* --only T --rerun: T and its downstream */
         for (size_t k = 0; k < s->ntasks; k++) {          /* order: upstream first */
             ub_task *t = &s->tasks[s->order[k]];
             for (size_t j = 0; j < t->nafter; j++)
@@ -335,6 +342,9 @@ static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const 
     ub_ctx_set_log(c, log);
     ub_ctx_set_progress_cb(c, child_progress, &io);
     ub_op_log(c, "try %d of %d, operator %s, pid %ld", try_no, t->retries + 1, t->op->name, (long)getpid());
+    char lrun[37];
+    ub_lineage_uuid(lrun);
+    int ldown = ub_lineage_emit(R->lineage, e, t, c, lrun, R->runs[r].lineage_run, "START", NULL) != 0;
     int rc = t->op->run(c);
     if (rc == 0 && *ub_ctx_error(c))
         rc = -1;
@@ -358,16 +368,22 @@ static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const 
     }
     if (rc && child_stop)
         ub_op_log(c, "stopped by the scheduler");
+    ldown |= ub_lineage_emit(R->lineage, e, t, c, lrun, R->runs[r].lineage_run,
+                             rc == 0 ? "COMPLETE" : child_stop || ub_op_cancelled(c) ? "ABORT" : "FAIL",
+                             ub_ctx_error(c)) != 0;
     ub_op_log(c, rc ? "failed: %s" : "success%s", rc ? ub_ctx_error(c) : "");
     if (io.any)                                /* the final figures, whatever the throttle dropped */
         child_send(fd, json_pack("{s:[I,I]}", "progress", (json_int_t)io.rows, (json_int_t)io.bytes));
-    json_t *outs = json_object();
+    json_t *outs = json_object(), *ins = json_object();
     const ub_kv *kv;
     size_t n = ub_ctx_outputs(c, &kv);
     for (size_t k = 0; k < n; k++)
         json_object_set_new(outs, kv[k].key, json_string(kv[k].val));
-    child_send(fd, json_pack("{s:{s:b, s:b, s:s, s:o}}", "result", "ok", rc == 0, "fatal", ub_ctx_fatal(c), "error",
-                             ub_ctx_error(c), "outputs", outs));
+    n = ub_ctx_inputs(c, &kv);
+    for (size_t k = 0; k < n; k++)
+        json_object_set_new(ins, kv[k].key, json_string(kv[k].val));
+    child_send(fd, json_pack("{s:{s:b, s:b, s:s, s:o, s:o, s:b}}", "result", "ok", rc == 0, "fatal", ub_ctx_fatal(c),
+                             "error", ub_ctx_error(c), "outputs", outs, "inputs", ins, "lineage_down", ldown));
     ub_ctx_set_log(c, NULL);
     if (log)
         fclose(log);
@@ -389,6 +405,8 @@ static void release(worker *w)
     ub_buf_free(&w->in);
     ub_buf_free(&w->error);
     json_decref(w->outputs);
+    json_decref(w->fp);
+    json_decref(w->inputs);
     ub_free(w->logpath);
     memset(w, 0, sizeof *w);
     w->fd = -1;
@@ -437,6 +455,10 @@ static void child_line(runner *R, worker *w, const char *line)
         ub_buf_adds(&w->error, e ? e : "");
         json_decref(w->outputs);
         w->outputs = json_incref(json_object_get(res, "outputs"));
+        json_decref(w->inputs);
+        w->inputs = json_incref(json_object_get(res, "inputs"));
+        if (json_is_true(json_object_get(res, "lineage_down")))
+            ub_lineage_set_down(R->lineage);     /* later tries send nothing more */
     }
     json_decref(m);
 }
@@ -508,6 +530,8 @@ static int op_start(void *ud, size_t r, size_t i, int try_no, ub_err *err)
     ub_buf lp = UB_BUF_INIT;
     int pfd[2] = { -1, -1 };
     int rc = -1;
+    const char *why = NULL;
+    json_t *fp = NULL;
     release_reported(R);
     for (size_t k = 0; k < R->nw && !w; k++)
         if (R->w[k].st == W_FREE)
@@ -524,6 +548,8 @@ static int op_start(void *ud, size_t r, size_t i, int try_no, ub_err *err)
         ub_err_set(err, "cannot start task '%s': pipe: %s", t->id, strerror(errno));
         goto out;
     }
+    /* what the try reads, fixed before it starts (its upstream tasks are done) */
+    fp = ub_fp_compute(ri->e, t, &ri->j, &why);
     fflush(NULL);
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -550,9 +576,12 @@ static int op_start(void *ud, size_t r, size_t i, int try_no, ub_err *err)
     pfd[0] = -1;
     w->started = w->shown = ub_mono();
     w->logpath = ub_buf_detach(&lp, NULL);     /* the worker owns it now */
+    w->fp = fp;                                /* NULL: not recorded (the next run runs it) */
+    fp = NULL;
     draw_live(R, 1);
     rc = 0;
 out:
+    json_decref(fp);
     if (pfd[0] >= 0)
         close(pfd[0]);
     if (pfd[1] >= 0)
@@ -654,8 +683,14 @@ static void op_record(void *ud, size_t r, size_t i, const char *state, int try_n
     ub_err err;
     char word[64];
     const char *pre = R->nruns > 1 ? ri->ds.s : "", *sp = R->nruns > 1 ? " " : "";
-    if (ub_journal_record(&ri->j, t->id, state, try_no, error, kv, nkv, &err))
+    char *fpt = NULL;
+    if (w && w->fp && strcmp(state, "success") == 0) {
+        ub_fp_merge_inputs(w->fp, w->inputs);
+        fpt = json_dumps(w->fp, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    }
+    if (ub_journal_record_fp(&ri->j, t->id, state, try_no, error, kv, nkv, fpt, &err))
         say(R, 1, "ubpipe: %s", err.msg);
+    ub_free(fpt);
     /* on_failure / on_retry hooks run here, in the scheduler: they report, they
      * cannot change the outcome */
     const char *hook = strcmp(state, "failed") == 0 ? "on_failure"
@@ -711,10 +746,13 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
     ub_spec *s = R->spec;
     ub_engine_opts eo = *R->eo;
     ub_buf b = UB_BUF_INIT;
+    ub_fp_decision *dec = NULL;
+    char *force = NULL;
     int rc = -1;
     eo.ds = ri->ds.s;
     eo.planning = 0;
     ri->lockfd = -1;
+    ub_lineage_uuid(ri->lineage_run);
     ri->fresh = ub_calloc(s->ntasks ? s->ntasks : 1, 1);
     if (!ri->fresh) {
         ub_err_oom(err);
@@ -748,31 +786,76 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
     ri->jopen = 1;
     sweep(ri->e);                             /* what a killed run left behind */
     ri->pending = 0;
+    /* which tasks run: --only selects (and forces) its tasks; otherwise the
+     * fingerprints decide, --rerun forcing every task */
+    int legacy = 0;
+    dec = ub_calloc(s->ntasks ? s->ntasks : 1, sizeof *dec);
+    force = ub_calloc(s->ntasks ? s->ntasks : 1, 1);
+    if (!dec || !force) {
+        ub_err_oom(err);
+        goto out;
+    }
+    for (size_t i = 0; i < s->ntasks; i++)
+        force[i] = R->o->rerun || R->o->only;
+    if (!R->o->only && ub_fp_decide(ri->e, &ri->j, force, dec, &legacy)) {
+        ub_err_oom(err);
+        goto out;
+    }
+    if (legacy)
+        say(R, 0, "ubpipe: the journal of %s ds=%s was written by an older ubpipe (no fingerprints): its tasks "
+                  "count as changed", s->pipeline, ri->ds.s);
+    size_t to_run = 0;
+    for (size_t i = 0; i < s->ntasks; i++)
+        to_run += R->o->only ? task_selected(R, i) != 0 : dec[i].action == UB_FP_RUN;
+    /* an up-to-date ds writes nothing; a run records its -p values and decisions */
+    if (to_run && ub_journal_run_start(&ri->j, R->eo->params, R->eo->nparams, err))
+        goto out;
     for (size_t k = 0; k < s->ntasks; k++) {
         ub_task *t = &s->tasks[s->order[k]];
         const ub_jtask *jt = ub_journal_task(&ri->j, t->id);
         int done_before = jt && jt->state && strcmp(jt->state, "success") == 0;
         tries[t->index] = jt ? jt->tries : 0;
-        if (!task_selected(R, t->index) || (done_before && !R->o->rerun && !R->o->only)) {
-            if (jt)
-                ub_engine_publish(ri->e, t->id, jt->outputs, jt->nout);
+        int runs = R->o->only ? task_selected(R, t->index) : dec[t->index].action == UB_FP_RUN;
+        if (runs) {                            /* a task the run skips is up to date: no line */
+            const char *why = R->o->only ? "selected (--only)" : dec[t->index].reason;
+            if (ub_journal_decision(&ri->j, t->id, "run", why, err))
+                goto out;
+        }
+        if (!runs) {
+            if (jt && R->o->only)
+                ub_engine_publish(ri->e, t->id, jt->outputs, jt->nout);   /* the decision published the rest */
             init[t->index] = UB_SS_SUCCESS;
             continue;
         }
         init[t->index] = UB_SS_WAITING;
-        ri->fresh[t->index] = done_before;
+        ri->fresh[t->index] = done_before;      /* a changed task starts over, like --rerun */
         ri->pending++;
+    }
+    /* why each task runs or not, when some ran before and some run now */
+    int ran_before = 0;
+    for (size_t i = 0; i < s->ntasks; i++)
+        ran_before |= tries[i] > 0;
+    for (size_t k = 0; ri->pending && ran_before && !R->o->only && k < s->ntasks; k++) {
+        const ub_task *t = &s->tasks[s->order[k]];
+        const char *act = dec[t->index].action == UB_FP_RUN ? "run" : "skip";
+        say(R, 0, "  %-7s %s: %s", act, t->id, dec[t->index].reason);
+        emit_json(R, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "decision", "ds", ri->ds.s, "task", t->id,
+                               "action", act, "reason", dec[t->index].reason));
     }
     ri->t0 = ub_mono();
     if (ri->pending)
         say(R, 0, "ubpipe: run %s ds=%s profile=%s (%zu of %zu tasks to run, %zu workers)", s->pipeline, ri->ds.s,
             ri->e->profile, ri->pending, s->ntasks, R->nw);
     else
-        say(R, 0, "ubpipe: %s ds=%s is already complete (--rerun runs it again)", s->pipeline, ri->ds.s);
+        say(R, 0, "ubpipe: %s ds=%s is already complete and up to date (--rerun runs it again)", s->pipeline,
+            ri->ds.s);
     emit_json(R, json_pack("{s:s, s:s, s:s, s:i}", "event", "run", "ds", ri->ds.s, "state", "running", "tasks_to_run",
                            (int)ri->pending));
     rc = 0;
 out:
+    ub_fp_decisions_free(dec, dec ? s->ntasks : 0);
+    ub_free(dec);
+    ub_free(force);
     ub_buf_free(&b);
     return rc;
 }
@@ -871,6 +954,7 @@ int ub_run(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, c
     R.tty = isatty(2) && !o->log_json;
     R.color = R.tty && !getenv("NO_COLOR") && !(term && strcmp(term, "dumb") == 0);
     R.sel = ub_malloc(s->ntasks);
+    R.lineage = ub_lineage_from_env();
     R.runs = ub_calloc(n, sizeof *R.runs);
     R.w = ub_calloc(R.nw, sizeof *R.w);
     if (!R.sel || !R.runs || !R.w) {
@@ -922,69 +1006,7 @@ out:
     ub_free(R.w);
     ub_free(R.runs);
     ub_free(R.sel);
-    return rc;
-}
-
-static json_t *status_json(const ub_spec *s, const char *ds, const ub_journal *j)
-{
-    json_t *arr = json_array();
-    for (size_t k = 0; k < s->ntasks; k++) {
-        const ub_task *t = &s->tasks[s->order[k]];
-        const ub_jtask *r = ub_journal_task(j, t->id);
-        const char *st = r && r->state ? r->state : "none";
-        double dur = r && r->started > 0 && r->ended >= r->started ? r->ended - r->started : 0;
-        json_t *o = json_pack("{s:s, s:s, s:i}", "id", t->id, "state", st, "tries", r ? r->tries : 0);
-        json_object_set_new(o, "duration_s", r && r->ended > 0 ? json_real(dur) : json_null());
-        if (r && r->error)
-            json_object_set_new(o, "error", json_string(r->error));
-        json_array_append_new(arr, o);
-    }
-    return json_pack("{s:s, s:s, s:o}", "pipeline", s->pipeline, "ds", ds, "tasks", arr);
-}
-
-int ub_run_status(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, int json, FILE *out,
-                  ub_diag *diag)
-{
-    int rc = 0;
-    for (size_t d = 0; d < n && rc == 0; d++) {
-        ub_engine_opts o = *eo;
-        o.ds = dates[d].s;
-        o.planning = 1;
-        ub_engine *e = ub_engine_new(s, &o, diag);
-        ub_journal j;
-        ub_err err;
-        if (!e)
-            return 2;
-        if (ub_journal_open(&j, e->state_dir, s->pipeline, e->ds, 0, &err)) {
-            ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "%s", err.msg);
-            ub_engine_free(e);
-            return 2;
-        }
-        if (json) {
-            json_t *root = status_json(s, e->ds, &j);
-            char *txt = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-            if (txt)
-                fprintf(out, "%s\n", txt);
-            else
-                rc = 2;
-            ub_free(txt);
-            json_decref(root);
-        } else {
-            if (d)
-                fputc('\n', out);
-            fprintf(out, "%s ds=%s\n%-48s %-16s %5s %10s\n", s->pipeline, e->ds, "TASK", "STATE", "TRIES",
-                    "DURATION");
-            for (size_t k = 0; k < s->ntasks; k++) {
-                const ub_task *t = &s->tasks[s->order[k]];
-                const ub_jtask *r = ub_journal_task(&j, t->id);
-                double dur = r && r->started > 0 && r->ended >= r->started ? r->ended - r->started : 0;
-                fprintf(out, "%-48s %-16s %5d %9.2fs\n", t->id, r && r->state ? r->state : "none",
-                        r ? r->tries : 0, dur);
-            }
-        }
-        ub_journal_close(&j);
-        ub_engine_free(e);
-    }
+    ub_lineage_free(R.lineage);
     return rc;
 }
 
@@ -1056,39 +1078,4 @@ out:
     ub_free(sel);
     ub_free(cells);
     return rc;
-}
-
-int ub_run_logs(ub_engine *e, const char *task, int try_no, FILE *out, ub_diag *diag)
-{
-    ub_spec *s = e->spec;
-    size_t i;
-    for (i = 0; i < s->ntasks; i++)
-        if (strcmp(s->tasks[i].id, task) == 0)
-            break;
-    if (i == s->ntasks) {
-        ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "'%s' is not a task of '%s'", task, s->pipeline);
-        return 2;
-    }
-    int shown = 0;
-    for (int n = try_no > 0 ? try_no : 1; n <= (try_no > 0 ? try_no : 1000); n++) {   /* tries may have gaps */
-        ub_buf p = UB_BUF_INIT;
-        ub_buf_addf(&p, "%s/runs/%s/%s/logs/%s.%d.log", e->state_dir, s->pipeline, e->ds, task, n);
-        FILE *f = p.err ? NULL : fopen(p.p, "r");
-        ub_buf_free(&p);
-        if (!f)
-            continue;
-        fprintf(out, "=== %s try %d ===\n", task, n);
-        char buf[8192];
-        size_t got;
-        while ((got = fread(buf, 1, sizeof buf, f)) > 0)
-            fwrite(buf, 1, got, out);
-        fclose(f);
-        shown++;
-    }
-    if (!shown) {
-        ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "no logs for task '%s' at ds %s%s", task, e->ds,
-                      try_no > 0 ? " and that try" : "");
-        return 2;
-    }
-    return 0;
 }

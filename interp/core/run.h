@@ -1,6 +1,7 @@
-/* run.h — `ubpipe run`, `status`, `logs` and the range form of `plan`:
+/* run.h — `ubpipe run` and the range form of `plan`:
  * the scheduler core (sched.h) driven by forked task processes, the run
- * journal, resume, backfill, progress and signals. */
+ * journal, resume, backfill, progress and signals.  `status` and `logs`
+ * are in status.h. */
 #ifndef UB_RUN_H
 #define UB_RUN_H
 #include "core/engine.h"
@@ -27,16 +28,11 @@ int ub_run_dates(const char *ds, const char *from, const char *to, ub_ds **out, 
  * error (diag). */
 int ub_run(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, const ub_run_opts *o,
            ub_diag *diag);
-/* `ubpipe status`: tasks × state × tries × duration of each date from the
- * journal; JSON prints one object per date. */
-int ub_run_status(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, int json, FILE *out,
-                  ub_diag *diag);
 /* `ubpipe plan --from --to`: the dates × tasks grid of what a backfill
  * would run (text), after rendering each date's plan to check it; JSON
  * prints each date's plan, one object per date. */
 int ub_run_plan_range(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, const ub_run_opts *o,
                       int json, FILE *out, ub_diag *diag);
-/* `ubpipe logs`: prints the log of each try (or of one). */
-int ub_run_logs(ub_engine *e, const char *task, int try_no, FILE *out, ub_diag *diag);
+#include "core/status.h"
 
 #endif

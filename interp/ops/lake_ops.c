@@ -1,5 +1,6 @@
 /* lake_ops.c — lake.put (local file → lake) and lake.copy (lake → lake). */
 #include "io/csv.h"
+#include "io/hashread.h"
 #include "io/stream.h"
 #include "base/mem.h"
 #include "op.h"
@@ -132,9 +133,10 @@ static void tee_close(ub_reader *r)
 
 /* Copies the file path to w while checking it as CSV (every record
  * well-formed, with the header's field count): 0 and the bytes copied in
- * *n; -1 when the file is refused (err names the file and line); -2 when
+ * *n and, when known, its SHA-256 in sha (*have_sha = 1); -1 when the file is refused (err names the file and line); -2 when
  * writing to the lake failed.  w is neither committed nor aborted here. */
-static int put_checked_csv(const char *path, ub_writer *w, int64_t *n, ub_err *err)
+static int put_checked_csv(const char *path, ub_writer *w, int64_t *n, char sha[65], int *have_sha,
+                           ub_err *err)
 {
     tee_reader *t = ub_calloc(1, sizeof *t);
     ub_csv *csv = NULL;
@@ -150,7 +152,8 @@ static int put_checked_csv(const char *path, ub_writer *w, int64_t *n, ub_err *e
     t->base.name = t->path;
     t->out = w;
     t->line = 1;
-    if (!(t->in = ub_file_reader_open(path, err)) || !(csv = ub_csv_open(&t->base, &opts, err)))
+    if (!(t->in = ub_sha256_reader(ub_file_reader_open(path, err), err)) ||
+        !(csv = ub_csv_open(&t->base, &opts, err)))
         goto out;
     k = ub_csv_next(csv, err);
     if (k < 0)
@@ -164,6 +167,7 @@ static int put_checked_csv(const char *path, ub_writer *w, int64_t *n, ub_err *e
         ;
     if (k == 0) {                     /* the CSV reader saw the end: every byte went through */
         *n = (int64_t)w->bytes;
+        *have_sha = ub_sha256_reader_hex(t->in, sha) == 0;   /* the content hash, from the same read */
         rc = 0;
     }
 out:
@@ -207,7 +211,8 @@ static int put_run(ub_opctx *c)
     ub_writer *w = NULL;
     ub_err err;
     int64_t n = 0;
-    int rc = -1;
+    int rc = -1, have_sha = 0;
+    char sha[65];
     if (!src || !dst || !chk || !lake)
         goto out;
     if (strcmp(chk, "csv") == 0) {
@@ -216,7 +221,7 @@ static int put_run(ub_opctx *c)
             ub_op_fail(c, "%s", err.msg);
             goto out;
         }
-        int bad = put_checked_csv(src, w, &n, &err);
+        int bad = put_checked_csv(src, w, &n, sha, &have_sha, &err);
         if (bad == -1)
             ub_op_fatal(c, "%s", err.msg);   /* refused: out aborts w, nothing lands */
         else if (bad)
@@ -236,7 +241,8 @@ static int put_run(ub_opctx *c)
             rc = 0;
             goto out;
         }
-        if (!(r = ub_file_reader_open(src, &err)) || !(w = ub_lake_open_write(lake, dst, &err))) {
+        if (!(r = ub_sha256_reader(ub_file_reader_open(src, &err), &err)) ||
+            !(w = ub_lake_open_write(lake, dst, &err))) {
             ub_op_fail(c, "%s", err.msg);
             goto out;
         }
@@ -244,13 +250,19 @@ static int put_run(ub_opctx *c)
             ub_op_fail(c, "%s", err.msg);
             goto out;
         }
+        have_sha = ub_sha256_reader_hex(r, sha) == 0;
     }
     rc = ub_writer_commit(w, &err);
     w = NULL;
     if (rc)
         ub_op_fail(c, "%s", err.msg);
-    else
+    else {
         ub_op_log(c, "wrote %lld bytes to %s", (long long)n, dst);
+        if (have_sha) {
+            ub_op_input_file(c, "src", src, sha);      /* the fingerprint's content hash of src */
+            ub_op_set_output(c, "sha256", sha);        /* what it wrote: downstream fingerprints */
+        }
+    }
 out:
     ub_writer_abort(w);
     ub_reader_close(r);

@@ -2,6 +2,7 @@
 #include "base/buf.h"
 #include "io/stream.h"
 #include "ops/pg.h"
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,7 @@ static int run(ub_opctx *c)
     ub_err err;
     PGconn *db = NULL;
     ub_writer *w = NULL;
+    EVP_MD_CTX *md = NULL;
     int rc = -1;
     char msg[2048];
     const char *sql = copy_sql(c, &b), *to = ub_op_str(c, "to"), *comp = ub_op_str(c, "compress");
@@ -85,7 +87,14 @@ static int run(ub_opctx *c)
     uint64_t rows = 0, bytes = 0;
     int n, failed = 0, cancelled = 0;
     char *row;
+    /* the content hash of what it wrote: the fingerprint of its output */
+    md = EVP_MD_CTX_new();
+    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+        ub_op_fail(c, "out of memory");
+        goto out;
+    }
     while ((n = PQgetCopyData(db, &row, 0)) > 0) {
+        EVP_DigestUpdate(md, row, (size_t)n);
         if (!failed && ub_write(w, row, (size_t)n, &err)) {
             ub_op_fail(c, "%s", err.msg);
             failed = 1;
@@ -127,10 +136,22 @@ static int run(ub_opctx *c)
     w = NULL;
     if (rc)
         ub_op_fail(c, "%s", err.msg);
-    else
+    else {
         ub_op_log(c, "extracted %llu rows (%llu bytes) to %s", (unsigned long long)rows,
                   (unsigned long long)bytes, to);
+        unsigned char d[32];
+        unsigned int dl = 0;
+        char hex[65], num[32];
+        if (EVP_DigestFinal_ex(md, d, &dl) && dl == 32) {
+            for (unsigned i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", d[i]);
+            ub_op_set_output(c, "sha256", hex);
+        }
+        snprintf(num, sizeof num, "%llu", (unsigned long long)rows);
+        ub_op_set_output(c, "rows", num);
+    }
 out:
+    EVP_MD_CTX_free(md);
     ub_writer_abort(w);
     PQfinish(db);
     ub_buf_free(&b);

@@ -90,7 +90,7 @@ ts() { J "$1" "$2" | python3 -c "
 import json,sys
 for l in sys.stdin:
     r=json.loads(l)
-    if r['task']=='$3' and r['state']=='$4': print(r['ts']); break"; }
+    if r.get('task')=='$3' and r.get('state')=='$4': print(r['ts']); break"; }
 states() { "$UBPIPE" status "$P/$1.yaml" --ds "$2" --format json |
   python3 -c 'import json,sys; print(" ".join("%s=%s/%d" % (t["id"], t["state"], t["tries"]) for t in json.load(sys.stdin)["tasks"]))'; }
 lt() { python3 -c "import sys; sys.exit(0 if $1 < $2 else 1)"; }
@@ -123,7 +123,7 @@ import json,sys
 last=None; out=[]
 for l in sys.stdin:
     r=json.loads(l)
-    if r['task']!='flaky': continue
+    if r.get('task')!='flaky' or 'state' not in r: continue
     if r['state']=='up_for_retry': last=r['ts']
     if r['state']=='running' and last is not None: out.append(r['ts']-last); last=None
 print(' '.join('ok' if d >= want - 0.05 else 'short(%.2f<%d)' % (d, want) for d, want in zip(out, [1, 2])), len(out))")

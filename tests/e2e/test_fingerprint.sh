@@ -1,0 +1,214 @@
+#!/bin/sh
+# test_fingerprint.sh — runs that know what changed (issue 13), on the local stack.
+#
+# In a temporary UBPIPE_HOME, with a copy of pipelines/ and sql/: run a ds, then change exactly one
+# input at a time (a -p value, a SQL file, the step JSON, the vendor file's content, the PySpark script,
+# a connection's target, an upstream output) and run the ds again: the tasks that ran (the journal's
+# "run" decisions of that run) are exactly the dependent ones, and the metric equals ref_metric.py.
+# Nothing changed, a YAML comment or a key reorder runs nothing; `status` shows stale tasks and
+# `plan --format json` the action and reason; an older journal (no fingerprints) runs everything and
+# says so once.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 1
+UBPIPE=${UBPIPE:-$ROOT/ubpipe}
+case $UBPIPE in /*) ;; *) UBPIPE=$ROOT/$UBPIPE ;; esac
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+ko() { fail=$((fail + 1)); echo "test_fingerprint: FAIL: $*" >&2; }
+same() { if [ "$2" = "$3" ]; then ok; else ko "$1: got [$2], want [$3]"; fi; }
+
+TMP=$(mktemp -d /tmp/ubpipe-test-fp.XXXXXX) || exit 1
+chmod 755 "$TMP"
+export UBPIPE_HOME="$TMP/home"
+cleanup() { sh scripts/stack.sh stop >/dev/null 2>&1; rm -rf "$TMP"; }
+trap cleanup EXIT INT TERM
+
+sh scripts/stack.sh start >/dev/null || { echo "test_fingerprint: cannot start the stack"; exit 1; }
+UBPIPE_DEMO_SCALE=0.02 sh scripts/demo-data.sh >/dev/null || { echo "test_fingerprint: demo data failed"; exit 1; }
+DEMO=$UBPIPE_HOME/demo
+mkdir -p "$TMP/copy" && cp -r pipelines sql "$TMP/copy/"
+SPEC=$TMP/copy/pipelines/user_behavior.yaml
+REV=$TMP/reviews.csv
+cp "$DEMO/movie_review.csv" "$REV"
+D=2021-04-30
+J=$UBPIPE_HOME/runs/user_behavior/$D/journal.jsonl
+Q() { sh scripts/stack.sh psql warehouse -X -q -A -t -F, -c "$1"; }
+run() { "$UBPIPE" run "$SPEC" --ds $D -q -p movie_review_file="$REV" "$@"; }
+# the tasks the last run ran: the decisions after the journal's last run line, if a run line was
+# written since the previous call (an up-to-date ds writes nothing)
+ran() { python3 - "$J" "$TMP/last" <<'EOF'
+import json, os, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+last = int(open(sys.argv[2]).read()) if os.path.exists(sys.argv[2]) else 0
+open(sys.argv[2], "w").write(str(len(lines)))
+starts = [i for i, r in enumerate(lines) if "run" in r and i >= last]
+if starts:
+    print(" ".join(sorted(r["task"] for r in lines[starts[-1]:] if r.get("decision") == "run")))
+else:
+    print("")
+EOF
+}
+metric_ok() {
+  got=$(Q "SELECT customerid, amount_spent, review_score, review_count FROM public.user_behavior_metric
+           WHERE insert_date = '$D' ORDER BY customerid")
+  want=$(python3 tests/e2e/ref_metric.py --purchases "$DEMO/user_purchase.csv" --reviews "$REV" --ds $D | tail -n +2)
+  if [ -n "$got" ] && [ "$got" = "$want" ]; then ok; else ko "$1: the metric differs from ref_metric.py"; fi
+}
+ALL="end_of_data_pipeline extract_user_purchase_data generate_user_behavior_metric movie_review_stage_to_stage_tbl movie_review_to_raw_data_lake spark_script_to_s3 start_emr_movie_classification_script user_purchase_stage_data_lake_to_stage_tbl user_purchase_to_stage_data_lake wait_for_movie_classification_transformation"
+EMR_DOWN="end_of_data_pipeline generate_user_behavior_metric movie_review_stage_to_stage_tbl start_emr_movie_classification_script wait_for_movie_classification_transformation"
+PURCHASE_DOWN="end_of_data_pipeline generate_user_behavior_metric user_purchase_stage_data_lake_to_stage_tbl"
+
+# first run: everything
+if run; then ok; else ko "first run failed"; fi
+same "first run" "$(ran)" "$ALL"
+metric_ok "first run"
+
+# nothing changed: nothing runs, and it says up to date
+out=$("$UBPIPE" run "$SPEC" --ds $D -p movie_review_file="$REV" 2>&1)
+same "no-op run" "$(ran)" ""
+case $out in *"up to date"*) ok ;; *) ko "no-op run does not say up to date: $out" ;; esac
+
+# a YAML comment and a key reorder change nothing
+python3 - "$SPEC" <<'EOF'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+s = s.replace("  movie_review_to_raw_data_lake:\n    op: lake.put\n    src: \"{{ params.movie_review_file }}\"\n"
+              "    dst: \"raw:movie_review/{{ ds }}/movie.csv\"\n",
+              "  movie_review_to_raw_data_lake:   # the vendor file\n    dst: \"raw:movie_review/{{ ds }}/movie.csv\"\n"
+              "    op: lake.put\n    # where it comes from\n    src: \"{{ params.movie_review_file }}\"\n")
+open(p, "w").write("# a comment at the top\n" + s)
+EOF
+grep -q 'where it comes from' "$SPEC" && ok || ko "could not reorder the spec"
+run; same "comment and reorder" "$(ran)" ""
+
+# status and plan: nothing stale, every action skip
+same "status: nothing stale" "$("$UBPIPE" status "$SPEC" --ds $D -p movie_review_file="$REV" --format json |
+  python3 -c 'import json,sys; print(sorted({t["state"] for t in json.load(sys.stdin)["tasks"]}))')" "['success']"
+
+# a -p value: the same content under another name
+cp "$REV" "$TMP/reviews2.csv"
+"$UBPIPE" plan "$SPEC" --ds $D -p movie_review_file="$TMP/reviews2.csv" --format json > "$TMP/plan.json"
+same "plan: the -p value's task runs" "$(python3 -c 'import json,sys
+d = {t["id"]: t for t in json.load(open(sys.argv[1]))["tasks"]}
+t = d["movie_review_to_raw_data_lake"]
+print(t["action"], t["reason"].split(":")[0], d["extract_user_purchase_data"]["action"])' "$TMP/plan.json")" \
+  "run param movie_review_file skip"
+same "status: stale with the new -p" "$("$UBPIPE" status "$SPEC" --ds $D -p movie_review_file="$TMP/reviews2.csv" \
+  --format json | python3 -c 'import json,sys
+print(" ".join(sorted(t["id"] for t in json.load(sys.stdin)["tasks"] if t["state"] == "stale")))')" \
+  "$(echo "$EMR_DOWN movie_review_to_raw_data_lake" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+out=$("$UBPIPE" run "$SPEC" --ds $D -p movie_review_file="$TMP/reviews2.csv" 2>&1)
+same "-p value" "$(ran)" "$(echo "$EMR_DOWN movie_review_to_raw_data_lake" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+case $out in *'movie_review_to_raw_data_lake: param movie_review_file: '*) ok ;;
+  *) ko "-p change: no reason given: $out" ;; esac
+run; same "back to the first -p value" "$(ran)" "$(echo "$EMR_DOWN movie_review_to_raw_data_lake" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+metric_ok "after -p changes"
+
+# the vendor file's content
+python3 - "$REV" <<'EOF'
+import sys
+p = sys.argv[1]
+lines = open(p).read().split("\n")
+lines[1] = lines[1].replace("good", "bad") if "good" in lines[1] else lines[1] + " good"
+open(p, "w").write("\n".join(lines))
+EOF
+out=$("$UBPIPE" run "$SPEC" --ds $D -p movie_review_file="$REV" 2>&1)
+same "vendor file content" "$(ran)" "$(echo "$EMR_DOWN movie_review_to_raw_data_lake" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+case $out in *'movie_review_to_raw_data_lake: input changed (movie_review_file: content)'*) ok ;;
+  *) ko "vendor file change: reason: $out" ;; esac
+metric_ok "after the vendor file changed"
+
+# a SQL file
+printf '\n-- changed by test_fingerprint\n' >> "$TMP/copy/sql/generate_user_behavior_metric.sql"
+out=$("$UBPIPE" run "$SPEC" --ds $D -p movie_review_file="$REV" 2>&1)
+same "SQL file" "$(ran)" "end_of_data_pipeline generate_user_behavior_metric"
+case $out in *'generate_user_behavior_metric: '*'sql/generate_user_behavior_metric.sql changed'*) ok ;;
+  *) ko "SQL change: reason: $out" ;; esac
+metric_ok "after the SQL file changed"
+
+# the step JSON (a reformatting still changes its content hash)
+sed -i 's/^\[/[ /' "$TMP/copy/pipelines/emr/clean_movie_review.json"
+run; same "step JSON" "$(ran)" "$EMR_DOWN"
+metric_ok "after the step JSON changed"
+
+# the PySpark script
+printf '\n# changed by test_fingerprint\n' >> "$TMP/copy/pipelines/scripts/random_text_classification.py"
+run; same "PySpark script" "$(ran)" "$(echo "$EMR_DOWN spark_script_to_s3" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+
+# a connection's target
+out=$(UBPIPE_CONN_SOURCE="host=$UBPIPE_HOME/pg user=ubpipe dbname=ubpipe_source connect_timeout=9" \
+  "$UBPIPE" run "$SPEC" --ds $D -p movie_review_file="$REV" 2>&1)
+same "connection target" "$(ran)" "$(echo "$PURCHASE_DOWN extract_user_purchase_data user_purchase_to_stage_data_lake" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+case $out in *'extract_user_purchase_data: connection source changed'*) ok ;; *) ko "conn change: reason: $out" ;; esac
+run; ran >/dev/null
+metric_ok "after the connection changed back"
+
+# an upstream output: the source gains a row of ds, the extract alone is re-run (--only, no downstream)
+sh scripts/stack.sh psql source -X -q -c "INSERT INTO retail.user_purchase
+  SELECT invoice_number || 'x', stock_code, detail, quantity, invoice_date, unit_price, customer_id, country
+  FROM retail.user_purchase WHERE invoice_date < '$D'::date + 1 LIMIT 1" >/dev/null 2>&1 || ko "could not add a source row"
+"$UBPIPE" run "$SPEC" --ds $D -q -p movie_review_file="$REV" --only extract_user_purchase_data || ko "--only extract failed"
+same "--only extract" "$(ran)" "extract_user_purchase_data"
+out=$("$UBPIPE" run "$SPEC" --ds $D -p movie_review_file="$REV" 2>&1)
+same "upstream output" "$(ran)" "$(echo "$PURCHASE_DOWN user_purchase_to_stage_data_lake" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+case $out in *'user_purchase_to_stage_data_lake: upstream changed (extract_user_purchase_data output)'*) ok ;;
+  *) ko "upstream output: reason: $out" ;; esac
+
+# --only T --rerun: T and its downstream
+"$UBPIPE" run "$SPEC" --ds $D -q -p movie_review_file="$REV" --only movie_review_stage_to_stage_tbl --rerun ||
+  ko "--only --rerun failed"
+same "--only T --rerun" "$(python3 - "$J" <<'EOF'
+import json, sys
+d = [json.loads(l) for l in open(sys.argv[1]) if '"decision"' in l]
+print(" ".join(sorted(r["task"] for r in d[-3:])))
+EOF
+)" "end_of_data_pipeline generate_user_behavior_metric movie_review_stage_to_stage_tbl"
+ran >/dev/null
+
+# an older journal: no fingerprints, no decisions
+python3 - "$J" <<'EOF'
+import json, sys
+p = sys.argv[1]
+out = []
+for l in open(p):
+    r = json.loads(l)
+    if "decision" in r or "run" in r:
+        continue
+    r.pop("fp", None)
+    out.append(json.dumps(r))
+open(p, "w").write("\n".join(out) + "\n")
+EOF
+wc -l < "$J" > "$TMP/last"
+"$UBPIPE" status "$SPEC" --ds $D -p movie_review_file="$REV" >/dev/null 2>&1 && ok || ko "status of an older journal failed"
+out=$("$UBPIPE" run "$SPEC" --ds $D -p movie_review_file="$REV" 2>&1)
+same "older journal" "$(ran)" "$ALL"
+same "older journal: said once" "$(printf '%s\n' "$out" | grep -c 'older ubpipe')" 1
+metric_ok "after an older journal"
+run; same "after the older journal: up to date" "$(ran)" ""
+
+# killed at a random moment after an input changed: the resumed run converges (the same metric as an
+# uninterrupted run, then up to date)
+for delay in 0.05 0.2 0.4; do
+  printf '\n-- kill %s\n' "$delay" >> "$TMP/copy/sql/generate_user_behavior_metric.sql"
+  python3 - "$REV" <<'EOF'
+import sys
+p = sys.argv[1]
+text = open(p).read()
+cid = text.split("\n")[1].split(",")[0]      # one more review of the first reviewer: new content, new metric
+open(p, "w").write(text + ("" if text.endswith("\n") else "\n") + cid + ',"a good film, I loved it"\n')
+EOF
+  "$UBPIPE" run "$SPEC" --ds $D -q -p movie_review_file="$REV" >/dev/null 2>&1 &
+  pid=$!
+  sleep "$delay"
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  if run; then ok; else ko "resume after kill at ${delay}s failed"; fi
+  metric_ok "after a kill at ${delay}s"
+  ran >/dev/null
+  run; same "after a kill at ${delay}s: up to date" "$(ran)" ""
+done
+
+echo "test_fingerprint: $pass passed, $fail failed"
+[ "$fail" = 0 ]

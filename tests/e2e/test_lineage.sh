@@ -1,0 +1,165 @@
+#!/bin/sh
+# test_lineage.sh — OpenLineage events of the reference pipeline (issue 13), on the local stack.
+#
+# A receiver on 127.0.0.1 (python3 http.server) gets START and COMPLETE for every task, each event valid
+# against ../shared/vectors/openlineage/OpenLineage.json (python3-jsonschema, Draft 2020-12), with the
+# bearer token, the parent run and the nominal time; generate_user_behavior_metric's inputs are the two
+# staging tables and its output user_behavior_metric (postgres://HOST:PORT, DB.SCHEMA.TABLE).
+# A refusing and a hanging receiver leave the run's result and metric unchanged, with a warning in the
+# task log; the file transport writes the same events.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 1
+UBPIPE=${UBPIPE:-$ROOT/ubpipe}
+case $UBPIPE in /*) ;; *) UBPIPE=$ROOT/$UBPIPE ;; esac
+SCHEMA=${OPENLINEAGE_SCHEMA:-$ROOT/../shared/vectors/openlineage/OpenLineage.json}
+[ -f "$SCHEMA" ] || SCHEMA=/work/shared/vectors/openlineage/OpenLineage.json
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+ko() { fail=$((fail + 1)); echo "test_lineage: FAIL: $*" >&2; }
+same() { if [ "$2" = "$3" ]; then ok; else ko "$1: got [$2], want [$3]"; fi; }
+
+TMP=$(mktemp -d /tmp/ubpipe-test-lineage.XXXXXX) || exit 1
+chmod 755 "$TMP"
+export UBPIPE_HOME="$TMP/home"
+PIDS=""
+cleanup() {
+  for p in $PIDS; do kill "$p" 2>/dev/null; done
+  sh scripts/stack.sh stop >/dev/null 2>&1; rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+python3 -c 'import jsonschema' 2>/dev/null || { echo "test_lineage: python3-jsonschema is missing"; exit 1; }
+
+sh scripts/stack.sh start >/dev/null || { echo "test_lineage: cannot start the stack"; exit 1; }
+UBPIPE_DEMO_SCALE=0.02 sh scripts/demo-data.sh >/dev/null || { echo "test_lineage: demo data failed"; exit 1; }
+DEMO=$UBPIPE_HOME/demo
+D=2021-04-30
+SPEC=pipelines/user_behavior.yaml
+Q() { sh scripts/stack.sh psql warehouse -X -q -A -t -F, -c "$1"; }
+metric() { Q "SELECT customerid, amount_spent, review_score, review_count FROM public.user_behavior_metric
+              WHERE insert_date = '$D' ORDER BY customerid"; }
+
+# receiver: mode ok (201, records body and Authorization), hang (accepts, never answers)
+cat > "$TMP/recv.py" <<'EOF'
+import http.server, json, socket, sys, time
+mode, portfile, out = sys.argv[1], sys.argv[2], sys.argv[3]
+if mode == "hang":
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+    open(portfile, "w").write(str(s.getsockname()[1]))
+    conns = []
+    while True:
+        c, _ = s.accept(); conns.append(c)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with open(out, "a") as f:
+            f.write(json.dumps({"path": self.path, "auth": self.headers.get("Authorization"),
+                                "event": json.loads(body)}) + "\n")
+        self.send_response(201); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+open(portfile, "w").write(str(srv.server_address[1]))
+srv.serve_forever()
+EOF
+start_recv() {   # mode -> sets PORT
+  rm -f "$TMP/port"
+  python3 "$TMP/recv.py" "$1" "$TMP/port" "$TMP/received.jsonl" & PIDS="$PIDS $!"
+  i=0; while [ ! -s "$TMP/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+  PORT=$(cat "$TMP/port")
+}
+
+# checks a JSON-lines file of events (key: "event" inside each line when $2 = wrapped)
+check_events() {
+  python3 - "$1" "$2" "$SCHEMA" <<'EOF'
+import json, sys, jsonschema
+path, wrapped, schema = sys.argv[1], sys.argv[2] == "wrapped", json.load(open(sys.argv[3]))
+v = jsonschema.Draft202012Validator(schema)
+lines = [json.loads(l) for l in open(path)]
+evs = [l["event"] for l in lines] if wrapped else lines
+problems = []
+if wrapped:
+    for l in lines:
+        if l["path"] != "/api/v1/lineage": problems.append("path " + l["path"])
+        if l["auth"] != "Bearer t0ken": problems.append("auth %r" % l["auth"])
+for e in evs:
+    for err in v.iter_errors(e):
+        problems.append("%s %s: %s" % (e["job"]["name"], e["eventType"], err.message[:160]))
+tasks = {}
+parents = set()
+for e in evs:
+    tasks.setdefault(e["job"]["name"], []).append(e["eventType"])
+    parents.add(e["run"]["facets"]["parent"]["run"]["runId"])
+    if e["job"]["namespace"] != "ubtest": problems.append("namespace " + e["job"]["namespace"])
+    if e["run"]["facets"]["nominalTime"]["nominalStartTime"] != "2021-04-30T00:00:00.000Z": problems.append("nominal")
+print("tasks", len(tasks), "all START,COMPLETE", all(sorted(t) == ["COMPLETE", "START"] for t in tasks.values()),
+      "parents", len(parents))
+m = [e for e in evs if e["job"]["name"] == "user_behavior.generate_user_behavior_metric" and e["eventType"] == "COMPLETE"]
+if m:
+    print("metric in", sorted(d["name"].split(".", 1)[1] for d in m[0]["inputs"]),
+          "out", [d["name"].split(".", 1)[1] for d in m[0]["outputs"]],
+          "ns", sorted({d["namespace"].split(":")[0] for d in m[0]["inputs"] + m[0]["outputs"]}),
+          "sql", "sql" in m[0]["job"]["facets"])
+x = [e for e in evs if e["job"]["name"] == "user_behavior.extract_user_purchase_data" and e["eventType"] == "COMPLETE"]
+if x:
+    st = x[0]["outputs"][-1].get("outputFacets", {}).get("outputStatistics", {})
+    print("extract rows", st.get("rowCount", 0) > 0, "from", [d["name"].split(".", 1)[1] for d in x[0]["inputs"]])
+s = [e for e in evs if e["job"]["name"] == "user_behavior.start_emr_movie_classification_script" and e["eventType"] == "COMPLETE"]
+if s:
+    print("steps", [d["name"].split("/lake/", 1)[-1] for d in s[0]["inputs"]], [d["name"].split("/lake/", 1)[-1] for d in s[0]["outputs"]])
+for p in problems[:5]: print("problem", p)
+EOF
+}
+WANT_METRIC="metric in ['spectrum.classified_movie_review', 'spectrum.user_purchase_staging'] out ['public.user_behavior_metric'] ns ['postgres'] sql True"
+
+# 1. a receiver that answers
+start_recv ok
+export OPENLINEAGE_NAMESPACE=ubtest
+if OPENLINEAGE_URL="http://127.0.0.1:$PORT" OPENLINEAGE_API_KEY=t0ken \
+   "$UBPIPE" run $SPEC --ds $D -q -p movie_review_file="$DEMO/movie_review.csv"; then ok; else ko "run with a receiver failed"; fi
+want=$(metric)
+[ -n "$want" ] && ok || ko "no metric rows"
+res=$(check_events "$TMP/received.jsonl" wrapped)
+case $res in *"tasks 10 all START,COMPLETE True parents 1"*) ok ;; *) ko "received events: $res" ;; esac
+case $res in *"$WANT_METRIC"*) ok ;; *) ko "generate_user_behavior_metric datasets: $res" ;; esac
+case $res in *"extract rows True from ['retail.user_purchase']"*) ok ;; *) ko "extract datasets and statistics: $res" ;; esac
+case $res in *"steps ['raw/movie_review/$D/'] ['stage/movie_review/$D/']"*) ok ;; *) ko "EMR steps datasets: $res" ;; esac
+case $res in *problem*) ko "invalid events: $res" ;; *) ok ;; esac
+
+# 2. a receiver that refuses connections: same result, a warning in the task log
+python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' > "$TMP/closed"
+if OPENLINEAGE_URL="http://127.0.0.1:$(cat "$TMP/closed")" \
+   "$UBPIPE" run $SPEC --ds $D -q --rerun -p movie_review_file="$DEMO/movie_review.csv"; then ok; else ko "run with a refusing receiver failed"; fi
+same "metric with a refusing receiver" "$(metric)" "$want"
+grep -l 'warning: OpenLineage' "$UBPIPE_HOME"/runs/user_behavior/$D/logs/*.log >/dev/null 2>&1 && ok ||
+  ko "no warning in the task logs with a refusing receiver"
+
+# 3. a receiver that accepts and never answers
+start_recv hang
+t0=$(date +%s)
+if OPENLINEAGE_URL="http://127.0.0.1:$PORT" \
+   "$UBPIPE" run $SPEC --ds $D -q --rerun -p movie_review_file="$DEMO/movie_review.csv"; then ok; else ko "run with a hanging receiver failed"; fi
+t1=$(date +%s)
+same "metric with a hanging receiver" "$(metric)" "$want"
+echo "test_lineage: a run with a hanging receiver took $((t1 - t0))s"
+
+# 4. the file transport: the same events
+if OPENLINEAGE__TRANSPORT__TYPE=file OPENLINEAGE__TRANSPORT__LOG_FILE_PATH="$TMP/events.jsonl" \
+   "$UBPIPE" run $SPEC --ds $D -q --rerun -p movie_review_file="$DEMO/movie_review.csv"; then ok; else ko "run with the file transport failed"; fi
+res=$(check_events "$TMP/events.jsonl" plain)
+case $res in *"tasks 10 all START,COMPLETE True parents 1"*"$WANT_METRIC"*) ok ;; *) ko "file events: $res" ;; esac
+case $res in *problem*) ko "invalid file events: $res" ;; *) ok ;; esac
+
+# 5. a failing task sends FAIL with the error message facet
+: > "$TMP/events2.jsonl"
+printf 'a,b\n1\n' > "$TMP/ragged.csv"
+OPENLINEAGE__TRANSPORT__TYPE=file OPENLINEAGE__TRANSPORT__LOG_FILE_PATH="$TMP/events2.jsonl" \
+  "$UBPIPE" run $SPEC --ds $D -q --rerun -p movie_review_file="$TMP/ragged.csv" >/dev/null 2>&1 && ko "a ragged file ran"
+same "FAIL event with errorMessage" "$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    e = json.loads(l)
+    if e["eventType"] == "FAIL" and e["job"]["name"].endswith("movie_review_to_raw_data_lake"):
+        print("errorMessage" in e["run"]["facets"])' "$TMP/events2.jsonl")" "True"
+
+echo "test_lineage: $pass passed, $fail failed"
+[ "$fail" = 0 ]
