@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -191,6 +192,15 @@ static json_t *file_component(ub_opctx *c, const char *path, const json_t *old, 
     json_object_set_new(f, "path", json_string(path));
     if (stat(path, &st)) {
         json_object_set_new(f, "sha256", json_string("missing"));
+        return f;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        /* a FIFO, a device: reading it here would take bytes from the task,
+         * and its content cannot be known in advance, so it always counts as changed */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        snprintf(sb, sizeof sb, "not-a-file:%lld.%09ld", (long long)now.tv_sec, now.tv_nsec);
+        json_object_set_new(f, "sha256", json_string(sb));
         return f;
     }
     snprintf(sb, sizeof sb, "%lld:%lld.%09ld:%llu", (long long)st.st_size, (long long)st.st_mtim.tv_sec,
