@@ -2,7 +2,7 @@
 # Settings -----------------------------------------------------------------
 PREFIX   ?= /usr/local
 CC       ?= cc
-PKGS     := yaml-0.1 libpq libcurl openssl lua5.4 libzstd expat jansson
+PKGS     := yaml-0.1 libpq libcurl openssl lua5.4 libzstd expat jansson libcmark
 VERSION  := 0.1.0
 BUILD    ?= build
 # DEV=1: strict warnings as errors.  SAN=1: AddressSanitizer + UBSan.
@@ -68,6 +68,14 @@ $(BUILD)/stdlib_embed.h: $(LUA_STD) tools/embed.sh
 	@mkdir -p $(BUILD)
 	sh tools/embed.sh $(LUA_STD) > $@.tmp && mv $@.tmp $@
 $(BUILD)/interp/lua/luahost.o: $(BUILD)/stdlib_embed.h
+
+# other files embedded the same way: NAME=FILE pairs (tools/embed_files.sh)
+EMBED = @mkdir -p $(dir $@); sh tools/embed_files.sh $(1) > $@.tmp && mv $@.tmp $@
+# the report page's chart library (Debian libjs-chart.js: its UMD build), styles and script
+CHARTJS  ?= /usr/share/javascript/chart.js/chart.min.js
+$(BUILD)/report_assets.h: $(CHARTJS) interp/report/report.css interp/report/report.js tools/embed_files.sh
+	$(call EMBED,ub_asset_chart_js=$(CHARTJS) ub_asset_report_css=interp/report/report.css ub_asset_report_js=interp/report/report.js)
+$(BUILD)/interp/report/report.o: $(BUILD)/report_assets.h
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libubpipe.a
 	@mkdir -p $(dir $@)

@@ -1,6 +1,8 @@
 /* main.c — the ubpipe command line: verbs, options, exit codes. */
 #include "emr/emr.h"
 #include "cli/s3cli.h"
+#include "cli/report.h"
+#include "report/spec.h"
 #include "core/engine.h"
 #include "base/mem.h"
 #include "core/plan.h"
@@ -30,6 +32,7 @@ static const char usage_text[] =
     "  graph FILE      print the task graph (--format dot|mermaid)\n"
     "  status FILE     task states of a run, from the journal\n"
     "  logs FILE TASK  the log of each try of a task (--try N for one)\n"
+    "  report FILE ID  render a declared report into one HTML file (--check: queries only)\n"
     "  help [OP]       this text, or an operator's parameters\n"
     "  schema          print the JSON Schema of the spec format\n"
     "  s3 ls|cp|presign  list, copy (either side local or s3://) and presign S3 objects\n"
@@ -225,6 +228,8 @@ int main(int argc, char **argv)
     json_set_alloc_funcs(ub_malloc, ub_free);
     if (argc >= 2 && strcmp(argv[1], "__emr-local-runner") == 0)
         return ub_emr_local_runner_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "report") == 0)
+        return ub_cmd_report(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "s3") == 0)
         return ub_s3cli_main(argc - 2, argv + 2);
     if (argc < 2) {
@@ -286,7 +291,7 @@ int main(int argc, char **argv)
         int bad = 0;
         for (int i = 0; i < c.nargs; i++) {
             ub_spec *s = ub_spec_load(c.args[i], &d);
-            bad |= s == NULL;
+            bad |= s == NULL || ub_report_check_spec(s, &d) != 0;
             ub_spec_free(s);
             ub_diag_flush(&d, stderr);
         }
