@@ -528,7 +528,8 @@ const char *ub_op_conn_named(ub_opctx *c, const char *name, const char *field)
         if (strcmp(cn->name, name) != 0)
             continue;
         for (size_t j = 0; j < cn->nfields; j++)
-            if (strcmp(cn->fields[j].key, field) == 0)
+            if (strcmp(cn->fields[j].key, field) == 0 ||
+                (strcmp(cn->fields[j].key, "main") == 0 && strcmp(field, "dsn") == 0))   /* a string connection */
                 return cn->fields[j].val;
         return NULL;
     }

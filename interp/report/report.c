@@ -610,9 +610,22 @@ int ub_report_queries(const ub_report_opts *o, void (*fn)(void *ud, const char *
 
 static void pg_error(rep *r, ub_loc loc, const char *what, PGconn *db, const PGresult *res)
 {
-    const char *m = res ? PQresultErrorMessage(res) : PQerrorMessage(db);
     char line[1024];
-    snprintf(line, sizeof line, "%s", m && *m ? m : "unknown error");
+    const char *prim = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (prim) {
+        const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY);
+        const char *det = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+        const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+        int syntax = strncmp(prim, "syntax error at or near", 23) == 0;
+        snprintf(line, sizeof line, "%s: %s%s%s%s%s%s", sev ? sev : "ERROR", prim, det ? " (" : "", det ? det : "",
+                 det ? ")" : "", hint ? "; hint: " : "", hint ? hint : "");
+        size_t used = strlen(line);
+        if (syntax)
+            snprintf(line + used, sizeof line - used, " (a query is one SELECT, VALUES or WITH ... SELECT)");
+    } else {
+        const char *m = res ? PQresultErrorMessage(res) : PQerrorMessage(db);
+        snprintf(line, sizeof line, "%s", m && *m ? m : "unknown error");
+    }
     for (char *p = line; *p; p++)
         if (*p == '\n')
             *p = p[1] ? ' ' : '\0';

@@ -83,7 +83,7 @@ const char *ub_report_dsn(ub_engine *e, const char *conn, ub_diag *diag)
         if (strcmp(c->name, conn) != 0)
             continue;
         for (size_t j = 0; j < c->nfields; j++)
-            if (strcmp(c->fields[j].key, "dsn") == 0 && c->fields[j].val)
+            if ((strcmp(c->fields[j].key, "dsn") == 0 || strcmp(c->fields[j].key, "main") == 0) && c->fields[j].val)
                 return c->fields[j].val;
         ub_diag_error(diag, c->loc, "connection '%s' has no dsn (a report runs on a PostgreSQL connection)", conn);
         return NULL;
