@@ -191,6 +191,10 @@ static int add_block(rep *r, cmark_node *n)
     }
     /* the body keeps its place in the file: pad with as many newlines as
      * there are lines before it, so YAML errors carry the file's line */
+    if (!lit[strspn(lit, " \t\r\n")]) {
+        err_at(r, loc, "the %s block is empty: it needs YAML settings (data: QUERY, ...)", word);
+        return 0;
+    }
     size_t pad = (size_t)b->body_line - 1, ll = strlen(lit);
     char *t = ub_arena_alloc(&r->a, pad + ll + 1);
     if (!t)
@@ -200,10 +204,7 @@ static int add_block(rep *r, cmark_node *n)
     b->body = ub_yaml_load_mem(r->file, t, pad + ll, &r->a, r->d, NULL);
     ub_diag_source(r->d, r->file, r->text, r->len);   /* carets from the whole file again */
     if (!b->body) {
-        if (!lit[strspn(lit, " \t\r\n")])
-            err_at(r, loc, "the %s block is empty: it needs YAML settings (data: QUERY, ...)", word);
-        else
-            r->errs++;
+        r->errs++;
         return 0;
     }
     if (b->body->kind != UB_MAP) {

@@ -38,7 +38,7 @@
     if (typeof v !== 'number' || typeof pv !== 'number') { d.textContent = 'no earlier value to compare'; return; }
     var diff = v - pv, up = diff >= 0;
     var s = el('span', diff === 0 ? '' : up ? 'up' : 'down',
-      (diff === 0 ? '±' : up ? '▲ +' : '▼ ') + fmt(diff, b.format) +
+      (diff === 0 ? '±' : up ? '▲ +' : '▼ ') + (b.format === 'percent' ? (diff * 100).toFixed(1) + ' pt' : fmt(diff, b.format)) +
       (pv !== 0 && b.format !== 'percent' ? ' (' + (up ? '+' : '') + (diff / Math.abs(pv) * 100).toFixed(1) + '%)' : ''));
     d.appendChild(s);
     d.appendChild(document.createTextNode(' ' + (b.label || 'vs ' + fmt(pv, b.format) + ' before')));
@@ -81,7 +81,10 @@
       var r = shown();
       r.forEach(function (row) {
         var tr2 = el('tr');
-        idx.forEach(function (i, k) { tr2.appendChild(el('td', numeric[k] ? 'num' : '', fmt(row[i], formats[cols[k]]))); });
+        idx.forEach(function (i, k) {
+          var f = formats[cols[k]], v = row[i];
+          tr2.appendChild(el('td', numeric[k] ? 'num' : '', !f && /id$/i.test(cols[k]) && v != null ? String(v) : fmt(v, f)));
+        });
         body.appendChild(tr2);
       });
       root.querySelector('.ub-count').textContent = r.length + (r.length === 1 ? ' row' : ' rows');

@@ -77,6 +77,9 @@ async function main() {
     const deltas = await page.$$eval('.ub-value .ub-vdelta', (e) => e.map((x) => x.textContent));
     check(deltas.every((t) => /before|vs/.test(t)), 'each card compares with the previous ds: ' + deltas.join(' | '));
 
+    await page.screenshot({ path: path.join(OUT, 'report.png'), fullPage: true });
+    console.log('screenshot: ' + path.join(OUT, 'report.png'));
+
     // sorting: click the customerid heading; then again for descending
     const col = (i) => page.$$eval('.ub-table tbody tr', (trs, k) => trs.map((tr) => tr.cells[k].textContent), i);
     const before = await col(1);
@@ -124,8 +127,6 @@ async function main() {
 
     check(errors.length === 0, 'no script errors: ' + errors.join('; '));
     check(requests.length === 0, 'no request left the file: ' + requests.join(', '));
-    await page.screenshot({ path: path.join(OUT, 'report.png'), fullPage: true });
-    console.log('screenshot: ' + path.join(OUT, 'report.png'));
 
     // hostile data
     const x = await open(browser, XSS);
