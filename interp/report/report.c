@@ -934,7 +934,10 @@ static void page(rep *r, ub_buf *o)
         ub_html_textf(o, "pipeline <b>%s</b> · ", op->pipeline);
     if (op->ds)
         ub_html_textf(o, "ds <b>%s</b> · ", op->ds);
-    ub_html_textf(o, "report <code>%s</code></p></div></header>\n<main class=\"ub-wrap\">\n", r->file);
+    /* the id, not the path: the page is the same wherever the spec was checked out */
+    const char *base = strrchr(r->file, '/');
+    ub_html_textf(o, "report <code>%s</code></p></div></header>\n<main class=\"ub-wrap\">\n",
+                  op->id ? op->id : base ? base + 1 : r->file);
     size_t bi = 0;
     int in_cards = 0;
     for (cmark_node *n = cmark_node_first_child(r->doc); n; n = cmark_node_next(n)) {
