@@ -44,7 +44,7 @@ LUA_STD  := $(sort $(wildcard stdlib/*.lua))
 UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 
-.PHONY: all dev san test unit unit-bins golden e2e bench soak run install clean tools stack-stop
+.PHONY: all dev san test unit unit-bins golden e2e bench soak run install clean tools stack-stop browser-deps
 all: ubpipe $(TOOLS)
 
 ubpipe $(BUILD)/ubpipe: $(OBJS)
@@ -96,8 +96,14 @@ san:
 	UBPIPE=build-san/ubpipe sh tests/run.sh build-san golden
 
 # Tests ----------------------------------------------------------------------
-test: all $(UNIT)
+test: all $(UNIT) browser-deps
 	sh tests/run.sh $(BUILD)
+
+# puppeteer-core for the browser tests (tests/browser, pinned in its package-lock.json); without it
+# (no network) those checks are skipped and say so
+browser-deps:
+	@[ -d tests/browser/node_modules/puppeteer-core ] || (cd tests/browser && npm ci --no-audit --no-fund) || \
+	  echo "make: tests/browser: npm ci failed; browser checks will be skipped"
 
 unit: $(UNIT)
 	sh tests/run.sh $(BUILD) unit
