@@ -69,12 +69,12 @@ $(BUILD)/stdlib_embed.h: $(LUA_STD) tools/embed.sh
 	sh tools/embed.sh $(LUA_STD) > $@.tmp && mv $@.tmp $@
 $(BUILD)/interp/lua/luahost.o: $(BUILD)/stdlib_embed.h
 
-# other files embedded the same way: NAME=FILE pairs (tools/embed_files.sh)
-EMBED = @mkdir -p $(dir $@); sh tools/embed_files.sh $(1) > $@.tmp && mv $@.tmp $@
-# the report page's chart library (Debian libjs-chart.js: its UMD build), styles and script
+# the report page's chart library (Debian libjs-chart.js: its UMD build), styles and script, embedded
+# the same way (tools/embed_files.sh: a table by file name)
 CHARTJS  ?= /usr/share/javascript/chart.js/chart.min.js
 $(BUILD)/report_assets.h: $(CHARTJS) interp/report/report.css interp/report/report.js tools/embed_files.sh
-	$(call EMBED,ub_asset_chart_js=$(CHARTJS) ub_asset_report_css=interp/report/report.css ub_asset_report_js=interp/report/report.js)
+	@mkdir -p $(BUILD)
+	sh tools/embed_files.sh ub_report_assets $(CHARTJS) interp/report/report.css interp/report/report.js > $@.tmp && mv $@.tmp $@
 $(BUILD)/interp/report/report.o: $(BUILD)/report_assets.h
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libubpipe.a

@@ -16,6 +16,16 @@
 
 #define MAX_FILE ((size_t)4 << 20)
 
+/* an embedded file by name ("" when absent: the build embeds all three) */
+static void add_asset(ub_buf *o, const char *name)
+{
+    for (size_t i = 0; ub_report_assets[i].name; i++)
+        if (strcmp(ub_report_assets[i].name, name) == 0) {
+            ub_buf_add(o, ub_report_assets[i].data, ub_report_assets[i].len);
+            return;
+        }
+}
+
 typedef enum { B_SQL, B_CHART, B_TABLE, B_VALUE } bkind;
 static const char *const kind_names[] = { "sql", "chart", "table", "value", NULL };
 
@@ -927,7 +937,7 @@ static void page(rep *r, ub_buf *o)
                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                    "<meta name=\"generator\" content=\"ubpipe " UB_VERSION "\">\n");
     ub_html_textf(o, "<title>%s%s%s</title>\n<style>\n", title, op->ds ? " · " : "", op->ds ? op->ds : "");
-    ub_buf_add(o, ub_asset_report_css, sizeof ub_asset_report_css - 1);
+    add_asset(o, "report.css");
     ub_buf_adds(o, "</style>\n</head>\n<body>\n<header class=\"ub-head\"><div class=\"ub-wrap\">");
     ub_html_textf(o, "<h1>%s</h1><p class=\"ub-meta\">", title);
     if (op->pipeline)
@@ -991,9 +1001,9 @@ static void page(rep *r, ub_buf *o)
         o->err = data.err;
     ub_buf_free(&data);
     ub_buf_adds(o, "</script>\n<script>\n");
-    ub_buf_add(o, ub_asset_chart_js, sizeof ub_asset_chart_js - 1);
+    add_asset(o, "chart.min.js");
     ub_buf_adds(o, "\n</script>\n<script>\n");
-    ub_buf_add(o, ub_asset_report_js, sizeof ub_asset_report_js - 1);
+    add_asset(o, "report.js");
     ub_buf_adds(o, "\n</script>\n</body>\n</html>\n");
 }
 
