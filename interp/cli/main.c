@@ -1,10 +1,10 @@
 /* main.c — the ubpipe command line: verbs, options, exit codes. */
 #include "emr/emr.h"
 #include "cli/s3cli.h"
-#include "cli/report.h"
-#include "report/spec.h"
 #include "core/engine.h"
 #include "base/mem.h"
+#include "cli/report.h"
+#include "report/spec.h"
 #include "core/plan.h"
 #include "core/run.h"
 #include "core/schema.h"
@@ -228,10 +228,10 @@ int main(int argc, char **argv)
     json_set_alloc_funcs(ub_malloc, ub_free);
     if (argc >= 2 && strcmp(argv[1], "__emr-local-runner") == 0)
         return ub_emr_local_runner_main(argc - 1, argv + 1);
-    if (argc >= 2 && strcmp(argv[1], "report") == 0)
-        return ub_cmd_report(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "s3") == 0)
         return ub_s3cli_main(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "report") == 0)
+        return ub_cmd_report(argc - 1, argv + 1);
     if (argc < 2) {
         fputs(usage_text, stderr);
         return EXIT_USAGE;

@@ -22,16 +22,11 @@ typedef struct key_def {
 
 static const key_def top_keys[] = {
     { "pipeline", UB_T_STR, 1 }, { "description", UB_T_STR, 0 }, { "start_date", UB_T_STR, 0 },
+    { "reports", UB_T_MAP, 0 },                                      /* report/ (man ubpipe-report.5) */
     { "defaults", UB_T_MAP, 0 }, { "params", UB_T_MAP, 0 },     { "profiles", UB_T_MAP, 0 },
     { "tasks", UB_T_MAP, 1 },    { "depends_on_past", UB_T_BOOL, 0 },
     { "lua_path", UB_T_LIST, 0 }, { "lua_grant", UB_T_LIST, 0 },   /* hooks (core/hooks.c) */
-    { "reports", UB_T_MAP, 0 },                                      /* report/ (man ubpipe-report.5) */
     { NULL, 0, 0 }
-};
-
-/* a declared report: id -> {file, conn, title}; the file itself is checked by report/ (validate) */
-static const key_def report_keys[] = {
-    { "file", UB_T_STR, 1 }, { "conn", UB_T_STR, 0 }, { "title", UB_T_STR, 0 }, { NULL, 0, 0 }
 };
 
 /* scheduling keys: allowed in `defaults` and in every task */
@@ -232,6 +227,11 @@ static double duration_of(const ub_node *n, double def)
         return def;
     return v;
 }
+
+/* a declared report: id -> {file, conn, title}; the file itself is checked by report/ (validate) */
+static const key_def report_keys[] = {
+    { "file", UB_T_STR, 1 }, { "conn", UB_T_STR, 0 }, { "title", UB_T_STR, 0 }, { NULL, 0, 0 }
+};
 
 static void check_profiles(loadctx *lc, const ub_node *profiles)
 {
