@@ -226,12 +226,12 @@ int main(int argc, char **argv)
     char exe[PATH_MAX];
     /* jansson allocates through ub_malloc too, so tests can make it fail */
     json_set_alloc_funcs(ub_malloc, ub_free);
+    if (argc >= 2 && strcmp(argv[1], "report") == 0)
+        return ub_cmd_report(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "__emr-local-runner") == 0)
         return ub_emr_local_runner_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "s3") == 0)
         return ub_s3cli_main(argc - 2, argv + 2);
-    if (argc >= 2 && strcmp(argv[1], "report") == 0)
-        return ub_cmd_report(argc - 1, argv + 1);
     if (argc < 2) {
         fputs(usage_text, stderr);
         return EXIT_USAGE;
