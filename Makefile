@@ -2,9 +2,11 @@
 # Settings -----------------------------------------------------------------
 PREFIX   ?= /usr/local
 CC       ?= cc
-PKGS     := yaml-0.1 libpq libcurl openssl lua5.4 libzstd expat jansson libcmark
+PKGS     := yaml-0.1 libpq libcurl openssl lua5.4 libzstd expat jansson
 VERSION  := 0.1.0
 BUILD    ?= build
+# reports (report/): CommonMark
+PKGS     += libcmark
 # DEV=1: strict warnings as errors.  SAN=1: AddressSanitizer + UBSan.
 DEV      ?= 0
 SAN      ?= 0
@@ -69,14 +71,6 @@ $(BUILD)/stdlib_embed.h: $(LUA_STD) tools/embed.sh
 	sh tools/embed.sh $(LUA_STD) > $@.tmp && mv $@.tmp $@
 $(BUILD)/interp/lua/luahost.o: $(BUILD)/stdlib_embed.h
 
-# the report page's chart library (Debian libjs-chart.js: its UMD build), styles and script, embedded
-# the same way (tools/embed_files.sh: a table by file name)
-CHARTJS  ?= /usr/share/javascript/chart.js/chart.min.js
-$(BUILD)/report_assets.h: $(CHARTJS) interp/report/report.css interp/report/report.js tools/embed_files.sh
-	@mkdir -p $(BUILD)
-	sh tools/embed_files.sh ub_report_assets $(CHARTJS) interp/report/report.css interp/report/report.js > $@.tmp && mv $@.tmp $@
-$(BUILD)/interp/report/report.o: $(BUILD)/report_assets.h
-
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libubpipe.a
 	@mkdir -p $(dir $@)
 	$(SAY) TEST $@
@@ -87,6 +81,14 @@ $(BUILD)/tools/%: tools/%.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
 
 tools: $(TOOLS)
+
+# the report page's chart library (Debian libjs-chart.js: its UMD build), styles and script, embedded
+# the same way (tools/embed_files.sh: a table by file name)
+CHARTJS  ?= /usr/share/javascript/chart.js/chart.min.js
+$(BUILD)/report_assets.h: $(CHARTJS) interp/report/report.css interp/report/report.js tools/embed_files.sh
+	@mkdir -p $(BUILD)
+	sh tools/embed_files.sh ub_report_assets $(CHARTJS) interp/report/report.css interp/report/report.js > $@.tmp && mv $@.tmp $@
+$(BUILD)/interp/report/report.o: $(BUILD)/report_assets.h
 
 dev:
 	$(MAKE) DEV=1 BUILD=build-dev
