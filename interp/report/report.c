@@ -205,13 +205,24 @@ static int add_block(rep *r, cmark_node *n)
         err_at(r, loc, "the %s block is empty: it needs YAML settings (data: QUERY, ...)", word);
         return 0;
     }
-    size_t pad = (size_t)b->body_line - 1, ll = strlen(lit);
-    char *t = ub_arena_alloc(&r->a, pad + ll + 1);
+    /* and an indented fence had its indent taken off each line: give it back, so columns match too */
+    size_t pad = (size_t)b->body_line - 1, ll = strlen(lit), ind = (size_t)(loc.col > 1 ? loc.col - 1 : 0), lines = 1;
+    for (const char *p = lit; *p; p++)
+        lines += *p == '\n';
+    char *t = ub_arena_alloc(&r->a, pad + ll + lines * ind + 1);
     if (!t)
         return -1;
     memset(t, '\n', pad);
-    memcpy(t + pad, lit, ll);
-    b->body = ub_yaml_load_mem(r->file, t, pad + ll, &r->a, r->d, NULL);
+    size_t w = pad;
+    for (const char *p = lit; *p;) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) + 1 : strlen(p);
+        memset(t + w, ' ', ind);
+        memcpy(t + w + ind, p, len);
+        w += ind + len;
+        p += len;
+    }
+    b->body = ub_yaml_load_mem(r->file, t, w, &r->a, r->d, NULL);
     ub_diag_source(r->d, r->file, r->text, r->len);   /* carets from the whole file again */
     if (!b->body) {
         r->errs++;
