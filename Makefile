@@ -5,6 +5,8 @@ CC       ?= cc
 PKGS     := yaml-0.1 libpq libcurl openssl lua5.4 libzstd expat jansson
 VERSION  := 0.1.0
 BUILD    ?= build
+# reports (report/): CommonMark
+PKGS     += libcmark
 # DEV=1: strict warnings as errors.  SAN=1: AddressSanitizer + UBSan.
 DEV      ?= 0
 SAN      ?= 0
@@ -44,7 +46,7 @@ LUA_STD  := $(sort $(wildcard stdlib/*.lua))
 UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 
-.PHONY: all dev san test test-setup unit unit-bins golden e2e bench soak run install clean tools stack-stop
+.PHONY: all dev san test test-setup unit unit-bins golden e2e bench soak run install clean tools stack-stop browser-deps
 all: ubpipe $(TOOLS)
 
 ubpipe $(BUILD)/ubpipe: $(OBJS)
@@ -80,6 +82,14 @@ $(BUILD)/tools/%: tools/%.c
 
 tools: $(TOOLS)
 
+# the report page's chart library (Debian libjs-chart.js: its UMD build), styles and script, embedded
+# the same way (tools/embed_files.sh: a table by file name)
+CHARTJS  ?= /usr/share/javascript/chart.js/chart.min.js
+$(BUILD)/report_assets.h: $(CHARTJS) interp/report/report.css interp/report/report.js tools/embed_files.sh
+	@mkdir -p $(BUILD)
+	sh tools/embed_files.sh ub_report_assets $(CHARTJS) interp/report/report.css interp/report/report.js > $@.tmp && mv $@.tmp $@
+$(BUILD)/interp/report/report.o: $(BUILD)/report_assets.h
+
 dev:
 	$(MAKE) DEV=1 BUILD=build-dev
 san:
@@ -93,11 +103,17 @@ san:
 # `npm ci` of the npm test helpers; then builds (in a fresh make, so pkg-config sees what was
 # just installed) and runs every test.
 test: test-setup
-	$(MAKE) all $(UNIT)
+	$(MAKE) all $(UNIT) browser-deps
 	sh tests/run.sh $(BUILD)
 
 test-setup:
 	sh scripts/deps.sh install test
+
+# puppeteer-core for the browser tests (tests/browser, pinned in its package-lock.json); without it
+# (no network) those checks are skipped and say so
+browser-deps:
+	@[ -d tests/browser/node_modules/puppeteer-core ] || (cd tests/browser && npm ci --no-audit --no-fund) || \
+	  echo "make: tests/browser: npm ci failed; browser checks will be skipped"
 
 unit: $(UNIT)
 	sh tests/run.sh $(BUILD) unit

@@ -87,6 +87,12 @@ const char *ub_op_conn(ub_opctx *c, const char *param, const char *field);
 /* The i-th entry of a mapping field of that connection (e.g. emr "scripts"):
  * returns the value and sets *key, or NULL past the end. */
 const char *ub_op_conn_map(ub_opctx *c, const char *param, const char *field, size_t i, const char **key);
+/* A field of the connection called name in the active profile (as ub_op_conn, by name). */
+const char *ub_op_conn_named(ub_opctx *c, const char *name, const char *field);
+/* A report declared under the spec's top-level `reports:` (report operator):
+ * its file (absolute), connection (default "warehouse") and title (NULL when
+ * unset).  -1 and a task error when the spec declares no such report. */
+int ub_op_report_decl(ub_opctx *c, const char *id, const char **file, const char **conn, const char **title);
 /* The lake of the profile; run mode only (NULL in plan). */
 ub_lake    *ub_op_lake(ub_opctx *c);
 const char *ub_op_lake_url(ub_opctx *c);

@@ -11,9 +11,9 @@ set -eu
 cd "$(dirname "$0")/.."
 # build: the compiler and the libraries of PKGS in the Makefile (and the ones being added to it:
 # microhttpd for the HTTP server, graphviz for DAG pictures, cmark for Markdown in reports)
-BUILD="build-essential pkg-config libyaml-dev libpq-dev libcurl4-openssl-dev libssl-dev liblua5.4-dev libzstd-dev libexpat1-dev libjansson-dev libmicrohttpd-dev libgraphviz-dev libcmark-dev"
-# run: the local stack; chart.js is served by the web pages and embedded in reports
-RUN="postgresql postgresql-client zstd bc libjs-chart.js"
+BUILD="build-essential pkg-config libyaml-dev libpq-dev libcurl4-openssl-dev libssl-dev liblua5.4-dev libzstd-dev libexpat1-dev libjansson-dev libmicrohttpd-dev libgraphviz-dev libcmark-dev libjs-chart.js"
+# run: the local stack (chart.js, embedded at build time into reports, is in build)
+RUN="postgresql postgresql-client zstd bc"
 # test: the test scripts' tools, the browser of the browser tests, clang + its runtime for fuzz targets
 TEST="python3 python3-jsonschema python3-yaml python3-botocore man-db chromium clang libclang-rt-14-dev"
 ALL="$BUILD $RUN $TEST"

@@ -4,6 +4,7 @@
 #include "base/mem.h"
 #include "core/plan.h"
 #include "core/schema.h"
+#include "report/spec.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -28,7 +29,7 @@ int ub_cli_validate(ub_cli *c)
     int bad = 0;
     for (int i = 0; i < c->nargs; i++) {
         ub_spec *s = ub_spec_load(c->args[i], c->diag);
-        bad |= s == NULL;
+        bad |= s == NULL || ub_report_check_spec(s, c->diag) != 0;   /* its reports too */
         ub_spec_free(s);
         ub_diag_flush(c->diag, stderr);
     }

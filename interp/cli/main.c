@@ -4,6 +4,7 @@
  * inspect.c (plan, validate, render, graph, schema, help, version), state.c
  * (status, logs), s3cli.c (s3). */
 #include "cli/cli.h"
+#include "cli/report.h"
 #include "cli/s3cli.h"
 #include "base/mem.h"
 #include "base/parse.h"
@@ -48,6 +49,8 @@ static const ub_verb verbs[] = {
     { .name = "help", .run = ub_cli_help, .args = "[OP]", .help = "this text, or an operator's parameters" },
     { .name = "version", .run = ub_cli_version },
     { .name = "schema", .run = ub_cli_schema, .help = "print the JSON Schema of the spec format" },
+    { .name = "report", .run_argv = ub_cmd_report, .args = "FILE ID",
+      .help = "render a declared report into one HTML file (--check: queries only)" },
     { .name = "s3", .run_argv = ub_cmd_s3, .args = "ls|cp|presign",
       .help = "list, copy (either side local or s3://) and presign S3 objects" },
     { .name = "__emr-local-runner", .run_argv = ub_emr_local_runner_main, .flags = UB_VERB_HIDDEN },

@@ -569,6 +569,36 @@ const char *ub_op_conn(ub_opctx *c, const char *param, const char *field)
     return NULL;
 }
 
+const char *ub_op_conn_named(ub_opctx *c, const char *name, const char *field)
+{
+    for (size_t i = 0; i < c->e->nconns; i++) {
+        const ub_conn *cn = &c->e->conns[i];
+        if (strcmp(cn->name, name) != 0)
+            continue;
+        for (size_t j = 0; j < cn->nfields; j++)
+            if (strcmp(cn->fields[j].key, field) == 0 ||
+                (strcmp(cn->fields[j].key, "main") == 0 && strcmp(field, "dsn") == 0))   /* a string connection */
+                return cn->fields[j].val;
+        return NULL;
+    }
+    ub_op_fail(c, "connection '%s' is not defined in profile '%s'", name, c->e->profile);
+    return NULL;
+}
+
+int ub_op_report_decl(ub_opctx *c, const char *id, const char **file, const char **conn, const char **title)
+{
+    const ub_node *r = ub_node_get(c->e->spec->root, "reports");
+    const ub_node *v = r ? ub_node_get(r, id) : NULL;
+    const ub_node *f = v ? ub_node_get(v, "file") : NULL, *cn = v ? ub_node_get(v, "conn") : NULL;
+    const ub_node *t = v ? ub_node_get(v, "title") : NULL;
+    if (!f || f->kind != UB_SCALAR)
+        return ub_op_fail(c, "no report '%s' is declared under the spec's 'reports:'", id);
+    *file = abs_path(c, f->str);
+    *conn = cn && cn->kind == UB_SCALAR ? cn->str : "warehouse";
+    *title = t && t->kind == UB_SCALAR ? t->str : NULL;
+    return *file ? 0 : -1;
+}
+
 const char *ub_op_conn_map(ub_opctx *c, const char *param, const char *field, size_t i, const char **key)
 {
     const ub_conn *cn = conn_of(c, param);

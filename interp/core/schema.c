@@ -161,6 +161,15 @@ char *ub_schema_json(void)
                         json_pack("{s:s, s:{s:s, s:s}, s:s}", "type", "array", "items", "type", "string", "pattern",
                                   "^(os|io\\.read:.+|io\\.write:.+)$", "description",
                                   "capabilities the hooks get beyond the sandbox: os, io.read:DIR, io.write:DIR"));
+    json_object_set_new(json_object_get(root, "properties"), "reports",
+                        json_pack("{s:s, s:s, s:{s:s, s:[s], s:b, s:{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s}}}}",
+                                  "type", "object", "description",
+                                  "reports (Markdown with SQL, ubpipe-report(5)) by id, for `ubpipe report` and the report operator",
+                                  "additionalProperties", "type", "object", "required", "file",
+                                  "additionalProperties", 0, "properties",
+                                  "file", "type", "string", "description", "the report file, relative to the spec",
+                                  "conn", "type", "string", "description", "connection its queries run on (default warehouse)",
+                                  "title", "type", "string", "description", "title of the page"));
     json_object_set_new(json_object_get(json_object_get(root, "properties"), "tasks"), "propertyNames",
                         json_pack("{s:s}", "pattern", "^[A-Za-z0-9_.-]+$"));
     char *out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -23,6 +23,7 @@ typedef struct key_def {
 
 static const key_def top_keys[] = {
     { "pipeline", UB_T_STR, 1 }, { "description", UB_T_STR, 0 }, { "start_date", UB_T_STR, 0 },
+    { "reports", UB_T_MAP, 0 },                                      /* report/ (man ubpipe-report.5) */
     { "defaults", UB_T_MAP, 0 }, { "params", UB_T_MAP, 0 },     { "profiles", UB_T_MAP, 0 },
     { "tasks", UB_T_MAP, 1 },    { "depends_on_past", UB_T_BOOL, 0 },
     { "lua_path", UB_T_LIST, 0 }, { "lua_grant", UB_T_LIST, 0 },   /* hooks (core/hooks.c) */
@@ -233,6 +234,11 @@ static double duration_of(const ub_node *n, double def)
         return def;
     return v;
 }
+
+/* a declared report: id -> {file, conn, title}; the file itself is checked by report/ (validate) */
+static const key_def report_keys[] = {
+    { "file", UB_T_STR, 1 }, { "conn", UB_T_STR, 0 }, { "title", UB_T_STR, 0 }, { NULL, 0, 0 }
+};
 
 static void check_profiles(loadctx *lc, const ub_node *profiles)
 {
@@ -480,6 +486,16 @@ ub_spec *ub_spec_load(const char *path, ub_diag *d)
         check_profiles(&lc, s->profiles);
     else
         s->profiles = NULL;
+    n = ub_node_get(s->root, "reports");
+    for (size_t i = 0; n && n->kind == UB_MAP && i < n->n; i += 2) {
+        char what[300];
+        snprintf(what, sizeof what, "report '%s'", n->items[i]->str);
+        if (n->items[i + 1]->kind == UB_MAP)
+            check_table(&lc, n->items[i + 1], report_keys, what);
+        else
+            ub_diag_error(d, n->items[i + 1]->loc, "%s must be a mapping {file: ..., conn: ..., title: ...}, not a %s",
+                          what, ub_node_kind_name(n->items[i + 1]));
+    }
     s->tasks_node = ub_node_get(s->root, "tasks");
     if (s->tasks_node && s->tasks_node->kind == UB_MAP)
         load_tasks(&lc, s->tasks_node);

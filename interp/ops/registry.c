@@ -3,11 +3,11 @@
 #include <string.h>
 
 extern const ub_opdesc ub_op_noop, ub_op_pg_extract, ub_op_lake_put, ub_op_lake_copy,
-    ub_op_wh_partition, ub_op_sql, ub_op_emr_add_steps, ub_op_emr_wait_steps, ub_op_lua_transform;
+    ub_op_wh_partition, ub_op_sql, ub_op_emr_add_steps, ub_op_emr_wait_steps, ub_op_lua_transform, ub_op_report;
 
 static const ub_opdesc *const registry[] = {
     &ub_op_emr_add_steps, &ub_op_emr_wait_steps, &ub_op_lake_copy, &ub_op_lake_put, &ub_op_lua_transform,
-    &ub_op_noop, &ub_op_pg_extract, &ub_op_sql, &ub_op_wh_partition, NULL
+    &ub_op_noop, &ub_op_pg_extract, &ub_op_report, &ub_op_sql, &ub_op_wh_partition, NULL
 };
 
 const ub_opdesc *ub_op_find(const char *name)

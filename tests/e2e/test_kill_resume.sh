@@ -119,7 +119,7 @@ same "temporary files left after the EMR runner was killed" "$(temps)" 0
 
 # 4. PostgreSQL goes away in the middle of a run and comes back: retries carry the run
 mkdir -p "$TMP/copy"
-cp -r pipelines sql "$TMP/copy/"
+cp -r pipelines sql reports "$TMP/copy/"
 sed -i 's/^  retries: 2$/  retries: 8/; s/^  retry_delay: 60s$/  retry_delay: 1s/' "$TMP/copy/pipelines/user_behavior.yaml"
 grep -q 'retry_delay: 1s' "$TMP/copy/pipelines/user_behavior.yaml" && ok || ko "could not make the fast-retry copy"
 "$UBPIPE" run "$TMP/copy/pipelines/user_behavior.yaml" --ds $D --rerun -p movie_review_file="$DEMO/movie_review.csv" \
