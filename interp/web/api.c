@@ -381,3 +381,29 @@ done:
     ub_buf_free(&path);
     return rc;
 }
+
+int ub_api_try_done(ub_serve *s, const char *pipeline, const char *ds, const char *task, int try_no)
+{
+    int status = 0, rc = -1;
+    const char *err = NULL;
+    ub_serve_lock(s);
+    ub_serve_pipeline *p = pipeline_of(s, pipeline, &status, &err);
+    const ub_task *tk = p ? task_of(p->spec, task) : NULL;
+    if (!tk || !known_run(s, p, ds))
+        goto done;
+    ub_journal j;
+    ub_err e;
+    if (ub_journal_open(&j, ub_serve_state_dir(s), p->name, ds, 0, &e)) {
+        rc = 1;
+        goto done;
+    }
+    const ub_jtask *jt = ub_journal_task(&j, tk->id);
+    const char *st = ub_serve_run_state(s, p, ds);
+    int live = st && (!strcmp(st, "running") || !strcmp(st, "queued"));
+    rc = !jt || jt->tries > try_no || !live ||
+         (jt->tries == try_no && strcmp(jt->state, "running") != 0 && strcmp(jt->state, "queued") != 0);
+    ub_journal_close(&j);
+done:
+    ub_serve_unlock(s);
+    return rc;
+}
