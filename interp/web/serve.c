@@ -10,6 +10,7 @@
 #include "base/date.h"
 #include "base/mem.h"
 #include "base/secret.h"
+#include "core/engine.h"
 #include "core/journal.h"
 #include "core/schedule.h"
 #include "io/stream.h"
@@ -169,6 +170,15 @@ int ub_serve_add(ub_serve *s, const char *path, ub_diag *diag)
         ub_spec_free(sp);
         return -1;
     }
+    /* sets up the default profile once: its connection secrets are
+     * registered for masking before any server thread starts (secret.h) */
+    ub_engine_opts eo = { .planning = 1, .state_dir = s->state_dir };
+    ub_engine *e = ub_engine_new(sp, &eo, diag);
+    if (!e) {
+        ub_spec_free(sp);
+        return -1;
+    }
+    ub_engine_free(e);
     pipe_t *np = ub_realloc(s->p, (s->n + 1) * sizeof *np);
     if (!np) {
         ub_spec_free(sp);

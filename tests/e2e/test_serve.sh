@@ -146,6 +146,16 @@ same "clear of an unknown task" "$(auth POST "/api/v1/pipelines/user_behavior/ru
 same "effects shown" "$(req GET "/api/v1/pipelines/user_behavior/runs/$D1")" 200
 same "effects of the extract" "$(jq_ "[t for t in d['tasks'] if t['id']=='$FIRST'][0]['effects'][0]['kind']")" sql
 
+# a CLI run of a ds in flight: the daemon's request waits for its lock, then resumes to nothing
+D4=2021-04-10
+"$UBPIPE" run $P --ds $D4 -q & CLI=$!
+i=0; while [ $i -lt 200 ] && [ ! -s "$UBPIPE_HOME/runs/user_behavior/$D4/journal.jsonl" ]; do sleep 0.05; i=$((i + 1)); done
+same "trigger of a ds the CLI runs" "$(auth POST /api/v1/pipelines/user_behavior/runs -d "{\"ds\":\"$D4\"}")" 202
+wait $CLI; same "CLI run of $D4" $? 0
+same "run $D4 after the daemon's turn" "$(wait_run $D4)" success
+same "no task of $D4 ran twice" "$(jq_ "sorted({len(t['tries']) for t in d['tasks']})")" "[1]"
+grep -q "another ubpipe is running" "$UBPIPE_HOME/serve/runs.log" 2>/dev/null && ko "the daemon raced the CLI's lock" || ok
+
 # logs
 same "log" "$(req GET "/api/v1/pipelines/user_behavior/runs/$D1/tasks/$FIRST/logs?try=1")" 200
 SIZE=$(sed -n 's/^X-Ubpipe-Log-Size: *\([0-9]*\).*/\1/p' "$TMP/hdr" | tr -d '\r')
@@ -159,7 +169,7 @@ cat "$TMP/sse" >> "$REPLIES"
 same "log stream of a finished try" "$code" 200
 grep -q '^event: end' "$TMP/sse" && ok || ko "log stream ends with event: end"
 same "metrics" "$(req GET /metrics)" 200
-grep -q '^ubpipe_runs{pipeline="user_behavior",state="success"} 3$' "$TMP/body" && ok || ko "metrics runs by state"
+grep -q '^ubpipe_runs{pipeline="user_behavior",state="success"} 4$' "$TMP/body" && ok || ko "metrics runs by state"
 grep -q '^ubpipe_scheduler_last_tick_timestamp_seconds ' "$TMP/body" && ok || ko "metrics last tick"
 same "pause" "$(auth POST /api/v1/pipelines/user_behavior/pause)" 200
 same "paused" "$(req GET /api/v1/pipelines && jq_ 'd[0]["paused"]')" "200
@@ -180,6 +190,23 @@ same "read-only POST" "$(auth POST /api/v1/pipelines/user_behavior/pause)" 403
 same "read-only GET" "$(req GET /api/v1/pipelines/user_behavior/runs)" 200
 stop
 same "SIGTERM exit status (read-only)" $? 0
+
+# SIGTERM with a run in flight: after the grace period the run is cancelled, the daemon exits 0, and
+# `ubpipe run` resumes the ds to the right numbers
+D5=2021-04-12
+UBPIPE_SERVE_GRACE=0 start "$P" --listen 127.0.0.1:0 --no-scheduler || exit 1
+same "trigger $D5" "$(auth POST /api/v1/pipelines/user_behavior/runs -d "{\"ds\":\"$D5\"}")" 202
+i=0; st=queued
+while [ $i -lt 200 ] && [ "$st" != running ]; do
+  sleep 0.1; [ "$(req GET /api/v1/pipelines/user_behavior/runs/$D5)" = 200 ] && st=$(jq_ 'd["state"]'); i=$((i + 1)); done
+same "run $D5 in flight" "$st" running
+stop
+same "SIGTERM exit status with a run in flight" $? 0
+[ -f "$UBPIPE_HOME/runs/user_behavior/$D5/lock" ] && flock -n "$UBPIPE_HOME/runs/user_behavior/$D5/lock" true && ok ||
+  ko "the run of $D5 still holds its lock after the daemon exited"
+if "$UBPIPE" run $P --ds $D5 -q; then ok; else ko "resume of $D5 after the daemon stopped"; fi
+got=$(metric $D5)
+[ -n "$got" ] && [ "$got" = "$(ref $D5)" ] && ok || ko "metric of resumed $D5 differs from ref_metric.py"
 
 # 6. the scheduler: a scheduled copy, catchup false: only the latest due ds runs
 TODAY=$(date -u +%Y-%m-%d)
