@@ -168,7 +168,7 @@ char *ub_schema_json(void)
                                   "only the latest"));
     json_object_set_new(json_object_get(root, "properties"), "max_active_runs",
                         json_pack("{s:s, s:i, s:s}", "type", "integer", "minimum", 0, "description",
-                                  "ds of the pipeline in progress at once under ubpipe serve (0 = no limit)"));
+                                  "ds of the pipeline in progress at once (absent or 0: 16 under ubpipe serve, no limit for ubpipe run)"));
     json_object_set_new(json_object_get(root, "properties"), "lua_path",
                         json_pack("{s:s, s:{s:s}, s:s}", "type", "array", "items", "type", "string", "description",
                                   "directories (relative to the spec) where hooks find modules with require"));
