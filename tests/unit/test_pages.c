@@ -149,7 +149,8 @@ static int get(const char *path, const char *query, const char *csrf, int ro, ub
         size_t k = (size_t)snprintf(f, sizeof f, "%s/", dir);
         for (const char *p = path + 1; *p && k + 1 < sizeof f; p++)
             f[k++] = *p == '/' ? '_' : *p;
-        snprintf(f + k, sizeof f - k, "%s", strncmp(path, "/assets/", 8) ? ".html" : "");
+        snprintf(f + k, sizeof f - k, "%s%s%s", query ? "_" : "", query ? query : "",
+                 strncmp(path, "/assets/", 8) ? ".html" : "");
         FILE *o = fopen(f, "w");
         if (o) {
             fwrite(b->p, 1, b->len, o);
