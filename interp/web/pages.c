@@ -6,7 +6,6 @@
  * event stream says a run changed and updates data-state in place.
  */
 #include "web/pages.h"
-#if __has_include("web/api.h")         /* until serve-api's API is merged (removed then) */
 #include "web/api.h"
 #include "web/dagsvg.h"
 #include "base/date.h"
@@ -965,4 +964,3 @@ done:
         return 500;
     return status;
 }
-#endif

@@ -4,12 +4,13 @@
  * built from ub_api_* replies only, every value written through io/html.h.
  * Routes: /  /pipelines/NAME  /pipelines/NAME/runs/DS
  *         /pipelines/NAME/runs/DS/tasks/TASK[?try=N]  /assets/NAME
+ * The server calls ub_pages_get for every GET not under /api/, /metrics,
+ * /login, /logout.
  */
 #ifndef UB_PAGES_H
 #define UB_PAGES_H
 #include "base/buf.h"
-
-typedef struct ub_serve ub_serve;
+#include "web/serve.h"
 
 typedef struct ub_page_req {
     const char *path, *query;    /* path still percent-encoded; query without '?', or NULL */

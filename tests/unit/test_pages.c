@@ -3,7 +3,6 @@
  * one DAG node per task, the log tail, assets, login and read-only.
  * UB_PAGES_DUMP=DIR also writes each page there, to look at in a browser. */
 #include "t.h"
-#if __has_include("web/api.h")         /* until serve-api's API is merged (removed then) */
 #include "web/api.h"
 #include "web/pages.h"
 #include "base/buf.h"
@@ -295,10 +294,3 @@ int main(void)
     ub_buf_free(&b);
     return t_done("test_pages");
 }
-#else
-int main(void)
-{
-    puts("test_pages: skipped: web/api.h is not merged yet");
-    return 0;
-}
-#endif
