@@ -1,6 +1,7 @@
 /* main.c — the ubpipe command line: verbs, options, exit codes. */
 #include "emr/emr.h"
 #include "cli/s3cli.h"
+#include "cli/serve.h"
 #include "core/engine.h"
 #include "base/mem.h"
 #include "core/plan.h"
@@ -34,6 +35,7 @@ static const char usage_text[] =
     "  help [OP]       this text, or an operator's parameters\n"
     "  schema          print the JSON Schema of the spec format\n"
     "  s3 ls|cp|presign  list, copy (either side local or s3://) and presign S3 objects\n"
+    "  serve FILE…     the scheduler daemon, web UI and JSON API (see ubpipe-serve(1))\n"
     "\n"
     "Options:\n"
     "  --ds DATE         logical date YYYY-MM-DD (default: yesterday, UTC)\n"
@@ -228,6 +230,8 @@ int main(int argc, char **argv)
         return ub_emr_local_runner_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "s3") == 0)
         return ub_s3cli_main(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+        return ub_cmd_serve(argc - 1, argv + 1);
     if (argc < 2) {
         fputs(usage_text, stderr);
         return EXIT_USAGE;

@@ -36,4 +36,8 @@ json_t *ub_api_dag(ub_serve *s, const char *pipeline, int *status, const char **
 int ub_api_log(ub_serve *s, const char *pipeline, const char *ds, const char *task, int try_no,
                uint64_t offset, uint64_t max, ub_buf *out, uint64_t *total, int *status);
 
+/* 1 when try try_no of task has ended (or a later try began), 0 while it
+ * may still write its log, -1 when pipeline, ds or task is unknown. */
+int ub_api_try_done(ub_serve *s, const char *pipeline, const char *ds, const char *task, int try_no);
+
 #endif
