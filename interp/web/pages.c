@@ -209,7 +209,10 @@ static void head(page *pg, const char *title, const char *kind, const char *pipe
 {
     ub_buf *b = pg->b;
     ub_buf_adds(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                   /* the server's Referrer-Policy no-referrer makes browsers send "Origin: null" on
+                    * same-origin POSTs, which its Origin check refuses; same-origin still leaks nothing */
+                   "<meta name=\"referrer\" content=\"same-origin\">");
     ub_html_textf(b, "<title>%s · ubpipe</title>", title);
     if (pg->r->csrf)
         ub_html_textf(b, "<meta name=\"ubpipe-csrf\" content=\"%s\">", pg->r->csrf);

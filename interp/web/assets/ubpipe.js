@@ -30,7 +30,7 @@
     let r, reply = {};
     try {
       r = await fetch(url, {
-        method: 'POST', credentials: 'same-origin',
+        method: 'POST', credentials: 'same-origin', referrerPolicy: 'same-origin',
         headers: { 'Content-Type': 'application/json', 'X-Ubpipe-Csrf': csrf || '' },
         body: JSON.stringify(payload || {})
       });
