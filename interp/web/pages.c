@@ -373,7 +373,7 @@ static const json_t *find_task(const json_t *tasks, const char *id)
 static void pager(ub_buf *b, const char *name, long pageno, size_t total)
 {
     size_t pages = total ? (total + GRID_PAGE - 1) / GRID_PAGE : 1;
-    ub_buf_adds(b, "<nav class=\"pager\">");
+    ub_buf_adds(b, "<nav class=\"pager\" id=\"pager\">");
     ub_html_textf(b, "<span>%zu runs · page %lld of %zu</span> ", total, (long long)pageno + 1, pages);
     struct { const char *label; long to; int ok; } l[] = {
         { "« newest", 0, pageno > 0 },

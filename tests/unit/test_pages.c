@@ -9,6 +9,7 @@
 #include "base/date.h"
 #include <jansson.h>
 #include <stdint.h>
+#include <time.h>
 
 #define NDS 1000                      /* the fake pipeline has 1,000 days of runs */
 static const char *const TASKS[] = { "extract", "to_lake", "classify", "load", "metric" };
@@ -290,6 +291,22 @@ int main(void)
             fprintf(stderr, "path %s: %d\n", bad[i], st);
         T_INTEQ(st, 404);
         T_STREQ(ct, "text/html; charset=utf-8");
+    }
+    /* UB_PAGES_BENCH=N: time N renders of the grid's first page and of a run page (not a check) */
+    const char *bench = getenv("UB_PAGES_BENCH");
+    long nb = bench ? strtol(bench, NULL, 10) : 0;
+    if (nb > 0) {
+        snprintf(path, sizeof path, "/pipelines/user_behavior/runs/%s", d3);
+        const char *paths[] = { "/pipelines/user_behavior", path };
+        for (int k = 0; k < 2; k++) {
+            struct timespec a, z;
+            clock_gettime(CLOCK_MONOTONIC, &a);
+            for (long i = 0; i < nb; i++)
+                get(paths[k], NULL, "tok", 0, &b, &ct);
+            clock_gettime(CLOCK_MONOTONIC, &z);
+            printf("%s: %.2f ms per page, %zu bytes\n", paths[k],
+                   ((z.tv_sec - a.tv_sec) * 1e3 + (z.tv_nsec - a.tv_nsec) / 1e6) / (double)nb, b.len);
+        }
     }
     ub_buf_free(&b);
     return t_done("test_pages");

@@ -164,7 +164,7 @@
           ' · ' + dur(seconds(t.start, t.end));
       }
     }
-    if (missing) await swap(['grid']);  /* a ds this page has no column for yet */
+    if (missing) await swap(['grid', 'pager']);  /* a ds this page has no column for yet */
   }
 
   async function refreshRun() {
