@@ -3,7 +3,7 @@
 #   sh scripts/deps.sh check     exit 0 when all are installed, else print the missing ones
 #   sh scripts/deps.sh install   apt-get install what is missing (root), or print the exact command
 set -eu
-BUILD="build-essential pkg-config libyaml-dev libpq-dev libcurl4-openssl-dev libssl-dev liblua5.4-dev libzstd-dev libexpat1-dev libjansson-dev libmicrohttpd-dev"
+BUILD="build-essential pkg-config libyaml-dev libpq-dev libcurl4-openssl-dev libssl-dev liblua5.4-dev libzstd-dev libexpat1-dev libjansson-dev libmicrohttpd-dev libgraphviz-dev"
 RUN="postgresql postgresql-client zstd bc"
 TEST="python3 python3-jsonschema python3-yaml python3-botocore man-db"
 ALL="$BUILD $RUN $TEST"

@@ -7,6 +7,7 @@
 #include "core/plan.h"
 #include "core/run.h"
 #include "core/schema.h"
+#include "web/dagsvg.h"
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -28,7 +29,7 @@ static const char usage_text[] =
     "  plan FILE       show every effect of a run, rendered; touches nothing\n"
     "  validate FILE…  check specs; exit 0 when valid, 2 on errors\n"
     "  render FILE X   render a template text, a task (all its parameters) or TASK.KEY\n"
-    "  graph FILE      print the task graph (--format dot|mermaid)\n"
+    "  graph FILE      print the task graph (--format dot|mermaid|svg)\n"
     "  status FILE     task states of a run, from the journal\n"
     "  logs FILE TASK  the log of each try of a task (--try N for one)\n"
     "  help [OP]       this text, or an operator's parameters\n"
@@ -41,7 +42,7 @@ static const char usage_text[] =
     "  --from D1 --to D2 run/plan/status: every date from D1 to D2, in order (backfill)\n"
     "  --profile NAME    profile of the spec to use (default: local)\n"
     "  -p, --param K=V   override a param of the spec (repeatable)\n"
-    "  --format FMT      plan/status: text|json; graph: dot|mermaid\n"
+    "  --format FMT      plan/status: text|json; graph: dot|mermaid|svg\n"
     "  --rerun           run: run every task, even those already successful\n"
     "  --only T1,T2      run: only these tasks (their upstream is taken as done)\n"
     "  --downstream      run: with --only, also every task downstream of them\n"
@@ -274,9 +275,9 @@ int main(int argc, char **argv)
         return usage_error("'%s' needs a pipeline file", c.verb);
     if (c.format) {
         int graph = strcmp(c.verb, "graph") == 0;
-        if (graph ? strcmp(c.format, "dot") && strcmp(c.format, "mermaid")
+        if (graph ? strcmp(c.format, "dot") && strcmp(c.format, "mermaid") && strcmp(c.format, "svg")
                   : strcmp(c.format, "text") && strcmp(c.format, "json"))
-            return graph ? usage_error("--format must be dot or mermaid, not '%s'", c.format)
+            return graph ? usage_error("--format must be dot, mermaid or svg, not '%s'", c.format)
                          : usage_error("--format must be text or json, not '%s'", c.format);
     }
     if (c.log_format && strcmp(c.log_format, "text") && strcmp(c.log_format, "json"))
@@ -316,7 +317,12 @@ int main(int argc, char **argv)
         return finish(&d, EXIT_USAGE);
     }
     if (strcmp(c.verb, "graph") == 0) {
-        rc = ub_plan_graph(s, c.format, stdout);
+        ub_err gerr;
+        if (c.format && strcmp(c.format, "svg") == 0 && ub_dagsvg_spec(s, stdout, &gerr)) {
+            ub_diag_error(&d, (ub_loc){ NULL, 0, 0 }, "%s", gerr.msg);
+            rc = EXIT_USAGE;
+        } else if (!c.format || strcmp(c.format, "svg"))
+            rc = ub_plan_graph(s, c.format, stdout);
         ub_free(dates);
         ub_spec_free(s);
         return finish(&d, rc);
