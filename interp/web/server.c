@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -331,6 +332,7 @@ static enum MHD_Result api_get(ub_server *srv, struct MHD_Connection *c, char **
         if (!x)
             return MHD_NO;
         x->srv = srv;
+        x->seq = ULLONG_MAX;               /* events from now on */
         return send_sse(c, x);
     }
     if (n < 3 || strcmp(part[0], "pipelines") != 0)
