@@ -47,7 +47,7 @@ static const char usage_text[] =
     "  --only T1,T2      run: only these tasks (their upstream is taken as done)\n"
     "  --downstream      run: with --only, also every task downstream of them\n"
     "  -j, --jobs N      run: tasks running at once (default: the number of cores)\n"
-    "  --max-active-runs N  run: dates of a backfill in progress at once (default: no limit)\n"
+    "  --max-active-runs N  run: dates of a backfill in progress at once (default: spec's max_active_runs)\n"
     "  --log-format FMT  run: text (default) or json (one JSON object per event on stderr)\n"
     "  --try N           logs: only this try\n"
     "  -q, --quiet       run: no progress lines\n"
