@@ -2,7 +2,7 @@
 # Settings -----------------------------------------------------------------
 PREFIX   ?= /usr/local
 CC       ?= cc
-PKGS     := yaml-0.1 libpq libcurl openssl lua5.4 libzstd expat jansson
+PKGS     := yaml-0.1 libpq libcurl openssl lua5.4 libzstd expat jansson libmicrohttpd libgvc
 VERSION  := 0.1.0
 BUILD    ?= build
 # reports (report/): CommonMark
@@ -43,6 +43,7 @@ LIBSRCS  := $(filter-out interp/cli/main.c,$(SRCS))
 OBJS     := $(SRCS:%.c=$(BUILD)/%.o)
 LIBOBJS  := $(LIBSRCS:%.c=$(BUILD)/%.o)
 LUA_STD  := $(sort $(wildcard stdlib/*.lua))
+WEB_ASSETS := $(sort $(wildcard interp/web/assets/*))
 UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 
@@ -70,6 +71,12 @@ $(BUILD)/stdlib_embed.h: $(LUA_STD) tools/embed.sh
 	@mkdir -p $(BUILD)
 	sh tools/embed.sh $(LUA_STD) > $@.tmp && mv $@.tmp $@
 $(BUILD)/interp/lua/luahost.o: $(BUILD)/stdlib_embed.h
+
+# the web pages' CSS and JS, embedded the same way (served at /assets/NAME)
+$(BUILD)/web_assets.h: $(WEB_ASSETS) tools/embed_files.sh
+	@mkdir -p $(BUILD)
+	sh tools/embed_files.sh ub_web_assets $(WEB_ASSETS) > $@.tmp && mv $@.tmp $@
+$(BUILD)/interp/web/pages.o: $(BUILD)/web_assets.h
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libubpipe.a
 	@mkdir -p $(dir $@)

@@ -5,6 +5,7 @@
 #include "core/plan.h"
 #include "core/schema.h"
 #include "report/spec.h"
+#include "web/dagsvg.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -52,6 +53,14 @@ int ub_cli_render(ub_cli *c)
 
 int ub_cli_graph(ub_cli *c)
 {
+    if (c->format && strcmp(c->format, "svg") == 0) {
+        ub_err err;
+        if (ub_dagsvg_spec(c->spec, stdout, &err) == 0)
+            return UB_EXIT_OK;
+        ub_diag_error(c->diag, (ub_loc){ NULL, 0, 0 }, "%s", err.msg);
+        ub_diag_flush(c->diag, stderr);
+        return UB_EXIT_USAGE;
+    }
     return ub_plan_graph(c->spec, c->format, stdout);
 }
 

@@ -5,6 +5,7 @@
  * (status, logs), s3cli.c (s3). */
 #include "cli/cli.h"
 #include "cli/report.h"
+#include "cli/serve.h"
 #include "cli/s3cli.h"
 #include "base/mem.h"
 #include "base/parse.h"
@@ -40,8 +41,8 @@ static const ub_verb verbs[] = {
       .args = "FILE…", .help = "check specs; exit 0 when valid, 2 on errors" },
     { .name = "render", .run = ub_cli_render, .flags = UB_VERB_SPEC, .nargs = 2,
       .args = "FILE X", .help = "render a template text, a task (all its parameters) or TASK.KEY" },
-    { .name = "graph", .run = ub_cli_graph, .flags = UB_VERB_SPEC, .nargs = 1, .formats = { "dot", "mermaid" },
-      .args = "FILE", .help = "print the task graph (--format dot|mermaid)" },
+    { .name = "graph", .run = ub_cli_graph, .flags = UB_VERB_SPEC, .nargs = 1, .formats = { "dot", "mermaid", "svg" },
+      .args = "FILE", .help = "print the task graph (--format dot|mermaid|svg)" },
     { .name = "status", .run = ub_cli_status, .flags = UB_VERB_SPEC | UB_VERB_RANGE, .nargs = 1,
       .args = "FILE", .help = "task states of a run, from the journal" },
     { .name = "logs", .run = ub_cli_logs, .flags = UB_VERB_SPEC, .nargs = 2,
@@ -51,6 +52,8 @@ static const ub_verb verbs[] = {
     { .name = "schema", .run = ub_cli_schema, .help = "print the JSON Schema of the spec format" },
     { .name = "report", .run_argv = ub_cmd_report, .args = "FILE ID",
       .help = "render a declared report into one HTML file (--check: queries only)" },
+    { .name = "serve", .run_argv = ub_cmd_serve, .args = "FILE…",
+      .help = "the scheduler daemon, web UI and JSON API (see ubpipe-serve(1))" },
     { .name = "s3", .run_argv = ub_cmd_s3, .args = "ls|cp|presign",
       .help = "list, copy (either side local or s3://) and presign S3 objects" },
     { .name = "__emr-local-runner", .run_argv = ub_emr_local_runner_main, .flags = UB_VERB_HIDDEN },
@@ -63,12 +66,12 @@ static const char options_text[] =
     "  --from D1 --to D2 run/plan/status: every date from D1 to D2, in order (backfill)\n"
     "  --profile NAME    profile of the spec to use (default: local)\n"
     "  -p, --param K=V   override a param of the spec (repeatable)\n"
-    "  --format FMT      plan/status: text|json; graph: dot|mermaid\n"
+    "  --format FMT      plan/status: text|json; graph: dot|mermaid|svg\n"
     "  --rerun           run: run every task, even those already successful\n"
     "  --only T1,T2      run: only these tasks (their upstream is taken as done)\n"
     "  --downstream      run: with --only, also every task downstream of them\n"
     "  -j, --jobs N      run: tasks running at once (default: the number of cores)\n"
-    "  --max-active-runs N  run: dates of a backfill in progress at once (default: no limit)\n"
+    "  --max-active-runs N  run: dates of a backfill in progress at once (default: spec's max_active_runs)\n"
     "  --log-format FMT  run: text (default) or json (one JSON object per event on stderr)\n"
     "  --try N           logs: only this try\n"
     "  -q, --quiet       run: no progress lines\n"
@@ -116,7 +119,10 @@ void ub_cli_engine_opts(const ub_cli *c, ub_engine_opts *eo)
 void ub_cli_run_opts(const ub_cli *c, ub_run_opts *ro)
 {
     *ro = (ub_run_opts){ .rerun = c->rerun, .only = c->only, .downstream = c->downstream, .quiet = c->quiet,
-                         .jobs = c->jobs, .max_active_runs = c->max_active_runs,
+                         .jobs = c->jobs,
+                         /* the flag, else the spec's max_active_runs */
+                         .max_active_runs = c->max_active_runs ? c->max_active_runs
+                                            : c->spec ? c->spec->max_active_runs : 0,
                          .log_json = c->log_format && strcmp(c->log_format, "json") == 0 };
 }
 

@@ -1,6 +1,7 @@
 /* spec.c — load a pipeline spec and check it against the key tables. */
 #include "core/spec.h"
 #include "base/date.h"
+#include "core/schedule.h"
 #include "lua/luahost.h"
 #include "base/parse.h"
 #include "base/strmap.h"
@@ -27,6 +28,8 @@ static const key_def top_keys[] = {
     { "defaults", UB_T_MAP, 0 }, { "params", UB_T_MAP, 0 },     { "profiles", UB_T_MAP, 0 },
     { "tasks", UB_T_MAP, 1 },    { "depends_on_past", UB_T_BOOL, 0 },
     { "lua_path", UB_T_LIST, 0 }, { "lua_grant", UB_T_LIST, 0 },   /* hooks (core/hooks.c) */
+    { "schedule", UB_T_STR, 0 },  { "end_date", UB_T_STR, 0 },     /* `ubpipe serve` (core/schedule.c) */
+    { "catchup", UB_T_BOOL, 0 },  { "max_active_runs", UB_T_INT, 0 },
     { NULL, 0, 0 }
 };
 
@@ -467,6 +470,33 @@ ub_spec *ub_spec_load(const char *path, ub_diag *d)
             ub_diag_error(d, n->loc, "start_date: %s", err.msg);
         s->start_date = n->str;
     }
+    s->catchup = 1;
+    s->sched_minute = -1;
+    n = ub_node_get(s->root, "end_date");
+    if (n && n->kind == UB_SCALAR) {
+        ub_date dt;
+        ub_err err;
+        if (ub_date_parse(n->str, &dt, &err))
+            ub_diag_error(d, n->loc, "end_date: %s", err.msg);
+        else if (s->start_date && strcmp(n->str, s->start_date) < 0)
+            ub_diag_error(d, n->loc, "end_date %s is before start_date %s", n->str, s->start_date);
+        s->end_date = n->str;
+    }
+    n = ub_node_get(s->root, "schedule");
+    if (n && n->kind == UB_SCALAR) {
+        ub_err err;
+        if (ub_schedule_parse(n->str, &s->sched_minute, &err))
+            ub_diag_error(d, n->loc, "schedule: %s", err.msg);
+        else if (!s->start_date)
+            ub_diag_error(d, n->loc, "a schedule needs a start_date (the first ds it runs)");
+        s->schedule = n->str;
+    }
+    n = ub_node_get(s->root, "catchup");
+    if (n && n->kind == UB_SCALAR)
+        s->catchup = strcmp(n->str, "false") != 0;
+    n = ub_node_get(s->root, "max_active_runs");
+    if (n && n->kind == UB_SCALAR)
+        s->max_active_runs = (int)strtol(n->str, NULL, 10);   /* checked as UB_T_INT by check_table */
     n = ub_node_get(s->root, "lua_grant");
     for (size_t i = 0; n && n->kind == UB_SEQ && i < n->n; i++) {
         ub_err err;

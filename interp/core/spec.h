@@ -35,6 +35,11 @@ typedef struct ub_spec {
     const char *dir;            /* absolute directory of the spec file */
     ub_node    *root;
     const char *pipeline, *description, *start_date;
+    /* `ubpipe serve` scheduling (core/schedule.h): schedule NULL = none */
+    const char *schedule, *end_date;
+    int         sched_minute;   /* minute of the UTC day the runs fall at; -1 without schedule */
+    int         catchup;        /* default 1 */
+    int         max_active_runs;/* 0 = no limit */
     ub_node    *defaults, *params, *profiles, *tasks_node;
     ub_task    *tasks;
     size_t      ntasks;
