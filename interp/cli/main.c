@@ -331,7 +331,7 @@ int main(int argc, char **argv)
                           .planning = strcmp(c.verb, "run") != 0, .self_exe = self_exe(exe, sizeof exe, argv[0]) };
     int json = c.format && strcmp(c.format, "json") == 0;
     ub_run_opts ro = { .rerun = c.rerun, .only = c.only, .downstream = c.downstream, .quiet = c.quiet,
-                       .jobs = c.jobs, .max_active_runs = c.max_active_runs,
+                       .jobs = c.jobs, .max_active_runs = c.max_active_runs ? c.max_active_runs : s->max_active_runs,
                        .log_json = c.log_format && strcmp(c.log_format, "json") == 0 };
     int range = c.from != NULL;
     ub_engine *e = NULL;

@@ -154,6 +154,21 @@ char *ub_schema_json(void)
     json_object_set_new(json_object_get(root, "properties"), "depends_on_past",
                         json_pack("{s:s, s:s}", "type", "boolean", "description",
                                   "a ds starts only when the previous ds's run is complete"));
+    json_object_set_new(json_object_get(root, "properties"), "schedule",
+                        json_pack("{s:s, s:s, s:s}", "type", "string", "pattern",
+                                  "^(@daily|@midnight|[0-9]{1,2}[ \\t]+[0-9]{1,2}[ \\t]+\\*[ \\t]+\\*[ \\t]+\\*)$",
+                                  "description", "when ubpipe serve runs each ds: @daily or 'M H * * *' (UTC), "
+                                                 "once the ds's day has ended; needs start_date"));
+    json_object_set_new(json_object_get(root, "properties"), "end_date",
+                        json_pack("{s:s, s:s, s:s}", "type", "string", "pattern", "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                                  "description", "the last ds the schedule runs"));
+    json_object_set_new(json_object_get(root, "properties"), "catchup",
+                        json_pack("{s:s, s:s}", "type", "boolean", "description",
+                                  "true (default): ubpipe serve runs every missed ds since start_date; false: "
+                                  "only the latest"));
+    json_object_set_new(json_object_get(root, "properties"), "max_active_runs",
+                        json_pack("{s:s, s:i, s:s}", "type", "integer", "minimum", 0, "description",
+                                  "ds of the pipeline in progress at once (absent or 0: 16 under ubpipe serve, no limit for ubpipe run)"));
     json_object_set_new(json_object_get(root, "properties"), "lua_path",
                         json_pack("{s:s, s:{s:s}, s:s}", "type", "array", "items", "type", "string", "description",
                                   "directories (relative to the spec) where hooks find modules with require"));

@@ -10,6 +10,7 @@
 #include "base/date.h"
 #include "base/mem.h"
 #include "base/secret.h"
+#include "core/engine.h"
 #include "core/journal.h"
 #include "core/schedule.h"
 #include "io/stream.h"
@@ -169,6 +170,15 @@ int ub_serve_add(ub_serve *s, const char *path, ub_diag *diag)
         ub_spec_free(sp);
         return -1;
     }
+    /* sets up the default profile once: its connection secrets are
+     * registered for masking before any server thread starts (secret.h) */
+    ub_engine_opts eo = { .planning = 1, .state_dir = s->state_dir };
+    ub_engine *e = ub_engine_new(sp, &eo, diag);
+    if (!e) {
+        ub_spec_free(sp);
+        return -1;
+    }
+    ub_engine_free(e);
     pipe_t *np = ub_realloc(s->p, (s->n + 1) * sizeof *np);
     if (!np) {
         ub_spec_free(sp);
@@ -424,6 +434,14 @@ void ub_serve_next_ds(ub_serve *s, ub_serve_pipeline *pp, char out[11])
         ub_date_format(ub_date_from_days(d), 0, out);
 }
 
+/* Runs of a pipeline in progress at once: max_active_runs, or 16 (as
+ * Airflow's default) when the spec gives none, so a long catch-up or
+ * backfill does not start hundreds of processes. */
+static size_t run_cap(const ub_spec *sp)
+{
+    return sp && sp->max_active_runs > 0 ? (size_t)sp->max_active_runs : 16;
+}
+
 static size_t active_runs(ub_serve *s, size_t pi)
 {
     size_t n = 0;
@@ -551,9 +569,8 @@ void ub_serve_tick(ub_serve *s, double now)
         for (size_t i = 0; i < s->nreqs;) {
             req_t *r = &s->reqs[i];
             pipe_t *p = &s->p[r->pipe];
-            int cap = p->pub.spec ? p->pub.spec->max_active_runs : 0;
             if (find_child(s, r->pipe, r->ds) || lock_busy(s, p->pub.name, r->ds) ||
-                (cap > 0 && active_runs(s, r->pipe) >= (size_t)cap)) {
+                active_runs(s, r->pipe) >= run_cap(p->pub.spec)) {
                 i++;
                 continue;
             }
@@ -573,7 +590,10 @@ void ub_serve_tick(ub_serve *s, double now)
                 sc.paused = 1;          /* --no-scheduler: count what is due, start nothing */
             state_ctx c = { s, p, i };
             long due[16];
-            size_t nd = ub_schedule_due(&sc, now, ds_state, &c, due, 16, &p->waiting);
+            size_t cap = run_cap(p->pub.spec), act = active_runs(s, i);
+            size_t room = act >= cap ? 0 : cap - act;
+            sc.max_active_runs = (int)cap;
+            size_t nd = ub_schedule_due(&sc, now, ds_state, &c, due, room < 16 ? room : 16, &p->waiting);
             for (size_t k = 0; k < nd; k++) {
                 req_t q = { i, { 0 }, NULL, 0 };
                 ub_date_format(ub_date_from_days(due[k]), 0, q.ds);
