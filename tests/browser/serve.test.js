@@ -186,6 +186,36 @@ async function main() {
     const link = await page.$eval('#dag svg g.node a', (a) => a.getAttribute('href') || a.getAttribute('xlink:href')).catch(() => null);
     check(link && link.indexOf('/tasks/') > 0, 'DAG nodes link to their task (' + link + ')');
 
+    // clear + downstream on the failed task: the run goes again (with the demo's review file) and succeeds
+    await page.goto(BASE + '/pipelines/' + enc(PIPE) + '/runs/' + enc(FAILED) + '/tasks/movie_review_to_raw_data_lake', { waitUntil: 'load' });
+    const clear = await page.$('button[data-post$="/clear"][data-body*="true"]');
+    check(clear !== null, 'the failed task has a clear + downstream button');
+    let cleared = false;
+    if (clear) {
+      await clear.click();
+      try {
+        await page.waitForFunction(() => document.getElementById('taskstate').dataset.state === 'success', { timeout: 120000, polling: 100 });
+        cleared = true;
+      } catch (e) { cleared = false; }
+    }
+    let rerun = {};
+    for (let i = 0; i < 600; i++) {                   /* the downstream tasks run after it */
+      rerun = (await api('/runs/' + enc(FAILED))).json;
+      if (rerun.state === 'success' || rerun.state === 'failed') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    check(cleared && rerun.state === 'success', 'after clear + downstream the task page turns to success and the API says the run of ' +
+      FAILED + ' is ' + rerun.state);
+
+    // pause and unpause from the grid
+    await page.goto(BASE + '/pipelines/' + enc(PIPE), { waitUntil: 'load' });
+    const pausedOf = async () => ((await page.evaluate(async (u) => (await fetch(u)).json(), BASE + '/api/v1/pipelines'))
+      .find((p) => p.pipeline === PIPE) || {}).paused;
+    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('button[data-post$="/pause"]')]);
+    check(await pausedOf() === true && await page.$('button[data-post$="/unpause"]') !== null, 'pause: the API says paused, the page offers unpause');
+    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('button[data-post$="/unpause"]')]);
+    check(await pausedOf() === false && await page.$('button[data-post$="/pause"]') !== null, 'unpause: the API says not paused');
+
     check(errors.length === 0, 'no script errors or CSP violations' + (errors.length ? ': ' + errors.slice(0, 3).join(' | ') : ''));
   } finally {
     await browser.close();
