@@ -702,8 +702,8 @@ done:
 int ub_serve_events_wait(ub_serve *s, unsigned long long *seq, double secs, ub_buf *out)
 {
     ub_serve_lock(s);
-    if (*seq == 0 || *seq > s->ev_seq)
-        *seq = s->ev_seq;
+    if (*seq > s->ev_seq)
+        *seq = s->ev_seq;                  /* a new reader (ULLONG_MAX): from now on */
     if (s->ev_seq == *seq && !s->stopping) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

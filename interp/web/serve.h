@@ -65,7 +65,7 @@ void ub_serve_next_ds(ub_serve *s, ub_serve_pipeline *p, char out[11]);
 
 /* Events for /api/v1/events: waits up to secs for an event after *seq;
  * appends "event: run\ndata: {...}\n\n" lines for each to out and
- * advances *seq.  *seq = 0 starts from the newest.  1 when the daemon is
+ * advances *seq.  *seq = ULLONG_MAX starts from now.  1 when the daemon is
  * stopping. */
 int  ub_serve_events_wait(ub_serve *s, unsigned long long *seq, double secs, ub_buf *out);
 /* Prometheus text of /metrics. */

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -197,29 +198,26 @@ static void log_more(sse *x)
     uint64_t total = 0;
     int status = 0;
     int done = ub_api_try_done(x->srv->s, x->pipeline, x->ds, x->task, x->try_no);
-    if (ub_api_log(x->srv->s, x->pipeline, x->ds, x->task, x->try_no, x->offset, 64 * 1024, &chunk, &total,
+    const uint64_t page = 64 * 1024;
+    if (ub_api_log(x->srv->s, x->pipeline, x->ds, x->task, x->try_no, x->offset, page, &chunk, &total,
                    &status) == 0 && chunk.len) {
-        /* whole lines only, unless the try is over */
-        size_t use = chunk.len;
-        while (use > 0 && chunk.p[use - 1] != '\n')
-            use--;
-        if (use == 0 && (done == 1 || chunk.len == 64 * 1024))
-            use = chunk.len;
-        size_t i = 0;
-        while (i < use) {
-            size_t j = i;
-            while (j < use && chunk.p[j] != '\n' && chunk.p[j] != '\r')
-                j++;
-            ub_buf_adds(&x->pending, "data: ");
-            ub_buf_add(&x->pending, chunk.p + i, j - i);
-            ub_buf_adds(&x->pending, "\n\n");
-            i = j + 1;
+        /* the raw bytes read: [offset, offset + raw); the masked text may be
+         * longer or shorter.  Sent only when they end a line (or the try is
+         * over, or a whole page came), so a line is never cut in two. */
+        uint64_t raw = total - x->offset < page ? total - x->offset : page;
+        if (chunk.p[chunk.len - 1] == '\n' || done == 1 || raw == page) {
+            size_t i = 0;
+            while (i < chunk.len) {
+                size_t j = i;
+                while (j < chunk.len && chunk.p[j] != '\n' && chunk.p[j] != '\r')
+                    j++;
+                ub_buf_adds(&x->pending, "data: ");
+                ub_buf_add(&x->pending, chunk.p + i, j - i);
+                ub_buf_adds(&x->pending, "\n\n");
+                i = j + (j + 1 < chunk.len && chunk.p[j] == '\r' && chunk.p[j + 1] == '\n' ? 2 : 1);
+            }
+            x->offset += raw;
         }
-        /* masking may change the length; count raw bytes by re-reading is not
-         * possible, so advance by what the file held (masks keep lines) */
-        x->offset += use == chunk.len ? (total - x->offset < chunk.len ? total - x->offset : chunk.len) : use;
-        if (x->offset > total)
-            x->offset = total;
     } else if (status == 404 && done == -1) {
         ub_buf_adds(&x->pending, "event: end\ndata: unknown\n\n");
         x->ended = 1;
@@ -334,6 +332,7 @@ static enum MHD_Result api_get(ub_server *srv, struct MHD_Connection *c, char **
         if (!x)
             return MHD_NO;
         x->srv = srv;
+        x->seq = ULLONG_MAX;               /* events from now on */
         return send_sse(c, x);
     }
     if (n < 3 || strcmp(part[0], "pipelines") != 0)

@@ -46,13 +46,16 @@ ref() { python3 tests/e2e/ref_metric.py --purchases "$DEMO/user_purchase.csv" --
 REPLIES=$TMP/replies      # every body the daemon sent, for the password check
 : > "$REPLIES"
 
-start() {   # start ARGS...: the daemon in the background; sets PID and URL
-  "$UBPIPE" serve "$@" > "$TMP/out" 2> "$TMP/err" &
+NSTART=0
+start() {   # start ARGS...: the daemon in the background; sets PID and URL (fresh output files each
+            # time, so a previous daemon's first line is never read)
+  NSTART=$((NSTART + 1)); OUT=$TMP/out.$NSTART; ERR=$TMP/err.$NSTART
+  "$UBPIPE" serve "$@" > "$OUT" 2> "$ERR" &
   PID=$!
   i=0
-  while [ $i -lt 100 ] && ! grep -q '^serving on ' "$TMP/out" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-  URL=$(sed -n 's/^serving on //p' "$TMP/out" | head -1)
-  [ -n "$URL" ] || { ko "serve did not start: $(cat "$TMP/err")"; return 1; }
+  while [ $i -lt 100 ] && ! grep -q '^serving on ' "$OUT" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+  URL=$(sed -n 's/^serving on //p' "$OUT" | head -1)
+  [ -n "$URL" ] || { ko "serve did not start: $(cat "$ERR")"; return 1; }
 }
 stop() {    # stop: SIGTERM, and the exit status
   kill -TERM "$PID"; wait "$PID"; rc=$?; PID=; return $rc
@@ -156,6 +159,20 @@ same "run $D4 after the daemon's turn" "$(wait_run $D4)" success
 same "no task of $D4 ran twice" "$(jq_ "sorted({len(t['tries']) for t in d['tasks']})")" "[1]"
 grep -q "another ubpipe is running" "$UBPIPE_HOME/serve/runs.log" 2>/dev/null && ko "the daemon raced the CLI's lock" || ok
 
+# live events: a trigger shows as "event: run" on /api/v1/events
+curl -s -N -m 6 -o "$TMP/events" "$URL/api/v1/events" & EV=$!
+sleep 1
+same "trigger (events)" "$(auth POST /api/v1/pipelines/user_behavior/runs -d "{\"ds\":\"$D1\"}")" 202
+wait $EV
+cat "$TMP/events" >> "$REPLIES"
+grep -q "^data: {\"pipeline\":\"user_behavior\",\"ds\":\"$D1\",\"state\":\"queued\"}" "$TMP/events" && ok ||
+  ko "events stream: $(head -c 300 "$TMP/events")"
+grep -q '^event: run$' "$TMP/events" && ok || ko "events carry 'event: run'"
+same "run $D1 after the no-op trigger" "$(wait_run $D1)" success
+# bounded request bodies
+head -c 100000 /dev/zero | tr '\0' 'x' > "$TMP/big"
+same "body over 64 KiB" "$(auth POST /api/v1/pipelines/user_behavior/runs --data-binary @"$TMP/big")" 413
+
 # logs
 same "log" "$(req GET "/api/v1/pipelines/user_behavior/runs/$D1/tasks/$FIRST/logs?try=1")" 200
 SIZE=$(sed -n 's/^X-Ubpipe-Log-Size: *\([0-9]*\).*/\1/p' "$TMP/hdr" | tr -d '\r')
@@ -214,7 +231,19 @@ START=$(date -u -d "$TODAY - 3 days" +%Y-%m-%d)
 LATEST=$(date -u -d "$TODAY - 1 day" +%Y-%m-%d)
 sed -e "s/^start_date: .*/start_date: $START\nschedule: \"@daily\"\ncatchup: false\nmax_active_runs: 1/" $P \
   > pipelines/.test_serve.yaml
+# paused (persisted in the state dir): the scheduler sees the ds due and holds it
+mkdir -p "$UBPIPE_HOME/serve/paused" && : > "$UBPIPE_HOME/serve/paused/user_behavior"
 start pipelines/.test_serve.yaml --listen 127.0.0.1:0 || exit 1
+i=0; held=
+while [ $i -lt 100 ] && [ -z "$held" ]; do
+  req GET /metrics > /dev/null; held=$(grep '^ubpipe_runs_due_not_started{pipeline="user_behavior"} 1$' "$TMP/body")
+  sleep 0.1; i=$((i + 1)); done
+[ -n "$held" ] && ok || ko "paused: the due ds is counted as held"
+same "paused: nothing started" "$(req GET "/api/v1/pipelines/user_behavior/runs?from=$START" && jq_ 'd["total"]')" "200
+0"
+same "paused shown" "$(req GET /api/v1/pipelines && jq_ 'd[0]["paused"]')" "200
+True"
+same "unpause the scheduled copy" "$(auth POST /api/v1/pipelines/user_behavior/unpause)" 200
 same "scheduled run of $LATEST" "$(wait_run "$LATEST")" success
 same "only the latest ds" "$(req GET /api/v1/pipelines/user_behavior/runs?from=$START && jq_ '[r["ds"] for r in d["runs"]]')" \
   "200
