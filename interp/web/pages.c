@@ -210,8 +210,8 @@ static void head(page *pg, const char *title, const char *kind, const char *pipe
     ub_buf *b = pg->b;
     ub_buf_adds(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                   /* the server's Referrer-Policy no-referrer makes browsers send "Origin: null" on
-                    * same-origin POSTs, which its Origin check refuses; same-origin still leaks nothing */
+                   /* as the server's header says: with no-referrer, browsers send "Origin: null"
+                    * on same-origin POSTs, which the Origin check refuses */
                    "<meta name=\"referrer\" content=\"same-origin\">");
     ub_html_textf(b, "<title>%s · ubpipe</title>", title);
     if (pg->r->csrf)
@@ -840,7 +840,7 @@ static int page_task(ub_serve *s, page *pg, const char *name, const char *ds, co
         clear_buttons(b, name, ds, task);
         ub_buf_adds(b, "</section>\n");
     }
-    ub_buf_adds(b, "<nav class=\"tries\">tries: ");
+    ub_buf_adds(b, "<nav class=\"tries\" id=\"tries\">tries: ");
     for (size_t i = 0; i < nt; i++) {
         json_t *x = json_array_get(tries, i);
         long long no = json_integer_value(json_object_get(x, "try"));

@@ -2,7 +2,8 @@
 // Run by tests/e2e/test_browser_serve.sh, which starts the stack and the server and passes:
 //   UB_BASE (http://127.0.0.1:PORT), UB_TOKEN, UB_PIPELINE, UB_FAILED_DS (a ds whose run failed),
 //   UB_TRIGGER_DS (a ds with no run yet), UB_OUT (where screenshots go), UB_CHROMIUM, and
-//   UB_WAREHOUSE_PSQL (a psql command line on the warehouse: the test holds a lock on the metric table
+//   UB_WAREHOUSE_PSQL (a psql command line on the warehouse: the test holds a lock on the metric table (the
+//   partition loads wait on it)
 //   while the triggered run is under way, so the page is sure to see it running, then lets it go).
 // Prints "ok: ..." per check and exits 1 if any failed.
 'use strict';
@@ -120,12 +121,34 @@ async function main() {
     await page.$eval('#trigger input[name="ds"]', (i, ds) => { i.value = ds; }, TRIGGER);
     await page.click('#trigger button[type="submit"]');
     let running = false, done = false;
+    const METRIC = 'movie_review_stage_to_stage_tbl';  /* its partition load waits on the lock */
     try {
-      await page.waitForFunction((ds) => document.querySelector('#grid a.cell[data-ds="' + ds + '"][data-state="running"]') !== null,
-        { timeout: 120000, polling: 100 }, TRIGGER);
+      await page.waitForFunction((ds, t) => document.querySelector('#grid a.cell[data-ds="' + ds + '"][data-task="' + t + '"][data-state="running"]') !== null,
+        { timeout: 120000, polling: 100 }, TRIGGER, METRIC);
       running = true;
     } catch (e) { running = false; }
+    // meanwhile, its task page follows the log live and sees the try end
+    const tab = await browser.newPage();
+    tab.on('pageerror', (e) => errors.push(String(e)));
+    let following = false, ended = false, tail = '';
+    try {
+      await tab.goto(BASE + '/pipelines/' + enc(PIPE) + '/runs/' + enc(TRIGGER) + '/tasks/' + METRIC, { waitUntil: 'load' });
+      following = await tab.$eval('#log', (l) => l.dataset.follow === '1' && l.classList.contains('following'));
+      await new Promise((r) => setTimeout(r, 300));
+    } catch (e) { following = false; }
     await lock.release();
+    try {
+      await tab.waitForFunction(() => document.getElementById('log').dataset.follow === '0', { timeout: 120000, polling: 100 });
+      tail = await tab.$eval('#log', (l) => l.textContent);
+      ended = /: success\s*$/.test(tail);
+    } catch (e) { ended = false; }
+    check(following, 'the running task\'s page follows its log');
+    check(ended, 'the followed log got the try\'s last line without reload (' + JSON.stringify(tail.slice(-60)) + ')');
+    const taskState = await tab.waitForFunction(() => document.getElementById('taskstate').dataset.state === 'success',
+      { timeout: 60000, polling: 100 }).then(() => 'success',
+      () => tab.$eval('#taskstate', (b) => b.dataset.state).catch(() => null));
+    await tab.screenshot({ path: path.join(OUT, 'log-followed.png'), fullPage: true });
+    await tab.close();
     try {
       await page.waitForFunction((ds, n) => {
         const c = document.querySelectorAll('#grid a.cell[data-ds="' + ds + '"]');
@@ -135,6 +158,7 @@ async function main() {
     } catch (e) { done = false; }
     await page.screenshot({ path: path.join(OUT, 'grid-after-trigger.png'), fullPage: true });
     check(running, 'the triggered ds shows a running cell while its run is under way');
+    check(taskState === 'success', 'the followed task page says success at the end (' + taskState + ')');
     const seen = await page.evaluate(() => Array.from(window.__seen || []));
     const same = await page.evaluate(() => window.__noReload === 1).catch(() => false);
     check(done, 'the triggered ds ' + TRIGGER + ' turns to success in the grid');
@@ -161,6 +185,36 @@ async function main() {
     // a DAG node links to its task
     const link = await page.$eval('#dag svg g.node a', (a) => a.getAttribute('href') || a.getAttribute('xlink:href')).catch(() => null);
     check(link && link.indexOf('/tasks/') > 0, 'DAG nodes link to their task (' + link + ')');
+
+    // clear + downstream on the failed task: the run goes again (with the demo's review file) and succeeds
+    await page.goto(BASE + '/pipelines/' + enc(PIPE) + '/runs/' + enc(FAILED) + '/tasks/movie_review_to_raw_data_lake', { waitUntil: 'load' });
+    const clear = await page.$('button[data-post$="/clear"][data-body*="true"]');
+    check(clear !== null, 'the failed task has a clear + downstream button');
+    let cleared = false;
+    if (clear) {
+      await clear.click();
+      try {
+        await page.waitForFunction(() => document.getElementById('taskstate').dataset.state === 'success', { timeout: 120000, polling: 100 });
+        cleared = true;
+      } catch (e) { cleared = false; }
+    }
+    let rerun = {};
+    for (let i = 0; i < 600; i++) {                   /* the downstream tasks run after it */
+      rerun = (await api('/runs/' + enc(FAILED))).json;
+      if (rerun.state === 'success' || rerun.state === 'failed') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    check(cleared && rerun.state === 'success', 'after clear + downstream the task page turns to success and the API says the run of ' +
+      FAILED + ' is ' + rerun.state);
+
+    // pause and unpause from the grid
+    await page.goto(BASE + '/pipelines/' + enc(PIPE), { waitUntil: 'load' });
+    const pausedOf = async () => ((await page.evaluate(async (u) => (await fetch(u)).json(), BASE + '/api/v1/pipelines'))
+      .find((p) => p.pipeline === PIPE) || {}).paused;
+    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('button[data-post$="/pause"]')]);
+    check(await pausedOf() === true && await page.$('button[data-post$="/unpause"]') !== null, 'pause: the API says paused, the page offers unpause');
+    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('button[data-post$="/unpause"]')]);
+    check(await pausedOf() === false && await page.$('button[data-post$="/pause"]') !== null, 'unpause: the API says not paused');
 
     check(errors.length === 0, 'no script errors or CSP violations' + (errors.length ? ': ' + errors.slice(0, 3).join(' | ') : ''));
   } finally {

@@ -192,6 +192,7 @@
       const tr = t.tries.find(function (x) { return String(x.try) === log.dataset.try; });
       const s = document.getElementById('trystate');
       if (tr && s) { setState(s, tr.state); s.textContent = tr.state; }
+      if (tr && !LIVE.has(tr.state)) await swap(['tries', 'tryinfo']);  /* end time, duration */
     }
   }
 
