@@ -93,7 +93,11 @@ void ub_cli_usage(FILE *out)
             continue;
         char head[64];
         snprintf(head, sizeof head, "%s%s%s", v->name, v->args ? " " : "", v->args ? v->args : "");
-        fprintf(out, "  %-14s  %s\n", head, v->help);
+        /* pad by characters, not bytes ("FILE…" holds a 3-byte one) */
+        int width = 0;
+        for (const unsigned char *p = (const unsigned char *)head; *p; p++)
+            width += (*p & 0xC0) != 0x80;
+        fprintf(out, "  %s%*s  %s\n", head, width < 14 ? 14 - width : 0, "", v->help);
     }
     fputs("\n", out);
     fputs(options_text, out);
