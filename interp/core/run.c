@@ -71,6 +71,7 @@ typedef struct runner {
     size_t               live;         /* lines of the live view on screen */
     double               drawn;
     double               grace;
+    char                 jfail[1100];  /* first journal write failure: the run stops */
 } runner;
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -520,6 +521,10 @@ static int op_start(void *ud, size_t r, size_t i, int try_no, ub_err *err)
     for (size_t k = 0; k < R->nw && !w; k++)
         if (R->w[k].st == W_FREE)
             w = &R->w[k];
+    if (R->jfail[0]) {                        /* no try starts that the journal cannot record */
+        ub_err_set(err, "not started: %s", R->jfail);
+        goto out;
+    }
     if (!w) {
         ub_err_set(err, "no free worker for task '%s'", t->id);   /* not reached: the core bounds tries */
         goto out;
@@ -662,8 +667,13 @@ static void op_record(void *ud, size_t r, size_t i, const char *state, int try_n
     ub_err err;
     char word[64];
     const char *pre = R->nruns > 1 ? ri->ds.s : "", *sp = R->nruns > 1 ? " " : "";
-    if (ub_journal_record(&ri->j, t->id, state, try_no, error, kv, nkv, &err))
-        say(R, 1, "ubpipe: %s", err.msg);
+    /* the journal is a precondition: the first failed write stops the run
+     * (tries are cancelled as on SIGTERM; nothing new starts) */
+    if (ub_journal_record(&ri->j, t->id, state, try_no, error, kv, nkv, &err) && !R->jfail[0]) {
+        snprintf(R->jfail, sizeof R->jfail, "%s", err.msg);
+        say(R, 1, "ubpipe: %s; stopping the run", err.msg);
+        ub_cancel_requested = 1;
+    }
     /* on_failure / on_retry hooks run here, in the scheduler: they report, they
      * cannot change the outcome */
     const char *hook = strcmp(state, "failed") == 0 ? "on_failure"
@@ -754,6 +764,9 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
     if (ub_journal_open(&ri->j, ri->e->state_dir, s->pipeline, ri->ds.s, 1, err))
         goto out;
     ri->jopen = 1;
+    if (ri->j.repaired)
+        say(R, 1, "ubpipe: %s: cut off a torn last line (%zu bytes) that an interrupted write left", ri->j.path,
+            ri->j.repaired);
     sweep(ri->e);                             /* what a killed run left behind */
     ri->pending = 0;
     for (size_t k = 0; k < s->ntasks; k++) {
@@ -900,7 +913,11 @@ int ub_run(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, c
                          &ub_cancel_requested };
     rc = ub_sched_run(&cfg, &fork_ops, &R, &sum);
     clear_live(&R);
-    if (sum.cancelled) {
+    if (R.jfail[0]) {
+        say(&R, 1, "ubpipe: stopped: %s; fix the state directory (free space, permissions) and run again",
+            R.jfail);
+        rc = 1;
+    } else if (sum.cancelled) {
         say(&R, 1, "ubpipe: cancelled; run the same command again to complete the run");
     } else if (rc) {
         if (sum.first_failed_task >= 0)
