@@ -70,13 +70,37 @@ static double rand01(ub_http *h)
     return (double)(x >> 11) / (double)(1ull << 53);
 }
 
+/* Set by ub_http_set_cancel: a request in flight, and a retry's backoff,
+ * end soon after it turns non-zero. */
+static volatile sig_atomic_t *cancel_flag;
+
+void ub_http_set_cancel(volatile sig_atomic_t *flag)
+{
+    cancel_flag = flag;
+}
+
+static int cancelled(void)
+{
+    return cancel_flag && *cancel_flag;
+}
+
+/* curl calls this about once a second even when nothing moves */
+static int on_progress(void *ud, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
+{
+    return cancelled();
+}
+
 static void sleep_seconds(double s)
 {
-    struct timespec ts;
-    ts.tv_sec = (time_t)s;
-    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) != 0)
-        ;
+    while (s > 0 && !cancelled()) {
+        double d = s < 0.1 ? s : 0.1;
+        struct timespec ts;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)(d * 1e9);
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+        s -= d;
+    }
 }
 
 /* ---- XML error documents ------------------------------------------------- */
@@ -443,6 +467,8 @@ static int setup(ub_http *h, attempt *a, ub_err *err)
     if (ca && *ca)
         SET(CURLOPT_CAINFO, ca);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_NOPROGRESS, 0L);
+    SET(CURLOPT_XFERINFOFUNCTION, on_progress);
     SET(CURLOPT_ERRORBUFFER, h->curl_msg);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, a);
@@ -519,9 +545,14 @@ int ub_http_do(ub_http *h, const ub_http_req *req, ub_http_resp *resp, ub_err *e
             retry = 0;              /* part of the body is already consumed */
         if (retry && a.body && a.body_sent > 0 && !req->reopen)
             retry = 0;
-        if (!retry || n == max)
+        if (!retry || n == max || cancelled())
             break;
         sleep_seconds(rand01(h) * ub_http_backoff_cap(n));
+    }
+    if (cc != CURLE_OK && cancelled()) {
+        ub_err_set(err, "%s: stopped by a cancel (task timeout or signal) after %d attempt%s", what,
+                   resp->attempts, resp->attempts == 1 ? "" : "s");
+        goto out;
     }
     if (cc != CURLE_OK) {
         ub_err_set(err, "%s: %s%s%s (after %d attempt%s)", what, curl_easy_strerror(cc),
