@@ -132,6 +132,8 @@ int ub_dag_build(ub_spec *s, ub_diag *d)
         for (size_t j = 0; j < cnt; j++) {
             ub_node *ref = a->kind == UB_SEQ ? a->items[j] : a;
             size_t idx;
+            if (ref->kind != UB_SCALAR || !ref->str)
+                continue;                /* not an id: the key's type check reported it */
             if (!ub_strmap_get(&ids, ref->str, &idx)) {
                 const char *sug = ub_suggest(ref->str, names);
                 if (sug)

@@ -39,7 +39,7 @@ for t in $targets; do
     "$bin" -max_total_time="$SECS" -rss_limit_mb=2048 -timeout=25 -print_final_stats=1 \
       -artifact_prefix="$BUILD/crashes/$t-" "$BUILD/corpus/$t" "$seeds" >"$log" 2>&1
     rc=$?
-    execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+    execs=$(grep -E '^stat::number_of_executed_units' "$log" | tail -n 1 | awk '{print $2}')
     cov=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -E 's/.*cov: ([0-9]+).*/\1/')
     if [ "$rc" = 0 ]; then
       npass=$((npass + 1)); echo "ok    fuzz/$t: ${execs:-?} executions in ${SECS}s, cov ${cov:-?}, 0 crashes"
