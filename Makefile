@@ -51,7 +51,7 @@ TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 FUZZERS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/*.c))
 FUZZ_S   ?= 60
 
-.PHONY: all dev san fuzz fuzz-bins test unit unit-bins golden e2e bench soak run install clean tools stack-stop
+.PHONY: all dev san fuzz fuzz-bins test test-setup unit unit-bins golden e2e bench soak run install clean tools stack-stop
 all: ubpipe $(TOOLS)
 
 ubpipe $(BUILD)/ubpipe: $(OBJS)
@@ -108,8 +108,16 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libubpipe.a
 	$(Q)$(CC) $(CFLAGS) -Itests/unit -Itests/fuzz $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libubpipe.a $(LDLIBS)
 
 # Tests ----------------------------------------------------------------------
-test: all $(UNIT)
+# `make test` first sets up what the tests need (as `make run` does): the packages of
+# scripts/deps.sh's test group (apt-get when root, else the exact command and a stop) and
+# `npm ci` of the npm test helpers; then builds (in a fresh make, so pkg-config sees what was
+# just installed) and runs every test.
+test: test-setup
+	$(MAKE) all $(UNIT)
 	sh tests/run.sh $(BUILD)
+
+test-setup:
+	sh scripts/deps.sh install test
 
 unit: $(UNIT)
 	sh tests/run.sh $(BUILD) unit

@@ -3,6 +3,7 @@
 #
 #   sh scripts/stack.sh start            init (first time), start, create databases and source schema
 #   sh scripts/stack.sh stop             stop (fast shutdown)
+#   sh scripts/stack.sh crash            stop as a crash would (immediate: no checkpoint; for tests)
 #   sh scripts/stack.sh status           exit 0 when running, 3 when not
 #   sh scripts/stack.sh env              export UBPIPE_CONN_SOURCE=… / UBPIPE_CONN_WAREHOUSE=… lines
 #   sh scripts/stack.sh psql [DB] [ARGS] psql on DB (ubpipe_source, ubpipe_warehouse, source, warehouse)
@@ -160,6 +161,7 @@ max_wal_senders = 0
 shared_buffers = 256MB
 fsync = on
 synchronous_commit = off
+# (ubpipe's own sessions set synchronous_commit = on: a task journals success only for a durable commit)
 logging_collector = on
 log_directory = 'log'
 log_filename = 'postgresql-%Y-%m-%d.log'
@@ -249,6 +251,18 @@ do_stop() {
 	printf '%s\n' "stack: stopped ($PGD)"
 }
 
+# as a power cut would, short of the disk: pg_ctl -m immediate (no checkpoint, recovery on start)
+do_crash() {
+	lock
+	[ -f "$PGD/PG_VERSION" ] || die "no cluster in '$PGD'"
+	find_bindir
+	pick_user
+	is_running || die "not running ($PGD)"
+	as "$BIN/pg_ctl" -D "$PGD" -m immediate -w -t 120 stop >/dev/null 2>&1 ||
+		die "PostgreSQL did not stop (logs in $PGD/log)"
+	printf '%s\n' "stack: stopped immediately ($PGD)"
+}
+
 do_status() {
 	if [ ! -f "$PGD/PG_VERSION" ]; then
 		printf '%s\n' "stack: not initialised ($PGD)"
@@ -289,11 +303,12 @@ cmd=${1:-}
 case $cmd in
 start) do_start ;;
 stop) do_stop ;;
+crash) do_crash ;;
 status) do_status ;;
 env) do_env ;;
 psql) do_psql "$@" ;;
 *)
-	echo "usage: sh scripts/stack.sh start|stop|status|env|psql [DB] [PSQL-ARGS]" >&2
+	echo "usage: sh scripts/stack.sh start|stop|crash|status|env|psql [DB] [PSQL-ARGS]" >&2
 	exit 2
 	;;
 esac

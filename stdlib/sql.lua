@@ -1,9 +1,12 @@
 -- sql.lua — quoting values and names into SQL text (the only way -p values reach SQL).
 --
--- sql.literal(x)   a SQL-standard literal:
---                    string  -> 'text' with ' doubled (backslash is an ordinary
---                               character, as with standard_conforming_strings=on,
---                               the PostgreSQL default; NUL bytes are an error)
+-- sql.literal(x)   a literal that reads back as exactly x on PostgreSQL whatever
+--                  standard_conforming_strings says, and on Redshift:
+--                    string  -> 'text' with ' doubled; when text holds a backslash,
+--                               E'text' with ' and \ doubled (an escape string reads
+--                               the same under both settings; a plain one would not).
+--                               NUL bytes and invalid UTF-8 are an error: no
+--                               PostgreSQL text value can hold them.
 --                    integer -> 42, negative numbers in parentheses: (-42), so
 --                               that "x-{{ sql.literal(n) }}" can never make "--"
 --                    float   -> shortest text that reads back to the same
@@ -14,7 +17,8 @@
 --                  "spectrum"."user_purchase_staging".  To name something that
 --                  contains a dot pass the parts as an array:
 --                  sql.ident{'s', 'a.b'} -> "s"."a.b".  Empty names or parts and
---                  NUL bytes are an error.  Quoting keeps the case as written.
+--                  NUL bytes and invalid UTF-8 are an error.  Quoting keeps the
+--                  case as written; a backslash is ordinary in a quoted name.
 -- sql.list(t)      '(' .. literals of t[1..#t] joined by ', ' .. ')' for IN
 --                  lists; an empty list is an error (SQL has no empty IN list).
 local M = {}
@@ -22,6 +26,7 @@ local M = {}
 local type, tostring, tointeger, mtype = type, tostring, math.tointeger, math.type
 local sfmt, sfind, sgsub, ssub = string.format, string.find, string.gsub, string.sub
 local concat = table.concat
+local ulen = utf8.len
 
 local function number_text(x)
   if mtype(x) == 'integer' then return sfmt('%d', x) end
@@ -49,6 +54,13 @@ local function literal(x, fn)
     if sfind(x, '\0', 1, true) then
       error(sfmt('%s: string contains a NUL byte', fn), 3)
     end
+    local n, at = ulen(x)
+    if not n then
+      error(sfmt('%s: string is not valid UTF-8 (byte %d)', fn, at), 3)
+    end
+    if sfind(x, '\\', 1, true) then
+      return "E'" .. sgsub(sgsub(x, '\\', '\\\\'), "'", "''") .. "'"
+    end
     return "'" .. sgsub(x, "'", "''") .. "'"
   end
   error(sfmt('%s: cannot quote a %s value', fn, t), 3)
@@ -61,6 +73,7 @@ end
 local function quote_part(p)
   if p == '' then return nil, 'empty name' end
   if sfind(p, '\0', 1, true) then return nil, 'name contains a NUL byte' end
+  if not ulen(p) then return nil, 'name is not valid UTF-8' end
   return '"' .. sgsub(p, '"', '""') .. '"'
 end
 

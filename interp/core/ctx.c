@@ -255,6 +255,10 @@ static const char *render(ub_opctx *c, const char *text, size_t len, const char 
 static const char *render_node(ub_opctx *c, const ub_node *n)
 {
     char where[512];
+    if (n->kind != UB_SCALAR) {          /* the loader checks types; this keeps a reader safe anyway */
+        node_error(c, n, "must be a string, not a %s", ub_node_kind_name(n));
+        return NULL;
+    }
     snprintf(where, sizeof where, "%s:%d:%d", n->loc.file, n->loc.line, n->loc.col);
     return render(c, n->str, n->len, where, n);
 }

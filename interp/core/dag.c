@@ -122,6 +122,11 @@ int ub_dag_build(ub_spec *s, ub_diag *d)
         ub_node *a = t->body->kind == UB_MAP ? ub_node_get(t->body, "after") : NULL;
         if (!a)
             continue;
+        if (a->kind == UB_MAP) {
+            ub_diag_error(d, a->loc, "task '%s': 'after' must be a task id (a string) or a list of them, not a mapping",
+                          t->id);
+            continue;
+        }
         size_t cnt = a->kind == UB_SEQ ? a->n : 1;
         t->after = ub_calloc(cnt ? cnt : 1, sizeof *t->after);
         t->after_nodes = ub_calloc(cnt ? cnt : 1, sizeof *t->after_nodes);
@@ -132,8 +137,11 @@ int ub_dag_build(ub_spec *s, ub_diag *d)
         for (size_t j = 0; j < cnt; j++) {
             ub_node *ref = a->kind == UB_SEQ ? a->items[j] : a;
             size_t idx;
-            if (ref->kind != UB_SCALAR || !ref->str)
-                continue;                /* not an id: the key's type check reported it */
+            if (ref->kind != UB_SCALAR) {      /* [a: b], [[a]], [{a: [b]}] */
+                ub_diag_error(d, ref->loc, "task '%s': item %zu of 'after' must be a task id (a string), not a %s",
+                              t->id, j + 1, ub_node_kind_name(ref));
+                continue;
+            }
             if (!ub_strmap_get(&ids, ref->str, &idx)) {
                 const char *sug = ub_suggest(ref->str, names);
                 if (sug)

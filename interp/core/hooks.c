@@ -358,6 +358,8 @@ static const char **spec_list(ub_engine *e, const char *key, int grant, ub_arena
     if (!v)
         return NULL;
     for (size_t i = 0; i < l->n; i++) {
+        if (l->items[i]->kind != UB_SCALAR)      /* refused by the loader */
+            continue;
         const char *s = l->items[i]->str;
         const char *colon = grant ? strchr(s, ':') : NULL;
         const char *dir = grant ? (colon ? colon + 1 : NULL) : s;
@@ -442,7 +444,8 @@ int ub_hooks_describe(const ub_engine *e, const ub_task *t, ub_buf *out)
     if (any && g && g->kind == UB_SEQ && g->n) {
         ub_buf_adds(out, "; grants:");
         for (size_t i = 0; i < g->n; i++)
-            ub_buf_addf(out, " %s", g->items[i]->str);
+            if (g->items[i]->kind == UB_SCALAR)
+                ub_buf_addf(out, " %s", g->items[i]->str);
     }
     return any;
 }

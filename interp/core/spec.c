@@ -61,6 +61,10 @@ static int is_int(const char *s)
     return 1;
 }
 
+/* `choices` of a UB_T_MAP whose values may be any node (the top-level mappings, checked
+ * entry by entry elsewhere); an operator's UB_T_MAP holds templated strings only. */
+static const char map_of_any[] = "any";
+
 /* Checks node against type; `what` names it in messages ("key 'retries'"). */
 static int check_type(loadctx *lc, const ub_node *n, ub_ptype t, const char *choices, const char *what)
 {
@@ -160,6 +164,14 @@ static int check_type(loadctx *lc, const ub_node *n, ub_ptype t, const char *cho
             ub_diag_error(lc->d, n->loc, "%s must be a mapping, not a %s", what, ub_node_kind_name(n));
             return -1;
         }
+        if (t == UB_T_MAP && choices == map_of_any)
+            return 0;
+        for (size_t i = 1; i < n->n; i += 2)
+            if (n->items[i]->kind != UB_SCALAR) {
+                ub_diag_error(lc->d, n->items[i]->loc, "%s: the value of '%s' must be a string, not a %s", what,
+                              n->items[i - 1]->str, ub_node_kind_name(n->items[i]));
+                return -1;
+            }
         return 0;
     }
     return 0;
@@ -212,7 +224,7 @@ static void check_table(loadctx *lc, const ub_node *map, const key_def *tab, con
         if (!kd)
             unknown_key(lc, k, context, tab, NULL, NULL);
         else
-            check_type(lc, v, kd->type, NULL, what);
+            check_type(lc, v, kd->type, kd->type == UB_T_MAP ? map_of_any : NULL, what);
     }
     for (const key_def *kd = tab; kd->name; kd++)
         if (kd->required && !ub_node_get(map, kd->name))
@@ -241,8 +253,8 @@ static void check_profiles(loadctx *lc, const ub_node *profiles)
             if (cv->kind == UB_SCALAR)
                 continue;
             if (cv->kind != UB_MAP) {
-                ub_diag_error(lc->d, cv->loc, "connection '%s' of profile '%s' must be a string or a mapping",
-                              ck->str, pk->str);
+                ub_diag_error(lc->d, cv->loc, "connection '%s' of profile '%s' must be a string or a mapping, not a %s",
+                              ck->str, pk->str, ub_node_kind_name(cv));
                 continue;
             }
             for (size_t f = 0; f < cv->n; f += 2) {
@@ -261,8 +273,14 @@ static void check_profiles(loadctx *lc, const ub_node *profiles)
                 } else if (strcmp(fk->str, "scripts") == 0) {
                     if (fv->kind != UB_MAP)
                         ub_diag_error(lc->d, fv->loc, "'scripts' must map script names to built-ins");
+                    for (size_t q = 1; fv->kind == UB_MAP && q < fv->n; q += 2)
+                        if (fv->items[q]->kind != UB_SCALAR)
+                            ub_diag_error(lc->d, fv->items[q]->loc,
+                                          "script '%s' of connection '%s' must name a built-in (a string), not a %s",
+                                          fv->items[q - 1]->str, ck->str, ub_node_kind_name(fv->items[q]));
                 } else if (fv->kind != UB_SCALAR) {
-                    ub_diag_error(lc->d, fv->loc, "connection field '%s' must be a string", fk->str);
+                    ub_diag_error(lc->d, fv->loc, "connection field '%s' must be a string, not a %s", fk->str,
+                                  ub_node_kind_name(fv));
                 } else if (strcmp(fk->str, "dialect") == 0 && strcmp(fv->str, "postgres") &&
                            strcmp(fv->str, "redshift")) {
                     ub_diag_error(lc->d, fv->loc, "dialect must be postgres or redshift, not '%s'", fv->str);
@@ -308,8 +326,8 @@ static void load_task(loadctx *lc, ub_task *t, const ub_node *defaults)
         if (!kd)
             kd = find_key(sched_keys, k->str);
         if (kd) {
-            if (strcmp(k->str, "after") == 0 && v->kind == UB_SCALAR)
-                continue;                  /* a single id is fine */
+            if (strcmp(k->str, "after") == 0)
+                continue;                  /* an id or a list of ids: checked by ub_dag_build */
             if (kd->type != UB_T_STR && v->kind == UB_SCALAR && strstr(v->str, "{{")) {
                 ub_diag_error(lc->d, v->loc, "key '%s' is read before templates are rendered; write a value",
                               k->str);

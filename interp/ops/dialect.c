@@ -6,16 +6,24 @@
 #include "io/csv.h"
 #include "io/stream.h"
 #include "ops/pg.h"
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
-/* 'text' with quotes doubled */
+/* 'text' with quotes doubled; E'text' with quotes and backslashes doubled when the text holds
+ * a backslash: read the same whether backslashes escape (Redshift, standard_conforming_strings
+ * off) or not — the rule of sql.literal (stdlib/sql.lua) */
 static void lit(ub_buf *b, const char *s)
 {
+    if (strchr(s, '\\'))
+        ub_buf_addc(b, 'E');
     ub_buf_addc(b, '\'');
     for (; *s; s++) {
-        if (*s == '\'')
-            ub_buf_addc(b, '\'');
+        if (*s == '\'' || *s == '\\')
+            ub_buf_addc(b, *s);
         ub_buf_addc(b, *s);
     }
     ub_buf_addc(b, '\'');
@@ -29,6 +37,66 @@ static void part_name(ub_buf *b, const ub_partition *p)
     for (const char *s = p->value; *s; s++)
         if ((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))
             ub_buf_addc(b, *s);
+}
+
+/* ---- setup files ----------------------------------------------------------- */
+
+void ub_dialect_setup_plan(ub_opctx *c, const ub_dialect *d, const char *conn, const char *setup)
+{
+    if (d->setup_lock == UB_SETUP_ADVISORY)
+        ub_op_effect(c, "sql", conn, "BEGIN;\nSELECT pg_advisory_xact_lock(%s);  -- one setup at a time\n%s\nCOMMIT;",
+                     UB_SETUP_LOCK_KEY, setup);
+    else
+        ub_op_effect(c, "sql", conn, "-- one setup at a time (lock of STATE/setup.lock)\n%s", setup);
+}
+
+static int pg_setup(ub_opctx *c, PGconn *db, const char *setup)
+{
+    if (ub_pg_exec(c, db, "BEGIN") || ub_pg_exec(c, db, "SELECT pg_advisory_xact_lock(" UB_SETUP_LOCK_KEY ")") ||
+        ub_pg_exec(c, db, setup) || ub_pg_exec(c, db, "COMMIT")) {
+        PQclear(PQexec(db, "ROLLBACK"));
+        return -1;
+    }
+    return 0;
+}
+
+/* Redshift has no advisory locks: ubpipe processes sharing a state directory take turns
+ * on a lock file (waiting cancellably). */
+static int file_setup(ub_opctx *c, PGconn *db, const char *setup)
+{
+    ub_buf path = UB_BUF_INIT;
+    int fd = -1, rc = -1;
+    ub_buf_addf(&path, "%s/setup.lock", ub_op_state_dir(c));
+    if (path.err) {
+        ub_op_fail(c, "out of memory");
+        goto out;
+    }
+    fd = open(ub_buf_str(&path), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        ub_op_fail(c, "cannot open the setup lock '%s': %s", ub_buf_str(&path), strerror(errno));
+        goto out;
+    }
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            ub_op_fail(c, "cannot lock '%s': %s", ub_buf_str(&path), strerror(errno));
+            goto out;
+        }
+        if (ub_op_sleep(c, 0.05)) {
+            ub_op_fail(c, "cancelled while waiting for the setup lock");
+            goto out;
+        }
+    }
+    rc = ub_pg_exec(c, db, setup);
+out:
+    if (fd >= 0)
+        close(fd);                       /* releases the lock */
+    ub_buf_free(&path);
+    return rc;
+}
+
+int ub_dialect_setup_run(ub_opctx *c, const ub_dialect *d, PGconn *db, const char *setup)
+{
+    return d->setup_lock == UB_SETUP_ADVISORY ? pg_setup(c, db, setup) : file_setup(c, db, setup);
 }
 
 /* ---- postgres ------------------------------------------------------------ */
@@ -83,10 +151,12 @@ static int pg_partition_plan(ub_opctx *c, const ub_partition *p)
     int prefix = p->location[strlen(p->location) - 1] == '/';
     ub_op_effect(c, "read", ub_op_lake_url(c) ? ub_op_lake_url(c) : "lake", "%s%s", p->location,
                  prefix ? " (every object under it)" : "");
+    if (p->setup)
+        ub_dialect_setup_plan(c, ub_dialect_of(c, p->conn_param), conn, p->setup);
     ub_op_effect(c, "sql", conn,
-                 "BEGIN;\n%s%s%s\n%s (<columns of the CSV header>) FROM STDIN (FORMAT csv, HEADER true, FREEZE true);"
+                 "BEGIN;\n%s\n%s (<columns of the CSV header>) FROM STDIN (FORMAT csv, HEADER true, FREEZE true);"
                  "  -- per object%s\n%s\nCOMMIT;",
-                 p->setup ? p->setup : "", p->setup ? "\n" : "", ub_buf_str(&pre), ub_buf_str(&head),
+                 ub_buf_str(&pre), ub_buf_str(&head),
                  ub_is_zstd_name(p->location) ? ", zstd-decompressed" : "", ub_buf_str(&post));
     rc = 0;
 out:
@@ -192,8 +262,8 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
     }
     if (!(db = ub_pg_connect(c, p->conn_param)))
         goto out;
-    if (ub_pg_exec(c, db, "BEGIN") || (p->setup && ub_pg_exec(c, db, p->setup)) ||
-        ub_pg_exec(c, db, ub_buf_str(&pre)))
+    if ((p->setup && ub_dialect_setup_run(c, ub_dialect_of(c, p->conn_param), db, p->setup)) ||
+        ub_pg_exec(c, db, "BEGIN") || ub_pg_exec(c, db, ub_buf_str(&pre)))
         goto out;
     uint64_t bytes = 0, rows = 0;
     for (size_t i = 0; i < keys.n; i++) {
@@ -273,7 +343,7 @@ static int rs_partition_plan(ub_opctx *c, const ub_partition *p)
     int rc = -1;
     if (conn && !rs_statement(c, p, &b)) {
         if (p->setup)
-            ub_op_effect(c, "sql", conn, "%s", p->setup);
+            ub_dialect_setup_plan(c, ub_dialect_of(c, p->conn_param), conn, p->setup);
         ub_op_effect(c, "sql", conn, "%s;  -- outside a transaction block (Spectrum DDL)", ub_buf_str(&b));
         rc = 0;
     }
@@ -288,7 +358,8 @@ static int rs_partition_run(ub_opctx *c, const ub_partition *p)
     int rc = -1;
     if (rs_statement(c, p, &b) || !(db = ub_pg_connect(c, p->conn_param)))
         goto out;
-    if ((p->setup && ub_pg_exec(c, db, p->setup)) || ub_pg_exec(c, db, ub_buf_str(&b)))
+    if ((p->setup && ub_dialect_setup_run(c, ub_dialect_of(c, p->conn_param), db, p->setup)) ||
+        ub_pg_exec(c, db, ub_buf_str(&b)))
         goto out;
     rc = 0;
 out:
@@ -298,8 +369,18 @@ out:
 }
 
 static const ub_dialect dialects[] = {
-    { "postgres", 1, pg_partition_plan, pg_partition_run },
-    { "redshift", 0, rs_partition_plan, rs_partition_run },
+    /* synchronous_commit: a COMMIT returns only once it is on disk, whatever the server's
+     * default, so a task never journals success for work a crash can still lose.
+     * standard_conforming_strings and client_encoding: how the server reads the literals
+     * that sql.literal writes ('...' plain, E'...' when there is a backslash). */
+    { "postgres", 1,
+      "SET application_name = 'ubpipe'; SET DateStyle = 'ISO, MDY'; SET synchronous_commit = on; "
+      "SET standard_conforming_strings = on; SET client_encoding = 'UTF8'",
+      UB_SETUP_ADVISORY, pg_partition_plan, pg_partition_run },
+    /* Redshift commits durably and always reads a backslash in a literal as an escape;
+     * it has neither setting */
+    { "redshift", 0, "SET application_name = 'ubpipe'; SET DateStyle = 'ISO, MDY'; SET client_encoding = 'UTF8'",
+      UB_SETUP_FILELOCK, rs_partition_plan, rs_partition_run },
 };
 
 const ub_dialect *ub_dialect_of(ub_opctx *c, const char *conn_param)

@@ -1,5 +1,6 @@
 /* pg.c — libpq connection, statements, COPY IN and cancellation. */
 #include "ops/pg.h"
+#include "ops/dialect.h"
 #include "base/buf.h"
 #include "base/date.h"
 #include <errno.h>
@@ -129,6 +130,9 @@ PGconn *ub_pg_connect(ub_opctx *c, const char *param)
 {
     const char *dsn = ub_op_conn(c, param, "dsn");
     const char *name = ub_op_str(c, param);
+    const ub_dialect *d = ub_dialect_of(c, param);
+    if (!d)
+        return NULL;
     if (!dsn || !*dsn) {
         ub_op_fail(c, "connection '%s' has no dsn", name ? name : param);
         return NULL;
@@ -140,9 +144,7 @@ PGconn *ub_pg_connect(ub_opctx *c, const char *param)
         return NULL;
     }
     PQsetNoticeProcessor(db, on_notice, c);
-    char app[128];
-    snprintf(app, sizeof app, "SET application_name = 'ubpipe'; SET DateStyle = 'ISO, MDY'");
-    PGresult *r = PQexec(db, app);
+    PGresult *r = PQexec(db, d->session_sql);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     if (!ok) {

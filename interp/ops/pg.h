@@ -4,8 +4,10 @@
 #include <libpq-fe.h>
 #include "op.h"
 
-/* Connects with the dsn of the connection named by parameter `param`,
- * sets DateStyle ISO and application_name.  NULL on failure (task failed). */
+/* Connects with the dsn of the connection named by parameter `param` and runs its
+ * dialect's session settings (application_name, DateStyle ISO, synchronous_commit on,
+ * standard_conforming_strings on, client_encoding UTF8 on postgres; see dialect.c).
+ * NULL on failure (task failed). */
 PGconn *ub_pg_connect(ub_opctx *c, const char *param);
 /* Runs sql (one or more statements); -1 and a task error on failure. */
 int     ub_pg_exec(ub_opctx *c, PGconn *db, const char *sql);

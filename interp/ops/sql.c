@@ -7,7 +7,7 @@
 static const ub_param params[] = {
     { "conn", UB_T_CONN, 0, "warehouse", "postgres|warehouse", "connection to run on" },
     { "sql", UB_T_PATH, 1, NULL, NULL, "SQL file (a template); its statements run in one transaction" },
-    { "setup", UB_T_PATH, 0, NULL, NULL, "SQL file run first in the same transaction (idempotent DDL)" },
+    { "setup", UB_T_PATH, 0, NULL, NULL, "SQL file run first, one setup at a time, in its own transaction (idempotent DDL)" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -16,9 +16,12 @@ static int plan(ub_opctx *c)
     const char *conn = ub_op_str(c, "conn");
     const char *setup = ub_op_has(c, "setup") ? ub_op_file_rendered(c, "setup") : "";
     const char *sql = ub_op_file_rendered(c, "sql");
-    if (!conn || !setup || !sql)
+    const ub_dialect *d = ub_dialect_of(c, "conn");
+    if (!conn || !setup || !sql || !d)
         return -1;
-    ub_op_effect(c, "sql", conn, "BEGIN;\n%s%s%s\nCOMMIT;", setup, *setup ? "\n" : "", sql);
+    if (*setup)
+        ub_dialect_setup_plan(c, d, conn, setup);
+    ub_op_effect(c, "sql", conn, "BEGIN;\n%s\nCOMMIT;", sql);
     return 0;
 }
 
@@ -26,14 +29,15 @@ static int run(ub_opctx *c)
 {
     const char *setup = ub_op_has(c, "setup") ? ub_op_file_rendered(c, "setup") : "";
     const char *sql = ub_op_file_rendered(c, "sql");
-    if (!setup || !sql)
+    const ub_dialect *d = ub_dialect_of(c, "conn");
+    if (!setup || !sql || !d)
         return -1;
     PGconn *db = ub_pg_connect(c, "conn");
     if (!db)
         return -1;
-    int rc = ub_pg_exec(c, db, "BEGIN");
-    if (!rc && *setup)
-        rc = ub_pg_exec(c, db, setup);
+    int rc = *setup ? ub_dialect_setup_run(c, d, db, setup) : 0;
+    if (!rc)
+        rc = ub_pg_exec(c, db, "BEGIN");
     if (!rc)
         rc = ub_pg_exec(c, db, sql);
     if (!rc)
@@ -44,7 +48,8 @@ static int run(ub_opctx *c)
 
 const ub_opdesc ub_op_sql = {
     "sql", "run a SQL file in one transaction",
-    "Renders the SQL file (and the optional setup file) and runs both in one transaction on the connection: "
-    "either every statement takes effect or none does.",
+    "Renders the SQL file and runs it in one transaction on the connection: either every statement takes "
+    "effect or none does. The optional setup file (idempotent DDL such as CREATE ... IF NOT EXISTS) runs "
+    "first and commits on its own, one setup at a time across tasks (see \"Setup files and sessions\" in ubpipe-pipeline(5)).",
     params, NULL, plan, run,
 };

@@ -8,7 +8,7 @@ static const ub_param params[] = {
     { "column", UB_T_STR, 0, "insert_date", NULL, "partition column" },
     { "value", UB_T_STR, 0, "{{ ds }}", NULL, "partition value" },
     { "location", UB_T_LAKEREF, 1, NULL, NULL, "lake object, or prefix ending in '/' (every object under it)" },
-    { "setup", UB_T_PATH, 0, NULL, NULL, "SQL file run first (idempotent DDL creating the table)" },
+    { "setup", UB_T_PATH, 0, NULL, NULL, "SQL file run first, one setup at a time, in its own transaction (idempotent DDL creating the table)" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -27,6 +27,12 @@ static int fill(ub_opctx *c, ub_partition *p)
         if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_' ||
               *q == '.'))
             return ub_op_fail(c, "table name '%s' may only hold letters, digits, '_' and '.'", p->table);
+    /* the column is written into the DDL as a name: keep it one */
+    for (const char *q = p->column; *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_'))
+            return ub_op_fail(c, "column name '%s' may only hold letters, digits and '_'", p->column);
+    if (!*p->column)
+        return ub_op_fail(c, "column name is empty");
     return 0;
 }
 

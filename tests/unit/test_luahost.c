@@ -368,7 +368,7 @@ static void test_macros(void)
 static void test_sql_csv_log(void)
 {
     T_STREQ(R("{{ sql.literal(\"it's\") }}"), "'it''s'");
-    T_STREQ(R("{{ sql.literal('') }}|{{ sql.literal('a\\\\b') }}"), "''|'a\\b'");
+    T_STREQ(R("{{ sql.literal('') }}|{{ sql.literal('a\\\\b') }}"), "''|E'a\\\\b'");
     T_STREQ(R("{{ sql.literal(42) }} {{ sql.literal(-7) }} {{ sql.literal(1.5) }} "
               "{{ sql.literal(true) }} {{ sql.literal(false) }} {{ sql.literal(nil) }}"),
             "42 (-7) 1.5 TRUE FALSE NULL");
