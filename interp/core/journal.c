@@ -177,43 +177,23 @@ const ub_jtask *ub_journal_task(const ub_journal *j, const char *task)
     return NULL;
 }
 
-int ub_journal_record(ub_journal *j, const char *task, const char *state, int try_no, const char *error,
-                      const ub_kv *outputs, size_t nout, ub_err *err)
+/* One line: write(2) with O_APPEND (continued after a short write), then
+ * fsync.  On failure the file is cut back to where the line began, so a
+ * full disk leaves no torn line behind, and err has the errno's text. */
+static int append_line(ub_journal *j, json_t *r, ub_err *err)
 {
-    double ts = ub_now();
-    json_t *r = json_object(), *o = json_object();
-    json_object_set_new(r, "ts", json_real(ts));
-    json_object_set_new(r, "task", json_string(task));
-    json_object_set_new(r, "state", json_string(state));
-    json_object_set_new(r, "try", json_integer(try_no));
-    if (error) {
-        ub_buf m = UB_BUF_INIT;
-        ub_secret_mask(error, &m);
-        json_object_set_new(r, "error", json_string(ub_buf_str(&m)));
-        ub_buf_free(&m);
-    }
-    for (size_t i = 0; i < nout; i++)
-        json_object_set_new(o, outputs[i].key, json_string(outputs[i].val));
-    json_object_set(r, "outputs", o);
     char *line = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    int rc = -1;
-    if (!line) {
-        ub_err_oom(err);
-        goto out;
-    }
+    if (!line)
+        return ub_err_oom(err);
     size_t len = strlen(line);
     char *full = ub_malloc(len + 2);
     if (!full) {
         ub_free(line);
-        ub_err_oom(err);
-        goto out;
+        return ub_err_oom(err);
     }
     memcpy(full, line, len);
     full[len] = '\n';
     ub_free(line);
-    /* one write(2) per record with O_APPEND (continued after a short write),
-     * then fsync.  On failure the file is cut back to where the record
-     * began, so a full disk leaves no torn line behind. */
     off_t before = lseek(j->fd, 0, SEEK_END);
     size_t done = 0;
     int e = 0;
@@ -233,9 +213,32 @@ int ub_journal_record(ub_journal *j, const char *task, const char *state, int tr
     if (e) {
         if (done && before >= 0 && ftruncate(j->fd, before) == 0)
             (void)fsync(j->fd);
-        ub_err_set(err, "cannot write journal '%s': %s", j->path, strerror(e));
-        goto out;
+        return ub_err_set(err, "cannot write journal '%s': %s", j->path, strerror(e));
     }
+    return 0;
+}
+
+int ub_journal_record(ub_journal *j, const char *task, const char *state, int try_no, const char *error,
+                      const ub_kv *outputs, size_t nout, ub_err *err)
+{
+    double ts = ub_now();
+    json_t *r = json_object(), *o = json_object();
+    json_object_set_new(r, "ts", json_real(ts));
+    json_object_set_new(r, "task", json_string(task));
+    json_object_set_new(r, "state", json_string(state));
+    json_object_set_new(r, "try", json_integer(try_no));
+    if (error) {
+        ub_buf m = UB_BUF_INIT;
+        ub_secret_mask(error, &m);
+        json_object_set_new(r, "error", json_string(ub_buf_str(&m)));
+        ub_buf_free(&m);
+    }
+    for (size_t i = 0; i < nout; i++)
+        json_object_set_new(o, outputs[i].key, json_string(outputs[i].val));
+    json_object_set(r, "outputs", o);
+    int rc = -1;
+    if (append_line(j, r, err))
+        goto out;
     apply(j, task, state, try_no, ts, error, o);
     rc = 0;
 out:
