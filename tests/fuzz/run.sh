@@ -6,6 +6,7 @@
 #   SECONDS > 0: a campaign of that many seconds per target, one at a time;
 #   new inputs go to BUILD/corpus/<target>/ (the committed corpus is only
 #   read), crashes to BUILD/crashes/<target>-*.
+# tests/fuzz/<target>.dict, when present, is the target's libFuzzer dictionary.
 # A crash input becomes a regression seed: fix the bug, then copy the file
 # into tests/fuzz/corpus/<target>/.
 set -u
@@ -36,7 +37,9 @@ for t in $targets; do
     fi
   else
     mkdir -p "$BUILD/corpus/$t" "$BUILD/crashes"
-    "$bin" -max_total_time="$SECS" -rss_limit_mb=2048 -timeout=25 -print_final_stats=1 \
+    dict=
+    [ -f "tests/fuzz/$t.dict" ] && dict=-dict=tests/fuzz/$t.dict
+    "$bin" $dict -max_total_time="$SECS" -rss_limit_mb=2048 -timeout=25 -print_final_stats=1 \
       -artifact_prefix="$BUILD/crashes/$t-" "$BUILD/corpus/$t" "$seeds" >"$log" 2>&1
     rc=$?
     execs=$(grep -E '^stat::number_of_executed_units' "$log" | tail -n 1 | awk '{print $2}')

@@ -19,8 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)ub_date_add(d, 1);
     }
     double secs;
-    if (ub_duration_parse(s, &secs, &err) == 0 && !(secs >= 0))
-        abort();                 /* durations are never negative or NaN */
+    if (ub_duration_parse(s, &secs, &err) == 0 && !(secs >= 0 && secs <= UB_DURATION_MAX))
+        abort();                 /* durations are never negative, NaN, infinite or too long */
     free(s);
     return 0;
 }
