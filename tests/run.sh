@@ -30,10 +30,10 @@ if [ "$ONLY" = all ] || [ "$ONLY" = golden ]; then
 fi
 if [ "$ONLY" = all ] || [ "$ONLY" = fuzz ]; then
   # every libFuzzer target over its committed corpus (regressions; the campaign is `make fuzz`)
-  if command -v clang >/dev/null 2>&1; then
+  if why=$(sh tests/fuzz/run.sh --check 2>&1); then
     run fuzz sh tests/fuzz/run.sh build-fuzz 0
   else
-    echo "skip  fuzz: clang is not installed (apt-get install clang libclang-rt-14-dev to run the fuzz targets)"
+    echo "skip  fuzz: $why"
   fi
 fi
 if [ "$ONLY" = all ] || [ "$ONLY" = e2e ]; then

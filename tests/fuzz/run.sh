@@ -10,11 +10,29 @@
 # A crash input becomes a regression seed: fix the bug, then copy the file
 # into tests/fuzz/corpus/<target>/.
 set -u
+# can clang build a libFuzzer target here?  (also: sh tests/fuzz/run.sh --check)
+can_build() {
+  command -v clang >/dev/null 2>&1 || {
+    echo "clang is not installed (the fuzz targets need clang with libFuzzer: apt-get install clang libclang-rt-14-dev)"
+    return 1; }
+  d=$(mktemp -d) || return 1
+  printf '#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(const uint8_t *p, size_t n);\nint LLVMFuzzerTestOneInput(const uint8_t *p, size_t n) { (void)p; (void)n; return 0; }\n' > "$d/t.c"
+  if ! clang -fsanitize=fuzzer,address,undefined -o "$d/t" "$d/t.c" >/dev/null 2>&1; then
+    rm -rf "$d"
+    echo "clang cannot link -fsanitize=fuzzer,address,undefined (install libclang-rt-14-dev)"
+    return 1
+  fi
+  rm -rf "$d"
+}
+if [ "${1:-}" = --check ]; then
+  can_build
+  exit $?
+fi
 BUILD=${1:-build-fuzz}
 SECS=${2:-0}
 [ $# -ge 2 ] && shift 2 || shift $#
-if ! command -v clang >/dev/null 2>&1; then
-  echo "skip: clang is not installed (the fuzz targets need clang with libFuzzer: apt-get install clang libclang-rt-14-dev)"
+if ! why=$(can_build); then
+  echo "skip: $why"
   exit 0
 fi
 mkdir -p "$BUILD"
