@@ -130,7 +130,9 @@ double ub_http_backoff_cap(int n);
  * than 1 byte/s for 60 s (UBPIPE_HTTP_LOW_SPEED_TIME) ends the attempt.
  * With a cancel flag set here (the run's), a request in flight and the
  * backoff between retries stop within about a second of it turning
- * non-zero; the request then fails with "stopped by a cancel". */
+ * non-zero; the request then fails with "stopped by a cancel".  A request
+ * that begins with the flag already up (a cleanup after the cancel, such
+ * as CancelSteps or an upload's abort) runs to its own bounds. */
 void ub_http_set_cancel(volatile sig_atomic_t *flag);
 
 /* Parses an S3/AWS XML error document (<Error><Code>..</Code><Message>..):

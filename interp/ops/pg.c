@@ -76,8 +76,9 @@ static double connect_timeout_of(PGconn *db)
 
 /* Connects without blocking: PQconnectPoll driven by poll(2) in slices of
  * 200 ms, so a task timeout or SIGTERM (ub_op_cancelled) ends a try stuck in
- * connect, and connect_timeout bounds the whole connect (the non-blocking
- * API leaves that to its caller).  NULL with why filled on failure. */
+ * connect (unless the cancel came first: then it is a cleanup, bounded by
+ * connect_timeout only), and connect_timeout bounds the whole connect (the
+ * non-blocking API leaves that to its caller).  NULL with why filled on failure. */
 static PGconn *connect_bounded(ub_opctx *c, const char *dsn, char *why, size_t cap)
 {
     const char *kw[8], *val[8];
@@ -101,9 +102,10 @@ static PGconn *connect_bounded(ub_opctx *c, const char *dsn, char *why, size_t c
         return NULL;
     }
     double limit = connect_timeout_of(db), t0 = ub_now();
+    int cleanup = ub_op_cancelled(c);        /* a connect after the cancel is a cleanup: not cut */
     PostgresPollingStatusType ps = PQstatus(db) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
     while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED) {
-        if (ub_op_cancelled(c)) {
+        if (!cleanup && ub_op_cancelled(c)) {
             snprintf(why, cap, "stopped while connecting (task timeout or cancel) after %.1f s", ub_now() - t0);
             goto fail;
         }
