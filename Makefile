@@ -25,6 +25,11 @@ ifeq ($(SAN),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
 endif
+# FUZZ=1 (with CC=clang): objects instrumented for libFuzzer (see `make fuzz`)
+ifeq ($(FUZZ),1)
+CFLAGS   += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
 
 # V=1 shows the full commands
 ifeq ($(V),1)
@@ -46,8 +51,10 @@ LUA_STD  := $(sort $(wildcard stdlib/*.lua))
 WEB_ASSETS := $(sort $(wildcard interp/web/assets/*))
 UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
+FUZZERS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/*.c))
+FUZZ_S   ?= 60
 
-.PHONY: all dev san test test-setup unit unit-bins golden e2e bench soak run install clean tools stack-stop browser-deps
+.PHONY: all dev san fuzz fuzz-bins test test-setup unit unit-bins golden e2e bench soak run install clean tools stack-stop browser-deps
 all: ubpipe $(TOOLS)
 
 ubpipe $(BUILD)/ubpipe: $(OBJS)
@@ -104,6 +111,19 @@ san:
 	UBPIPE=build-san/ubpipe sh tests/run.sh build-san unit
 	UBPIPE=build-san/ubpipe sh tests/run.sh build-san golden
 
+# libFuzzer targets tests/fuzz/*.c, linked against everything but cli/main.c
+# (build-fuzz, clang).  `make fuzz` runs each for FUZZ_S seconds; `make test`
+# runs each over its committed corpus only (tests/fuzz/run.sh).
+fuzz:
+	$(MAKE) FUZZ=1 CC=clang BUILD=build-fuzz OPT='-O1 -g' fuzz-bins
+	sh tests/fuzz/run.sh build-fuzz $(FUZZ_S)
+fuzz-bins: $(FUZZERS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libubpipe.a
+	@mkdir -p $(dir $@)
+	$(SAY) FUZZ $@
+	$(Q)$(CC) $(CFLAGS) -Itests/unit -Itests/fuzz $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libubpipe.a $(LDLIBS)
+
 # Tests ----------------------------------------------------------------------
 # `make test` first sets up what the tests need (as `make run` does): the packages of
 # scripts/deps.sh's test group (apt-get when root, else the exact command and a stop) and
@@ -144,6 +164,6 @@ install: ubpipe
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 
 clean:
-	rm -rf build build-dev build-san ubpipe
+	rm -rf build build-dev build-san build-fuzz ubpipe
 
 -include $(OBJS:.o=.d) $(LIBOBJS:.o=.d)

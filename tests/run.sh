@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs every test: unit programs, golden cases, end-to-end scripts.
-# Usage: sh tests/run.sh [BUILD_DIR] [unit|golden|e2e]
+# Usage: sh tests/run.sh [BUILD_DIR] [unit|golden|fuzz|e2e]
 set -u
 BUILD=${1:-build}
 ONLY=${2:-all}
@@ -27,6 +27,14 @@ fi
 if [ "$ONLY" = all ] || [ "$ONLY" = golden ]; then
   run golden sh tests/golden/run.sh
   run schema sh tests/schema/test_schema.sh
+fi
+if [ "$ONLY" = all ] || [ "$ONLY" = fuzz ]; then
+  # every libFuzzer target over its committed corpus (regressions; the campaign is `make fuzz`)
+  if why=$(sh tests/fuzz/run.sh --check 2>&1); then
+    run fuzz sh tests/fuzz/run.sh build-fuzz 0
+  else
+    echo "skip  fuzz: $why"
+  fi
 fi
 if [ "$ONLY" = all ] || [ "$ONLY" = e2e ]; then
   for t in tests/e2e/test_*.sh; do

@@ -35,6 +35,8 @@ typedef struct attempt {
     uint64_t body_sent;
     uint64_t sink_bytes;          /* bytes handed to the sink, all attempts */
     int cb_failed;                /* a callback set err */
+    int cleanup;                  /* the cancel flag was up when the request began:
+                                     a cleanup (CancelSteps, abort) that must not be cut */
     ub_err *err;
 } attempt;
 
@@ -72,13 +74,38 @@ static double rand01(ub_http *h)
     return (double)(x >> 11) / (double)(1ull << 53);
 }
 
-static void sleep_seconds(double s)
+/* Set by ub_http_set_cancel: a request in flight, and a retry's backoff,
+ * end soon after it turns non-zero. */
+static volatile sig_atomic_t *cancel_flag;
+
+void ub_http_set_cancel(volatile sig_atomic_t *flag)
 {
-    struct timespec ts;
-    ts.tv_sec = (time_t)s;
-    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) != 0)
-        ;
+    cancel_flag = flag;
+}
+
+static int cancelled(void)
+{
+    return cancel_flag && *cancel_flag;
+}
+
+/* curl calls this about once a second even when nothing moves */
+static int on_progress(void *ud, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
+{
+    const attempt *a = ud;
+    return !a->cleanup && cancelled();
+}
+
+static void sleep_seconds(double s, int ignore_cancel)
+{
+    while (s > 0 && (ignore_cancel || !cancelled())) {
+        double d = s < 0.1 ? s : 0.1;
+        struct timespec ts;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)(d * 1e9);
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+        s -= d;
+    }
 }
 
 /* ---- XML error documents ------------------------------------------------- */
@@ -446,6 +473,9 @@ static int setup(ub_http *h, attempt *a, ub_err *err)
     if (ca && *ca)
         SET(CURLOPT_CAINFO, ca);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_NOPROGRESS, 0L);
+    SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+    SET(CURLOPT_XFERINFODATA, a);
     SET(CURLOPT_ERRORBUFFER, h->curl_msg);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, a);
@@ -483,6 +513,7 @@ int ub_http_do(ub_http *h, const ub_http_req *req, ub_http_resp *resp, ub_err *e
     a.resp = resp;
     a.err = err;
     a.body = req->body_reader;
+    a.cleanup = cancelled();
     ub_reader *owned = NULL;       /* a reopened body reader: ours to close */
     CURLcode cc = CURLE_OK;
     resp->attempts = 0;
@@ -522,9 +553,14 @@ int ub_http_do(ub_http *h, const ub_http_req *req, ub_http_resp *resp, ub_err *e
             retry = 0;              /* part of the body is already consumed */
         if (retry && a.body && a.body_sent > 0 && !req->reopen)
             retry = 0;
-        if (!retry || n == max)
+        if (!retry || n == max || (cancelled() && !a.cleanup))
             break;
-        sleep_seconds(rand01(h) * ub_http_backoff_cap(n));
+        sleep_seconds(rand01(h) * ub_http_backoff_cap(n), a.cleanup);
+    }
+    if (cc != CURLE_OK && cancelled() && !a.cleanup) {
+        ub_err_set(err, "%s: stopped by a cancel (task timeout or signal) after %d attempt%s", what,
+                   resp->attempts, resp->attempts == 1 ? "" : "s");
+        goto out;
     }
     if (cc != CURLE_OK) {
         ub_err_set(err, "%s: %s%s%s (after %d attempt%s)", what, curl_easy_strerror(cc),

@@ -25,6 +25,7 @@
  */
 #ifndef UB_HTTP_H
 #define UB_HTTP_H
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "base/buf.h"
@@ -123,6 +124,16 @@ int ub_http_max_attempts(void);
 /* Upper bound in seconds of the delay before attempt n+1 (n >= 1):
  * min(2^(n-1), 20). */
 double ub_http_backoff_cap(int n);
+
+/* Bounds of every request: connect (name lookup, TCP, TLS handshake) 10 s;
+ * then, for the first byte and the rest of the transfer either way, less
+ * than 1 byte/s for 60 s (UBPIPE_HTTP_LOW_SPEED_TIME) ends the attempt.
+ * With a cancel flag set here (the run's), a request in flight and the
+ * backoff between retries stop within about a second of it turning
+ * non-zero; the request then fails with "stopped by a cancel".  A request
+ * that begins with the flag already up (a cleanup after the cancel, such
+ * as CancelSteps or an upload's abort) runs to its own bounds. */
+void ub_http_set_cancel(volatile sig_atomic_t *flag);
 
 /* Parses an S3/AWS XML error document (<Error><Code>..</Code><Message>..):
  * 1 when p[0..n) is one (code/message filled), 0 when not, -1 on bad XML. */

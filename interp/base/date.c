@@ -91,23 +91,28 @@ ub_date ub_date_yesterday_utc(void)
 int ub_duration_parse(const char *s, double *secs, ub_err *err)
 {
     const char *p = s;
-    double total = 0;
+    double total = 0, last = 0;
     int parts = 0;
     if (!*p)
         return ub_err_set(err, "empty duration");
     while (*p) {
-        if (!isdigit((unsigned char)*p))
+        /* digits with an optional fraction: no sign, exponent, hex, inf or nan
+         * (strtod alone would take "0x10" and "1e309") */
+        const char *q = p;
+        while (isdigit((unsigned char)*q))
+            q++;
+        if (q == p)
             return ub_err_set(err, "'%s' is not a duration (e.g. 90, 90s, 5m, 1h30m)", s);
-        /* digits, then at most one '.' and digits: no sign, exponent or hex
-         * that strtod would also take */
-        size_t span = strspn(p, "0123456789");
-        if (p[span] == '.')
-            span += 1 + strspn(p + span + 1, "0123456789");
-        char *end;
-        double v = strtod(p, &end);
-        if (end != p + span || !isfinite(v))
-            return ub_err_set(err, "'%s' is not a duration (e.g. 90, 90s, 5m, 1h30m)", s);
-        p = end;
+        if (*q == '.' && isdigit((unsigned char)q[1]))
+            for (q++; isdigit((unsigned char)*q); q++)
+                ;
+        char num[64];
+        if ((size_t)(q - p) >= sizeof num)
+            return ub_err_set(err, "'%s': number too long for a duration", s);
+        memcpy(num, p, (size_t)(q - p));
+        num[q - p] = '\0';
+        double v = strtod(num, NULL);
+        p = q;
         double unit;
         if (!*p && parts == 0)
             unit = 1;
@@ -118,8 +123,14 @@ int ub_duration_parse(const char *s, double *secs, ub_err *err)
         else if (*p == 'd') { unit = 86400; p++; }
         else
             return ub_err_set(err, "'%s' is not a duration (e.g. 90, 90s, 5m, 1h30m)", s);
+        if (parts && unit >= last)
+            return ub_err_set(err, "'%s': units must go from the largest down, each once (e.g. 1h30m)", s);
+        last = unit;
         total += v * unit;
         parts++;
+        if (total > UB_DURATION_MAX)
+            return ub_err_set(err, "'%s' is longer than %d days, the longest duration", s,
+                              (int)(UB_DURATION_MAX / 86400));
     }
     if (!isfinite(total))
         return ub_err_set(err, "'%s' is too long a duration", s);

@@ -22,8 +22,10 @@ double ub_now(void);
 double ub_mono(void);
 
 /* Parses a duration: an integer number of seconds, or a sequence of
- * <number><unit> with units ms, s, m, h, d ("90s", "1h30m").  Result in
- * seconds. */
+ * <number><unit> with units ms, s, m, h, d ("90s", "1h30m"); a number is
+ * digits with an optional fraction ("1.5h").  Result in seconds. */
 int ub_duration_parse(const char *s, double *secs, ub_err *err);
+/* The longest duration accepted: 3650 days. */
+#define UB_DURATION_MAX (3650.0 * 86400)
 
 #endif

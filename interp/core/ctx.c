@@ -466,15 +466,28 @@ const char *ub_op_file_rendered(ub_opctx *c, const char *key)
             ub_op_fail(c, "cannot read '%s': %s", path, strerror(errno));
         goto out;
     }
+    struct stat st;
+    const char *bad = fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode) ? "is a directory, not a file" : NULL;
     char chunk[65536];
     size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+    while (!bad && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
         if (ub_buf_add(&text, chunk, got) || text.len > (16u << 20)) {
             ub_op_fail(c, "'%s' is too large for a template (limit 16 MiB)", path);
             fclose(f);
             goto out;
         }
+    if (!bad && ferror(f))
+        bad = strerror(errno);
+    else if (!bad && text.len == 0)
+        bad = "is empty";
     fclose(f);
+    if (bad) {
+        if (at)
+            node_error(c, at, "cannot use '%s': %s", path, bad);
+        else
+            ub_op_fail(c, "cannot use '%s': %s", path, bad);
+        goto out;
+    }
     /* display name: relative to the spec directory when inside it */
     const char *disp = path;
     size_t dl = strlen(c->e->spec->dir);

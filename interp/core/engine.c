@@ -1,5 +1,6 @@
 /* engine.c — the template scope and the profile for one (spec, ds, profile). */
 #include "core/engine.h"
+#include "aws/http.h"
 #include "base/date.h"
 #include <ctype.h>
 #include <errno.h>
@@ -235,6 +236,7 @@ ub_engine *ub_engine_new(ub_spec *spec, const ub_engine_opts *o, ub_diag *diag)
         return NULL;
     }
     e->spec = spec;
+    ub_http_set_cancel(&ub_cancel_requested);   /* S3/EMR requests end on cancel too */
     e->diag = diag;
     e->planning = o->planning;
     e->self_exe = o->self_exe;

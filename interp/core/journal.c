@@ -150,14 +150,19 @@ int ub_journal_open(ub_journal *j, const char *state_dir, const char *pipeline, 
     j->path = ub_buf_detach(&b, NULL);
     if (!j->path)
         return ub_err_oom(err);
+    off_t good = 0;                                  /* bytes of complete lines */
+    int torn = 0;
     FILE *f = fopen(j->path, "r");
     if (f) {
         char *line = NULL;
         size_t cap = 0;
         ssize_t n;
         while ((n = getline(&line, &cap, f)) > 0) {
-            if (line[n - 1] != '\n')
-                break;                               /* torn last line: ignore */
+            if (line[n - 1] != '\n') {
+                torn = 1;                            /* torn last line: ignore */
+                break;
+            }
+            good += (off_t)n;
             json_t *r = json_loads(line, 0, NULL);
             if (!r)
                 continue;
@@ -184,6 +189,15 @@ int ub_journal_open(ub_journal *j, const char *state_dir, const char *pipeline, 
         j->fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
         if (j->fd < 0)
             return ub_err_set(err, "cannot open '%s': %s", j->path, strerror(errno));
+        /* a torn tail (a crash or a full disk mid-write, before this code
+         * truncated its own failures) is cut off, so the next record starts
+         * on a line of its own instead of being glued to the fragment */
+        struct stat st;
+        if (torn && fstat(j->fd, &st) == 0 && st.st_size > good) {
+            if (ftruncate(j->fd, good) || fsync(j->fd))
+                return ub_err_set(err, "cannot repair the torn last line of '%s': %s", j->path, strerror(errno));
+            j->repaired = (size_t)(st.st_size - good);
+        }
     }
     return 0;
 }
@@ -216,7 +230,9 @@ const ub_jtask *ub_journal_task(const ub_journal *j, const char *task)
     return NULL;
 }
 
-/* One line, one write(2) with O_APPEND, then fsync. */
+/* One line: write(2) with O_APPEND (continued after a short write), then
+ * fsync.  On failure the file is cut back to where the line began, so a
+ * full disk leaves no torn line behind, and err has the errno's text. */
 static int append_line(ub_journal *j, json_t *r, ub_err *err)
 {
     char *line = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -231,12 +247,30 @@ static int append_line(ub_journal *j, json_t *r, ub_err *err)
     memcpy(full, line, len);
     full[len] = '\n';
     ub_free(line);
-    ssize_t w = write(j->fd, full, len + 1);
+    off_t before = lseek(j->fd, 0, SEEK_END);
+    size_t done = 0;
+    int e = 0;
+    while (done < len + 1) {
+        ssize_t w = write(j->fd, full + done, len + 1 - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            e = w < 0 ? errno : ENOSPC;
+            break;
+        }
+        done += (size_t)w;
+    }
     ub_free(full);
-    if (w != (ssize_t)(len + 1) || fsync(j->fd))
-        return ub_err_set(err, "cannot write journal '%s': %s", j->path, strerror(errno));
+    if (!e && fsync(j->fd))
+        e = errno;
+    if (e) {
+        if (done && before >= 0 && ftruncate(j->fd, before) == 0)
+            (void)fsync(j->fd);
+        return ub_err_set(err, "cannot write journal '%s': %s", j->path, strerror(e));
+    }
     return 0;
 }
+
 
 int ub_journal_decision(ub_journal *j, const char *task, const char *decision, const char *reason, ub_err *err)
 {

@@ -8,8 +8,9 @@
  * then per task it runs a line without "state" (older readers skip them):
  * {"ts":…, "task":…, "decision":"run", "reason":…}; a task it skips is up to
  * date and gets no line, and an up-to-date ds writes nothing.
- * A torn last line (crash mid-write) is ignored on reading, so a crash at any
- * moment leaves a journal that reads back.
+ * A torn last line (crash mid-write) is ignored on reading and cut off when the
+ * journal is next opened for append, so a crash at any moment leaves a journal
+ * that reads back.
  */
 #ifndef UB_JOURNAL_H
 #define UB_JOURNAL_H
@@ -31,6 +32,7 @@ typedef struct ub_jtask {
 typedef struct ub_journal {
     char     *path;
     int       fd;         /* open for append while running, -1 otherwise */
+    size_t    repaired;   /* bytes of a torn last line cut off when opened for append */
     ub_jtask *tasks;
     size_t    n;
     ub_kv    *params;     /* the -p overrides of the last run that ran tasks (owned), secrets masked */
@@ -42,7 +44,9 @@ int  ub_journal_open(ub_journal *j, const char *state_dir, const char *pipeline,
                      ub_err *err);
 void ub_journal_close(ub_journal *j);
 const ub_jtask *ub_journal_task(const ub_journal *j, const char *task);
-/* Appends a state change (fsync'd) and updates the in-memory view. */
+/* Appends a state change (fsync'd) and updates the in-memory view.  On a
+ * failed write or fsync the file is cut back to the end of the previous
+ * record and err says why (with the errno text); the caller must stop. */
 int  ub_journal_record(ub_journal *j, const char *task, const char *state, int try_no, const char *error,
                        const ub_kv *outputs, size_t nout, ub_err *err);
 /* The same, with the fingerprint components (JSON text, or NULL) of a success. */

@@ -78,6 +78,7 @@ typedef struct runner {
     double               drawn;
     double               grace;
     ub_lineage          *lineage;      /* NULL: no OpenLineage transport configured */
+    char                 jfail[1100];  /* first journal write failure: the run stops */
 } runner;
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -536,6 +537,10 @@ static int op_start(void *ud, size_t r, size_t i, int try_no, ub_err *err)
     for (size_t k = 0; k < R->nw && !w; k++)
         if (R->w[k].st == W_FREE)
             w = &R->w[k];
+    if (R->jfail[0]) {                        /* no try starts that the journal cannot record */
+        ub_err_set(err, "not started: %s", R->jfail);
+        goto out;
+    }
     if (!w) {
         ub_err_set(err, "no free worker for task '%s'", t->id);   /* not reached: the core bounds tries */
         goto out;
@@ -688,8 +693,13 @@ static void op_record(void *ud, size_t r, size_t i, const char *state, int try_n
         ub_fp_merge_inputs(w->fp, w->inputs);
         fpt = json_dumps(w->fp, JSON_COMPACT | JSON_PRESERVE_ORDER);
     }
-    if (ub_journal_record_fp(&ri->j, t->id, state, try_no, error, kv, nkv, fpt, &err))
-        say(R, 1, "ubpipe: %s", err.msg);
+    /* the journal is a precondition: the first failed write stops the run
+     * (tries are cancelled as on SIGTERM; nothing new starts) */
+    if (ub_journal_record_fp(&ri->j, t->id, state, try_no, error, kv, nkv, fpt, &err) && !R->jfail[0]) {
+        snprintf(R->jfail, sizeof R->jfail, "%s", err.msg);
+        say(R, 1, "ubpipe: %s; stopping the run", err.msg);
+        ub_cancel_requested = 1;
+    }
     ub_free(fpt);
     /* on_failure / on_retry hooks run here, in the scheduler: they report, they
      * cannot change the outcome */
@@ -784,6 +794,9 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
     if (ub_journal_open(&ri->j, ri->e->state_dir, s->pipeline, ri->ds.s, 1, err))
         goto out;
     ri->jopen = 1;
+    if (ri->j.repaired)
+        say(R, 1, "ubpipe: %s: cut off a torn last line (%zu bytes) that an interrupted write left", ri->j.path,
+            ri->j.repaired);
     sweep(ri->e);                             /* what a killed run left behind */
     ri->pending = 0;
     /* which tasks run: --only selects (and forces) its tasks; otherwise the
@@ -976,7 +989,11 @@ int ub_run(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, c
                          &ub_cancel_requested };
     rc = ub_sched_run(&cfg, &fork_ops, &R, &sum);
     clear_live(&R);
-    if (sum.cancelled) {
+    if (R.jfail[0]) {
+        say(&R, 1, "ubpipe: stopped: %s; fix the state directory (free space, permissions) and run again",
+            R.jfail);
+        rc = 1;
+    } else if (sum.cancelled) {
         say(&R, 1, "ubpipe: cancelled; run the same command again to complete the run");
     } else if (rc) {
         if (sum.first_failed_task >= 0)

@@ -1230,6 +1230,30 @@ static void listing_clear(listing *x)
     memset(x, 0, sizeof *x);
 }
 
+/* Parses one ListObjectsV2 page into x (cleared first).  0, or -1 with err
+ * naming the listing (bad XML, out of memory). */
+static int listing_parse(listing *x, const ub_buf *body, const char *bucket, const char *fp, ub_err *err)
+{
+    listing_clear(x);
+    XML_Parser xp = XML_ParserCreate(NULL);
+    if (!xp)
+        return ub_err_oom(err);
+    XML_SetUserData(xp, x);
+    XML_SetElementHandler(xp, ls_start, ls_end);
+    XML_SetCharacterDataHandler(xp, ls_text);
+    int ok = XML_Parse(xp, body->p ? body->p : "", (int)body->len, 1) == XML_STATUS_OK;
+    if (!ok)
+        ub_err_set(err, "listing 's3://%s/%s': bad XML in response: %s at line %lu",
+                   bucket, fp, XML_ErrorString(XML_GetErrorCode(xp)),
+                   (unsigned long)XML_GetCurrentLineNumber(xp));
+    XML_ParserFree(xp);
+    if (!ok)
+        return -1;
+    if (x->oom)
+        return ub_err_oom(err);
+    return 0;
+}
+
 static int s3_list(ub_lake *lk, const char *prefix, ub_lake_list_cb cb, void *ud, ub_err *err)
 {
     s3lake *l = (s3lake *)lk;
@@ -1276,27 +1300,8 @@ static int s3_list(ub_lake *lk, const char *prefix, ub_lake_list_cb cb, void *ud
             goto out;
         if (!ub_http_ok(&resp))
             goto out;
-        listing_clear(&x);
-        XML_Parser xp = XML_ParserCreate(NULL);
-        if (!xp) {
-            ub_err_oom(err);
+        if (listing_parse(&x, &resp.body, l->bucket, fp, err))
             goto out;
-        }
-        XML_SetUserData(xp, &x);
-        XML_SetElementHandler(xp, ls_start, ls_end);
-        XML_SetCharacterDataHandler(xp, ls_text);
-        int ok = XML_Parse(xp, resp.body.p ? resp.body.p : "", (int)resp.body.len, 1) == XML_STATUS_OK;
-        if (!ok)
-            ub_err_set(err, "listing 's3://%s/%s': bad XML in response: %s at line %lu",
-                       l->bucket, fp, XML_ErrorString(XML_GetErrorCode(xp)),
-                       (unsigned long)XML_GetCurrentLineNumber(xp));
-        XML_ParserFree(xp);
-        if (!ok)
-            goto out;
-        if (x.oom) {
-            ub_err_oom(err);
-            goto out;
-        }
         for (size_t i = 0; i < x.n && !stop; i++) {
             const char *k = x.v[i].key;
             if (strncmp(k, l->prefix, plen) != 0)

@@ -2,6 +2,9 @@
 #include "ops/pg.h"
 #include "ops/dialect.h"
 #include "base/buf.h"
+#include "base/date.h"
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +46,88 @@ static void on_notice(void *arg, const char *msg)
     ub_op_log(arg, "server: %.*s", (int)l, msg);
 }
 
+/* Defaults that keep a connection from hanging a run; the dsn may override
+ * each (its values are expanded after these), and PGCONNECT_TIMEOUT too. */
+#define CONNECT_TIMEOUT_S "10"
+static const char *const conn_defaults[][2] = {
+    { "keepalives", "1" },
+    { "keepalives_idle", "30" },
+    { "keepalives_interval", "10" },
+    { "keepalives_count", "3" },
+};
+
+/* The connect_timeout in effect for db (seconds; 0 = none). */
+static double connect_timeout_of(PGconn *db)
+{
+    double t = 0;
+    PQconninfoOption *o = PQconninfo(db);
+    for (PQconninfoOption *p = o; p && p->keyword; p++)
+        if (strcmp(p->keyword, "connect_timeout") == 0 && p->val && *p->val) {
+            char *end;
+            t = strtod(p->val, &end);
+            if (*end || t < 0)
+                t = 0;
+            else if (t > 0 && t < 2)
+                t = 2;                       /* libpq's own minimum */
+        }
+    PQconninfoFree(o);
+    return t;
+}
+
+/* Connects without blocking: PQconnectPoll driven by poll(2) in slices of
+ * 200 ms, so a task timeout or SIGTERM (ub_op_cancelled) ends a try stuck in
+ * connect (unless the cancel came first: then it is a cleanup, bounded by
+ * connect_timeout only), and connect_timeout bounds the whole connect (the
+ * non-blocking API leaves that to its caller).  NULL with why filled on failure. */
+static PGconn *connect_bounded(ub_opctx *c, const char *dsn, char *why, size_t cap)
+{
+    const char *kw[8], *val[8];
+    size_t n = 0;
+    const char *env = getenv("PGCONNECT_TIMEOUT");
+    if (!env || !*env) {
+        kw[n] = "connect_timeout";
+        val[n++] = CONNECT_TIMEOUT_S;
+    }
+    for (size_t i = 0; i < sizeof conn_defaults / sizeof conn_defaults[0]; i++) {
+        kw[n] = conn_defaults[i][0];
+        val[n++] = conn_defaults[i][1];
+    }
+    kw[n] = "dbname";                        /* last: the dsn's own values win */
+    val[n++] = dsn;
+    kw[n] = NULL;
+    val[n] = NULL;
+    PGconn *db = PQconnectStartParams(kw, val, 1);
+    if (!db) {
+        snprintf(why, cap, "out of memory");
+        return NULL;
+    }
+    double limit = connect_timeout_of(db), t0 = ub_now();
+    int cleanup = ub_op_cancelled(c);        /* a connect after the cancel is a cleanup: not cut */
+    PostgresPollingStatusType ps = PQstatus(db) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
+    while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED) {
+        if (!cleanup && ub_op_cancelled(c)) {
+            snprintf(why, cap, "stopped while connecting (task timeout or cancel) after %.1f s", ub_now() - t0);
+            goto fail;
+        }
+        if (limit > 0 && ub_now() - t0 >= limit) {
+            snprintf(why, cap, "no answer within connect_timeout=%g s (server unreachable or not speaking "
+                     "PostgreSQL; set connect_timeout in the dsn to change it)", limit);
+            goto fail;
+        }
+        struct pollfd pfd = { PQsocket(db), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0 };
+        int k = pfd.fd >= 0 ? poll(&pfd, 1, 200) : 1;
+        if (k == 0 || (k < 0 && errno == EINTR))
+            continue;
+        ps = PQconnectPoll(db);
+    }
+    if (ps == PGRES_POLLING_OK && PQstatus(db) == CONNECTION_OK)
+        return db;
+    ub_pg_errmsg(db, NULL, why, cap);
+fail:
+    PQfinish(db);
+    return NULL;
+}
+
 PGconn *ub_pg_connect(ub_opctx *c, const char *param)
 {
     const char *dsn = ub_op_conn(c, param, "dsn");
@@ -54,11 +139,10 @@ PGconn *ub_pg_connect(ub_opctx *c, const char *param)
         ub_op_fail(c, "connection '%s' has no dsn", name ? name : param);
         return NULL;
     }
-    PGconn *db = PQconnectdb(dsn);
     char msg[1024];
-    if (!db || PQstatus(db) != CONNECTION_OK) {
-        ub_op_fail(c, "cannot connect to '%s': %s", name, ub_pg_errmsg(db, NULL, msg, sizeof msg));
-        PQfinish(db);
+    PGconn *db = connect_bounded(c, dsn, msg, sizeof msg);
+    if (!db) {
+        ub_op_fail(c, "cannot connect to '%s': %s", name, msg);
         return NULL;
     }
     PQsetNoticeProcessor(db, on_notice, c);
