@@ -451,6 +451,59 @@ static void test_runs(void)
     ub_buf_free(&f.log);
 }
 
+/* critical path first: with fewer workers than ready tasks, the ready task with the longest
+ * path to the end starts first (A alone, B -> C -> D a chain; then weights turn it round) */
+static void test_critical_path(void)
+{
+    gspec g;
+    fake f;
+    ub_sched_summary sum;
+    double rank[MAXT];
+    size_t prio[MAXT];
+    mkspec(&g, 4, "BCCD");
+    T_INTEQ(ub_sched_rank(&g.s, NULL, rank, prio), 0);
+    T_CHECK(rank[0] == 1 && rank[1] == 3 && rank[2] == 2 && rank[3] == 1);
+    T_CHECK(prio[0] == 1 && prio[1] == 2 && prio[2] == 0 && prio[3] == 3);   /* ties: A before D */
+    fkinit(&f, &g);
+    ub_sched_cfg c = cfg_of(&g, &f, 1, 1);
+    T_INTEQ(ub_sched_run(&c, &fops, &f, &sum), 0);
+    T_LINE(&f, "0 r0 B running 1");
+    T_LINE(&f, "1 r0 C running 1");          /* C (2 to go) before A (1) */
+    T_LINE(&f, "2 r0 A running 1");          /* A and D tie: topological order */
+    T_LINE(&f, "3 r0 D running 1");
+    T_CHECK(f.now == 4);
+    ub_buf_free(&f.log);
+
+    /* last known durations: A takes 10, the chain 1 each: A is the longest path */
+    double w[MAXT] = { 10, 1, 1, 1 };
+    T_INTEQ(ub_sched_rank(&g.s, w, rank, prio), 0);
+    T_CHECK(rank[0] == 10 && rank[1] == 3);
+    T_CHECK(prio[0] == 0 && prio[1] == 1);
+    fkinit(&f, &g);
+    script(&f, 0, 0, (step){ 10, 1, 0, 0, NULL });
+    c = cfg_of(&g, &f, 1, 1);
+    T_INTEQ(ub_sched_run_weighted(&c, w, &fops, &f, &sum), 0);
+    T_LINE(&f, "0 r0 A running 1");          /* by task count B would go first */
+    T_LINE(&f, "10 r0 B running 1");
+    T_LINE(&f, "12 r0 D running 1");
+    T_CHECK(f.now == 13);
+    ub_buf_free(&f.log);
+
+    /* a diamond with a long arm: A -> B -> E and A -> C -> D -> E;
+     * ranks by task count: A 4, C 3, D 2, B 2, E 1; ready after A: B and C, C first */
+    mkspec(&g, 5, "ABACBECDDE");
+    T_INTEQ(ub_sched_rank(&g.s, NULL, rank, prio), 0);
+    T_CHECK(rank[0] == 4 && rank[1] == 2 && rank[2] == 3 && rank[3] == 2 && rank[4] == 1);
+    fkinit(&f, &g);
+    c = cfg_of(&g, &f, 1, 1);
+    T_INTEQ(ub_sched_run(&c, &fops, &f, &sum), 0);
+    T_LINE(&f, "1 r0 C running 1");
+    T_LINE(&f, "2 r0 B running 1");          /* B and D tie at 2: B comes first in topological order */
+    T_LINE(&f, "3 r0 D running 1");
+    T_LINE(&f, "4 r0 E running 1");
+    ub_buf_free(&f.log);
+}
+
 int main(void)
 {
     test_delays();
@@ -462,5 +515,6 @@ int main(void)
     test_cancel();
     test_resume();
     test_runs();
+    test_critical_path();
     return t_done("test_sched");
 }
