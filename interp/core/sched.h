@@ -102,6 +102,14 @@ int ub_sched_run(const ub_sched_cfg *cfg, const ub_sched_ops *ops, void *ud, ub_
 int ub_sched_run_weighted(const ub_sched_cfg *cfg, const double *weight, const ub_sched_ops *ops, void *ud,
                           ub_sched_summary *sum);
 
+/* The weights for ub_sched_run_weighted: the duration of each task's last
+ * successful try in the journal of the latest ds of the pipeline under the
+ * state directory (state_dir NULL: $UBPIPE_HOME, else ./.ubpipe); a task with
+ * no such try gets the average of the others.  NULL (count tasks) when there
+ * is no journal or nothing in it succeeded.  Owned by the caller (ub_free).
+ * In sched_hist.c: the only part of the scheduler that reads files. */
+double *ub_sched_history(const ub_spec *s, const char *state_dir);
+
 const char *ub_sstate_name(ub_sstate s);
 
 #endif

@@ -6,6 +6,7 @@
 #include "base/buf.h"
 #include "t.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAXT 8
@@ -504,6 +505,52 @@ static void test_critical_path(void)
     ub_buf_free(&f.log);
 }
 
+/* the weights from the journal of the latest ds: last successful try's duration, the average for
+ * a task never done; no journal at all: NULL (count tasks) */
+static void test_history(void)
+{
+    gspec g;
+    char dir[] = "/tmp/ub_sched_hist_XXXXXX";
+    ub_buf b = UB_BUF_INIT;
+    mkspec(&g, 3, "AB");
+    if (!mkdtemp(dir)) {
+        T_CHECK(0);
+        return;
+    }
+    T_CHECK(ub_sched_history(&g.s, dir) == NULL);
+    const char *days[] = { "2021-01-01", "2021-01-02" };
+    for (int k = 0; k < 2; k++) {
+        ub_buf_reset(&b);
+        ub_buf_addf(&b, "mkdir -p %s/runs/p/%s", dir, days[k]);
+        T_INTEQ(system(ub_buf_str(&b)), 0);
+        ub_buf_reset(&b);
+        ub_buf_addf(&b, "%s/runs/p/%s/journal.jsonl", dir, days[k]);
+        FILE *f = fopen(ub_buf_str(&b), "w");
+        T_CHECK(f != NULL);
+        if (!f)
+            goto out;
+        /* the older day says A took 100 s: only the latest day counts */
+        fprintf(f, "{\"ts\":10,\"task\":\"A\",\"state\":\"running\",\"try\":1}\n"
+                   "{\"ts\":%d,\"task\":\"A\",\"state\":\"success\",\"try\":1}\n"
+                   "{\"ts\":20,\"task\":\"B\",\"state\":\"running\",\"try\":1}\n"
+                   "{\"ts\":24,\"task\":\"B\",\"state\":\"success\",\"try\":1}\n"
+                   "{\"ts\":30,\"task\":\"C\",\"state\":\"running\",\"try\":1}\n"
+                   "{\"ts\":31,\"task\":\"C\",\"state\":\"failed\",\"try\":1}\n", k ? 12 : 110);
+        fclose(f);
+    }
+    double *w = ub_sched_history(&g.s, dir);
+    T_CHECK(w != NULL);
+    if (w) {
+        T_CHECK(w[0] == 2 && w[1] == 4 && w[2] == 3);      /* C failed: the average of A and B */
+        ub_free(w);
+    }
+out:
+    ub_buf_reset(&b);
+    ub_buf_addf(&b, "rm -rf %s", dir);
+    T_INTEQ(system(ub_buf_str(&b)), 0);
+    ub_buf_free(&b);
+}
+
 int main(void)
 {
     test_delays();
@@ -516,5 +563,6 @@ int main(void)
     test_resume();
     test_runs();
     test_critical_path();
+    test_history();
     return t_done("test_sched");
 }
