@@ -898,9 +898,7 @@ int ub_run(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, c
             depends_on_past(s) ? ", depends_on_past" : "");
     ub_sched_cfg cfg = { s, n, (int)R.nw, o->max_active_runs, depends_on_past(s), R.grace, 0.25,
                          &ub_cancel_requested };
-    double *weight = ub_sched_history(s, eo->state_dir);   /* critical path first, by last durations */
-    rc = ub_sched_run_weighted(&cfg, weight, &fork_ops, &R, &sum);
-    ub_free(weight);
+    rc = ub_sched_run(&cfg, &fork_ops, &R, &sum);
     clear_live(&R);
     if (sum.cancelled) {
         say(&R, 1, "ubpipe: cancelled; run the same command again to complete the run");

@@ -107,7 +107,10 @@ int ub_sched_run_weighted(const ub_sched_cfg *cfg, const double *weight, const u
  * state directory (state_dir NULL: $UBPIPE_HOME, else ./.ubpipe); a task with
  * no such try gets the average of the others.  NULL (count tasks) when there
  * is no journal or nothing in it succeeded.  Owned by the caller (ub_free).
- * In sched_hist.c: the only part of the scheduler that reads files. */
+ * In sched_hist.c: the only part of the scheduler that reads files.  Not yet
+ * used by run.c: measured durations of equal tasks differ by milliseconds, so
+ * they reorder tasks that counting keeps in spec order (tests/e2e/test_sched.sh
+ * relies on that order); it needs a tolerance under which durations tie. */
 double *ub_sched_history(const ub_spec *s, const char *state_dir);
 
 const char *ub_sstate_name(ub_sstate s);
