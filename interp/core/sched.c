@@ -2,6 +2,7 @@
 #include "core/sched.h"
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { RUN_IDLE, RUN_ACTIVE, RUN_OK, RUN_FAILED, RUN_NOT_STARTED };
@@ -27,6 +28,8 @@ typedef struct sched {
     int                *phase;      /* per run */
     ub_sstate          *init;
     int                *tries0;
+    double             *rank;       /* per task: longest path to the end */
+    size_t             *prio;       /* task indices, highest rank first */
     size_t              running, active, next_run;
     int                 cancel_seen;
 } sched;
@@ -48,6 +51,43 @@ double ub_sched_retry_delay(const ub_task *t, int attempt)
     if (t->max_retry_delay > 0 && d > t->max_retry_delay)
         d = t->max_retry_delay;
     return d < 0 ? 0 : d;
+}
+
+typedef struct rkey { double rank; size_t pos, task; } rkey;
+
+static int by_rank(const void *a, const void *b)
+{
+    const rkey *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank > y->rank ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+int ub_sched_rank(const ub_spec *sp, const double *weight, double *rank, size_t *prio)
+{
+    size_t n = sp->ntasks;
+    for (size_t i = 0; i < n; i++)
+        rank[i] = 0;                       /* first: the best path below i, without i */
+    /* reverse topological order: every task downstream of t is final before t */
+    for (size_t k = n; k-- > 0;) {
+        const ub_task *t = &sp->tasks[sp->order[k]];
+        double w = weight && weight[t->index] > 0 ? weight[t->index] : 1;
+        rank[t->index] += w;
+        for (size_t j = 0; j < t->nafter; j++)
+            if (rank[t->after[j]] < rank[t->index])
+                rank[t->after[j]] = rank[t->index];
+    }
+    /* the topological order sorted by rank, ties kept in that order */
+    rkey *keys = ub_calloc(n ? n : 1, sizeof *keys);
+    if (!keys)
+        return -1;
+    for (size_t k = 0; k < n; k++)
+        keys[k] = (rkey){ rank[sp->order[k]], k, sp->order[k] };
+    qsort(keys, n, sizeof *keys, by_rank);
+    for (size_t k = 0; k < n; k++)
+        prio[k] = keys[k].task;
+    ub_free(keys);
+    return 0;
 }
 
 static slot *at(sched *s, size_t r, size_t i) { return &s->slots[r * s->ntasks + i]; }
@@ -218,7 +258,7 @@ static void start_ready(sched *s, double now)
         if (s->phase[r] != RUN_ACTIVE)
             continue;
         for (size_t k = 0; k < s->ntasks && s->running < jobs; k++) {
-            const ub_task *t = &sp->tasks[sp->order[k]];
+            const ub_task *t = &sp->tasks[s->prio[k]];
             slot *x = at(s, r, t->index);
             if (!(x->st == UB_SS_QUEUED || (x->st == UB_SS_RETRY && now >= x->retry_at)))
                 continue;
@@ -302,6 +342,12 @@ static int anything_pending(const sched *s)
 
 int ub_sched_run(const ub_sched_cfg *cfg, const ub_sched_ops *ops, void *ud, ub_sched_summary *sum)
 {
+    return ub_sched_run_weighted(cfg, NULL, ops, ud, sum);
+}
+
+int ub_sched_run_weighted(const ub_sched_cfg *cfg, const double *weight, const ub_sched_ops *ops, void *ud,
+                          ub_sched_summary *sum)
+{
     sched s;
     memset(&s, 0, sizeof s);
     memset(sum, 0, sizeof *sum);
@@ -318,7 +364,13 @@ int ub_sched_run(const ub_sched_cfg *cfg, const ub_sched_ops *ops, void *ud, ub_
     s.phase = ub_calloc(cfg->nruns, sizeof *s.phase);
     s.init = ub_calloc(s.ntasks, sizeof *s.init);
     s.tries0 = ub_calloc(s.ntasks, sizeof *s.tries0);
-    if (!s.slots || !s.phase || !s.init || !s.tries0) {
+    s.rank = ub_calloc(s.ntasks, sizeof *s.rank);
+    s.prio = ub_calloc(s.ntasks, sizeof *s.prio);
+    if (!s.slots || !s.phase || !s.init || !s.tries0 || !s.rank || !s.prio) {
+        snprintf(sum->first_error, sizeof sum->first_error, "out of memory");
+        goto out;
+    }
+    if (ub_sched_rank(cfg->spec, weight, s.rank, s.prio)) {
         snprintf(sum->first_error, sizeof sum->first_error, "out of memory");
         goto out;
     }
@@ -356,5 +408,7 @@ out:
     ub_free(s.phase);
     ub_free(s.init);
     ub_free(s.tries0);
+    ub_free(s.rank);
+    ub_free(s.prio);
     return rc;
 }

@@ -82,9 +82,36 @@ typedef struct ub_sched_summary {
  * retry_backoff, capped at max_retry_delay. */
 double ub_sched_retry_delay(const ub_task *t, int attempt);
 
+/* Critical path first: fills rank[i] (ntasks entries) with the longest
+ * weighted path from task i to the end of the graph, i itself included, and prio with the task indices in the order tries are
+ * started when workers are fewer than ready tasks: rank descending, ties in
+ * topological order.  weight (optional, borrowed, ntasks entries indexed like
+ * spec->tasks): the expected seconds of each task, e.g. its last duration in
+ * the journal; a value <= 0 counts as 1.  NULL: every task counts 1, so paths
+ * are measured in tasks.  Within one run, a ready task of higher rank always
+ * starts before one of lower rank; runs still go in date order.  -1 when out
+ * of memory. */
+int ub_sched_rank(const ub_spec *spec, const double *weight, double *rank, size_t *prio);
+
 /* Runs everything.  Returns 0 when every run succeeded, 1 otherwise
- * (details in *sum). */
+ * (details in *sum).  Ready tasks start critical path first, paths counted
+ * in tasks. */
 int ub_sched_run(const ub_sched_cfg *cfg, const ub_sched_ops *ops, void *ud, ub_sched_summary *sum);
+/* The same with the paths weighted by expected durations (see ub_sched_rank;
+ * weight may be NULL). */
+int ub_sched_run_weighted(const ub_sched_cfg *cfg, const double *weight, const ub_sched_ops *ops, void *ud,
+                          ub_sched_summary *sum);
+
+/* The weights for ub_sched_run_weighted: the duration of each task's last
+ * successful try in the journal of the latest ds of the pipeline under the
+ * state directory (state_dir NULL: $UBPIPE_HOME, else ./.ubpipe); a task with
+ * no such try gets the average of the others.  NULL (count tasks) when there
+ * is no journal or nothing in it succeeded.  Owned by the caller (ub_free).
+ * In sched_hist.c: the only part of the scheduler that reads files.  Not yet
+ * used by run.c: measured durations of equal tasks differ by milliseconds, so
+ * they reorder tasks that counting keeps in spec order (tests/e2e/test_sched.sh
+ * relies on that order); it needs a tolerance under which durations tie. */
+double *ub_sched_history(const ub_spec *s, const char *state_dir);
 
 const char *ub_sstate_name(ub_sstate s);
 

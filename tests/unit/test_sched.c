@@ -6,6 +6,7 @@
 #include "base/buf.h"
 #include "t.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAXT 8
@@ -451,6 +452,105 @@ static void test_runs(void)
     ub_buf_free(&f.log);
 }
 
+/* critical path first: with fewer workers than ready tasks, the ready task with the longest
+ * path to the end starts first (A alone, B -> C -> D a chain; then weights turn it round) */
+static void test_critical_path(void)
+{
+    gspec g;
+    fake f;
+    ub_sched_summary sum;
+    double rank[MAXT];
+    size_t prio[MAXT];
+    mkspec(&g, 4, "BCCD");
+    T_INTEQ(ub_sched_rank(&g.s, NULL, rank, prio), 0);
+    T_CHECK(rank[0] == 1 && rank[1] == 3 && rank[2] == 2 && rank[3] == 1);
+    T_CHECK(prio[0] == 1 && prio[1] == 2 && prio[2] == 0 && prio[3] == 3);   /* ties: A before D */
+    fkinit(&f, &g);
+    ub_sched_cfg c = cfg_of(&g, &f, 1, 1);
+    T_INTEQ(ub_sched_run(&c, &fops, &f, &sum), 0);
+    T_LINE(&f, "0 r0 B running 1");
+    T_LINE(&f, "1 r0 C running 1");          /* C (2 to go) before A (1) */
+    T_LINE(&f, "2 r0 A running 1");          /* A and D tie: topological order */
+    T_LINE(&f, "3 r0 D running 1");
+    T_CHECK(f.now == 4);
+    ub_buf_free(&f.log);
+
+    /* last known durations: A takes 10, the chain 1 each: A is the longest path */
+    double w[MAXT] = { 10, 1, 1, 1 };
+    T_INTEQ(ub_sched_rank(&g.s, w, rank, prio), 0);
+    T_CHECK(rank[0] == 10 && rank[1] == 3);
+    T_CHECK(prio[0] == 0 && prio[1] == 1);
+    fkinit(&f, &g);
+    script(&f, 0, 0, (step){ 10, 1, 0, 0, NULL });
+    c = cfg_of(&g, &f, 1, 1);
+    T_INTEQ(ub_sched_run_weighted(&c, w, &fops, &f, &sum), 0);
+    T_LINE(&f, "0 r0 A running 1");          /* by task count B would go first */
+    T_LINE(&f, "10 r0 B running 1");
+    T_LINE(&f, "12 r0 D running 1");
+    T_CHECK(f.now == 13);
+    ub_buf_free(&f.log);
+
+    /* a diamond with a long arm: A -> B -> E and A -> C -> D -> E;
+     * ranks by task count: A 4, C 3, D 2, B 2, E 1; ready after A: B and C, C first */
+    mkspec(&g, 5, "ABACBECDDE");
+    T_INTEQ(ub_sched_rank(&g.s, NULL, rank, prio), 0);
+    T_CHECK(rank[0] == 4 && rank[1] == 2 && rank[2] == 3 && rank[3] == 2 && rank[4] == 1);
+    fkinit(&f, &g);
+    c = cfg_of(&g, &f, 1, 1);
+    T_INTEQ(ub_sched_run(&c, &fops, &f, &sum), 0);
+    T_LINE(&f, "1 r0 C running 1");
+    T_LINE(&f, "2 r0 B running 1");          /* B and D tie at 2: B comes first in topological order */
+    T_LINE(&f, "3 r0 D running 1");
+    T_LINE(&f, "4 r0 E running 1");
+    ub_buf_free(&f.log);
+}
+
+/* the weights from the journal of the latest ds: last successful try's duration, the average for
+ * a task never done; no journal at all: NULL (count tasks) */
+static void test_history(void)
+{
+    gspec g;
+    char dir[] = "/tmp/ub_sched_hist_XXXXXX";
+    ub_buf b = UB_BUF_INIT;
+    mkspec(&g, 3, "AB");
+    if (!mkdtemp(dir)) {
+        T_CHECK(0);
+        return;
+    }
+    T_CHECK(ub_sched_history(&g.s, dir) == NULL);
+    const char *days[] = { "2021-01-01", "2021-01-02" };
+    for (int k = 0; k < 2; k++) {
+        ub_buf_reset(&b);
+        ub_buf_addf(&b, "mkdir -p %s/runs/p/%s", dir, days[k]);
+        T_INTEQ(system(ub_buf_str(&b)), 0);
+        ub_buf_reset(&b);
+        ub_buf_addf(&b, "%s/runs/p/%s/journal.jsonl", dir, days[k]);
+        FILE *f = fopen(ub_buf_str(&b), "w");
+        T_CHECK(f != NULL);
+        if (!f)
+            goto out;
+        /* the older day says A took 100 s: only the latest day counts */
+        fprintf(f, "{\"ts\":10,\"task\":\"A\",\"state\":\"running\",\"try\":1}\n"
+                   "{\"ts\":%d,\"task\":\"A\",\"state\":\"success\",\"try\":1}\n"
+                   "{\"ts\":20,\"task\":\"B\",\"state\":\"running\",\"try\":1}\n"
+                   "{\"ts\":24,\"task\":\"B\",\"state\":\"success\",\"try\":1}\n"
+                   "{\"ts\":30,\"task\":\"C\",\"state\":\"running\",\"try\":1}\n"
+                   "{\"ts\":31,\"task\":\"C\",\"state\":\"failed\",\"try\":1}\n", k ? 12 : 110);
+        fclose(f);
+    }
+    double *w = ub_sched_history(&g.s, dir);
+    T_CHECK(w != NULL);
+    if (w) {
+        T_CHECK(w[0] == 2 && w[1] == 4 && w[2] == 3);      /* C failed: the average of A and B */
+        ub_free(w);
+    }
+out:
+    ub_buf_reset(&b);
+    ub_buf_addf(&b, "rm -rf %s", dir);
+    T_INTEQ(system(ub_buf_str(&b)), 0);
+    ub_buf_free(&b);
+}
+
 int main(void)
 {
     test_delays();
@@ -462,5 +562,7 @@ int main(void)
     test_cancel();
     test_resume();
     test_runs();
+    test_critical_path();
+    test_history();
     return t_done("test_sched");
 }
