@@ -822,7 +822,7 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
         to_run += R->o->only ? task_selected(R, i) != 0 : dec[i].action == UB_FP_RUN;
     /* an up-to-date ds writes nothing; a run records its -p values and decisions */
     if (to_run && ub_journal_run_start(&ri->j, R->eo->params, R->eo->nparams, err))
-        goto out;
+        goto journal_failed;
     for (size_t k = 0; k < s->ntasks; k++) {
         ub_task *t = &s->tasks[s->order[k]];
         const ub_jtask *jt = ub_journal_task(&ri->j, t->id);
@@ -832,7 +832,7 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
         if (runs) {                            /* a task the run skips is up to date: no line */
             const char *why = R->o->only ? "selected (--only)" : dec[t->index].reason;
             if (ub_journal_decision(&ri->j, t->id, "run", why, err))
-                goto out;
+                goto journal_failed;
         }
         if (!runs) {
             if (jt && R->o->only)
@@ -865,6 +865,12 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
     emit_json(R, json_pack("{s:s, s:s, s:s, s:i}", "event", "run", "ds", ri->ds.s, "state", "running", "tasks_to_run",
                            (int)ri->pending));
     rc = 0;
+    goto out;
+journal_failed:                                 /* the journal is a precondition: nothing starts */
+    if (!R->jfail[0]) {
+        snprintf(R->jfail, sizeof R->jfail, "%s", err->msg);
+        say(R, 1, "ubpipe: %s; stopping the run", err->msg);
+    }
 out:
     ub_fp_decisions_free(dec, dec ? s->ntasks : 0);
     ub_free(dec);

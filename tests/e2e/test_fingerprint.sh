@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_fingerprint.sh — runs that know what changed (issue 13), on the local stack.
 #
-# In a temporary UBPIPE_HOME, with a copy of pipelines/ and sql/: run a ds, then change exactly one
+# In a temporary UBPIPE_HOME, with a copy of pipelines/, sql/ and reports/: run a ds, then change exactly one
 # input at a time (a -p value, a SQL file, the step JSON, the vendor file's content, the PySpark script,
 # a connection's target, an upstream output) and run the ds again: the tasks that ran (the journal's
 # "run" decisions of that run) are exactly the dependent ones, and the metric equals ref_metric.py.
@@ -27,7 +27,7 @@ trap cleanup EXIT INT TERM
 sh scripts/stack.sh start >/dev/null || { echo "test_fingerprint: cannot start the stack"; exit 1; }
 UBPIPE_DEMO_SCALE=0.02 sh scripts/demo-data.sh >/dev/null || { echo "test_fingerprint: demo data failed"; exit 1; }
 DEMO=$UBPIPE_HOME/demo
-mkdir -p "$TMP/copy" && cp -r pipelines sql "$TMP/copy/"
+mkdir -p "$TMP/copy" && cp -r pipelines sql reports "$TMP/copy/"
 SPEC=$TMP/copy/pipelines/user_behavior.yaml
 REV=$TMP/reviews.csv
 cp "$DEMO/movie_review.csv" "$REV"
