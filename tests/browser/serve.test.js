@@ -22,7 +22,8 @@ function check(cond, what) {
   else { failures++; console.log('FAIL: ' + what); }
 }
 
-// BEGIN; LOCK the metric table; ... COMMIT on release(): generate_user_behavior_metric waits meanwhile.
+// BEGIN; LOCK the metric table IN SHARE MODE; ... COMMIT on release(): generate_user_behavior_metric's
+// writes wait meanwhile, while the setup files' CREATE INDEX IF NOT EXISTS (a SHARE lock too) goes on.
 function holdMetricTable() {
   return new Promise((resolve, reject) => {
     const p = spawn('sh', ['-c', env('UB_WAREHOUSE_PSQL')], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -34,7 +35,7 @@ function holdMetricTable() {
     });
     p.on('error', reject);
     p.on('close', (code) => reject(new Error('psql ended (' + code + ') before the lock was held: ' + out)));
-    p.stdin.write("BEGIN;\nLOCK TABLE public.user_behavior_metric IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n");
+    p.stdin.write("BEGIN;\nLOCK TABLE public.user_behavior_metric IN SHARE MODE;\nSELECT 'locked';\n");
   });
 }
 

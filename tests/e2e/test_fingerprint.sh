@@ -55,9 +55,9 @@ metric_ok() {
   want=$(python3 tests/e2e/ref_metric.py --purchases "$DEMO/user_purchase.csv" --reviews "$REV" --ds $D | tail -n +2)
   if [ -n "$got" ] && [ "$got" = "$want" ]; then ok; else ko "$1: the metric differs from ref_metric.py"; fi
 }
-ALL="end_of_data_pipeline extract_user_purchase_data generate_user_behavior_metric movie_review_stage_to_stage_tbl movie_review_to_raw_data_lake spark_script_to_s3 start_emr_movie_classification_script user_purchase_stage_data_lake_to_stage_tbl user_purchase_to_stage_data_lake wait_for_movie_classification_transformation"
-EMR_DOWN="end_of_data_pipeline generate_user_behavior_metric movie_review_stage_to_stage_tbl start_emr_movie_classification_script wait_for_movie_classification_transformation"
-PURCHASE_DOWN="end_of_data_pipeline generate_user_behavior_metric user_purchase_stage_data_lake_to_stage_tbl"
+ALL="end_of_data_pipeline extract_user_purchase_data generate_user_behavior_metric movie_review_stage_to_stage_tbl movie_review_to_raw_data_lake publish_user_behavior_report spark_script_to_s3 start_emr_movie_classification_script user_purchase_stage_data_lake_to_stage_tbl user_purchase_to_stage_data_lake wait_for_movie_classification_transformation"
+EMR_DOWN="end_of_data_pipeline generate_user_behavior_metric movie_review_stage_to_stage_tbl publish_user_behavior_report start_emr_movie_classification_script wait_for_movie_classification_transformation"
+PURCHASE_DOWN="end_of_data_pipeline generate_user_behavior_metric publish_user_behavior_report user_purchase_stage_data_lake_to_stage_tbl"
 
 # first run: everything
 if run; then ok; else ko "first run failed"; fi
@@ -123,7 +123,7 @@ metric_ok "after the vendor file changed"
 # a SQL file
 printf '\n-- changed by test_fingerprint\n' >> "$TMP/copy/sql/generate_user_behavior_metric.sql"
 out=$("$UBPIPE" run "$SPEC" --ds $D -p movie_review_file="$REV" 2>&1)
-same "SQL file" "$(ran)" "end_of_data_pipeline generate_user_behavior_metric"
+same "SQL file" "$(ran)" "end_of_data_pipeline generate_user_behavior_metric publish_user_behavior_report"
 case $out in *'generate_user_behavior_metric: '*'sql/generate_user_behavior_metric.sql changed'*) ok ;;
   *) ko "SQL change: reason: $out" ;; esac
 metric_ok "after the SQL file changed"
@@ -162,9 +162,9 @@ case $out in *'user_purchase_to_stage_data_lake: upstream changed (extract_user_
 same "--only T --rerun" "$(python3 - "$J" <<'EOF'
 import json, sys
 d = [json.loads(l) for l in open(sys.argv[1]) if '"decision"' in l]
-print(" ".join(sorted(r["task"] for r in d[-3:])))
+print(" ".join(sorted(r["task"] for r in d[-4:])))
 EOF
-)" "end_of_data_pipeline generate_user_behavior_metric movie_review_stage_to_stage_tbl"
+)" "end_of_data_pipeline generate_user_behavior_metric movie_review_stage_to_stage_tbl publish_user_behavior_report"
 ran >/dev/null
 
 # an older journal: no fingerprints, no decisions
