@@ -3,6 +3,8 @@
  * `ubpipe schema` prints it; schemas/pipeline.schema.json is its output. */
 #include "core/schema.h"
 #include "core/spec.h"
+#include "base/buf.h"
+#include "lake/lake.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +28,17 @@ static json_t *type_schema(const ub_param *p)
     }
     case UB_T_LIST:     return json_pack("{s:s, s:{s:[s,s,s]}}", "type", "array", "items", "type", "string", "number", "boolean");
     case UB_T_MAP:      return json_pack("{s:s, s:{s:[s,s,s]}}", "type", "object", "additionalProperties", "type", "string", "number", "boolean");
-    case UB_T_LAKEREF:
-        return json_pack("{s:s, s:s}", "type", "string", "pattern", "^(raw|stage|scripts|\\{\\{).*:|^\\{\\{");
+    case UB_T_LAKEREF: {
+        /* "^(raw|stage|scripts|\{\{).*:|^\{\{" from the lake's one list of areas */
+        ub_buf pat = UB_BUF_INIT;
+        ub_buf_adds(&pat, "^(");
+        for (size_t i = 0; ub_lake_areas[i]; i++)
+            ub_buf_addf(&pat, "%s|", ub_lake_areas[i]);
+        ub_buf_adds(&pat, "\\{\\{).*:|^\\{\\{");
+        json_t *j = pat.err ? NULL : json_pack("{s:s, s:s}", "type", "string", "pattern", ub_buf_str(&pat));
+        ub_buf_free(&pat);
+        return j;
+    }
     case UB_T_ENUM: {
         json_t *e = json_array();
         const char *s = p->choices;
