@@ -2,9 +2,9 @@
 // Run by tests/e2e/test_browser_serve.sh, which starts the stack and the server and passes:
 //   UB_BASE (http://127.0.0.1:PORT), UB_TOKEN, UB_PIPELINE, UB_FAILED_DS (a ds whose run failed),
 //   UB_TRIGGER_DS (a ds with no run yet), UB_OUT (where screenshots go), UB_CHROMIUM, and
-//   UB_WAREHOUSE_PSQL (a psql command line on the warehouse: the test holds a lock on the metric table (the
-//   partition loads wait on it)
-//   while the triggered run is under way, so the page is sure to see it running, then lets it go).
+//   UB_WAREHOUSE_PSQL (a psql command line on the warehouse: the test holds a SHARE lock on the metric table
+//   (generate_user_behavior_metric's writes wait on it) while the triggered run is under way, so the page is
+//   sure to see it running, then lets it go).
 // Prints "ok: ..." per check and exits 1 if any failed.
 'use strict';
 const fs = require('fs');
@@ -122,7 +122,9 @@ async function main() {
     await page.$eval('#trigger input[name="ds"]', (i, ds) => { i.value = ds; }, TRIGGER);
     await page.click('#trigger button[type="submit"]');
     let running = false, done = false;
-    const METRIC = 'movie_review_stage_to_stage_tbl';  /* its partition load waits on the lock */
+    /* the task whose writes wait on the SHARE lock (the partition loads' setup, CREATE INDEX IF NOT
+     * EXISTS, takes SHARE too and goes on: movie_review_stage_to_stage_tbl is over in milliseconds) */
+    const METRIC = 'generate_user_behavior_metric';
     try {
       await page.waitForFunction((ds, t) => document.querySelector('#grid a.cell[data-ds="' + ds + '"][data-task="' + t + '"][data-state="running"]') !== null,
         { timeout: 120000, polling: 100 }, TRIGGER, METRIC);
