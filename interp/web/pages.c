@@ -8,6 +8,8 @@
 #include "web/pages.h"
 #include "web/api.h"
 #include "web/dagsvg.h"
+#include "web/reports_page.h"
+#include "report/report.h"
 #include "base/date.h"
 #include "base/mem.h"
 #include "io/html.h"
@@ -461,6 +463,7 @@ static int page_grid(ub_serve *s, page *pg, const char *name)
     if (specerr)
         ub_html_textf(b, "<pre class=\"specerr\">%s</pre>\n", specerr);
     grid_actions(pg, name, paused);
+    ub_reports_links(s, name, b);
     pager(b, name, pageno, total);
     ub_html_textf(b, "<div class=\"gridwrap\"><table id=\"grid\" class=\"grid\" data-limit=\"%d\" data-offset=\"%zu\">"
                      "<thead><tr><th class=\"corner\">task \\ ds</th>",
@@ -912,6 +915,14 @@ static int asset(page *pg, const char *name, const char **ctype)
         ub_buf_add(pg->b, ub_web_assets[i].data, ub_web_assets[i].len);
         return 200;
     }
+    /* the live reports' styles and scripts: the very bytes the self-contained file inlines */
+    size_t len = 0;
+    const void *rep = ub_report_asset(name, &len);
+    if (rep) {
+        *ctype = strcmp(strrchr(name, '.'), ".css") == 0 ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8";
+        ub_buf_add(pg->b, rep, len);
+        return 200;
+    }
     *ctype = HTML;
     return error_page(pg, 404, "no such asset");
 }
@@ -950,6 +961,15 @@ int ub_pages_get(ub_serve *s, const ub_page_req *r, ub_buf *body, const char **c
         status = page_index(s, &pg);
     else if (nseg == 2 && strcmp(seg[0], "assets") == 0)
         status = asset(&pg, seg[1], content_type);
+    else if ((nseg == 2 || (nseg == 3 && strcmp(seg[2], "download") == 0)) && strcmp(seg[0], "reports") == 0) {
+        char pipe[256];
+        int n = ub_reports_resolve(s, seg[1], pipe, sizeof pipe);
+        status = n == 1   ? ub_reports_page(s, r, pipe, seg[1], nseg == 3, body, content_type)
+                 : n == 0 ? error_page(&pg, 404, "no served pipeline declares that report")
+                          : error_page(&pg, 404, "several pipelines declare that report: use /pipelines/NAME/reports/ID");
+    } else if ((nseg == 4 || (nseg == 5 && strcmp(seg[4], "download") == 0)) && strcmp(seg[0], "pipelines") == 0 &&
+               strcmp(seg[2], "reports") == 0)
+        status = ub_reports_page(s, r, seg[1], seg[3], nseg == 5, body, content_type);
     else if (strcmp(seg[0], "pipelines") != 0)
         status = error_page(&pg, 404, "no such page");
     else if (nseg == 2)
