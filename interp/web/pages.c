@@ -415,6 +415,30 @@ static void grid_actions(page *pg, const char *name, int paused)
     ub_buf_free(&url);
 }
 
+/* The reports the pipeline declares (the API's "reports"), each a link to its live page. */
+static void report_links(ub_buf *b, const char *name, const json_t *reports)
+{
+    size_t i;
+    json_t *r;
+    if (!json_array_size(reports))
+        return;
+    ub_buf_adds(b, "<section class=\"reports\"><h2>Reports</h2><ul>");
+    json_array_foreach(reports, i, r) {
+        const char *id = jstr(r, "id"), *title = jstr(r, "title");
+        if (!id)
+            continue;
+        ub_buf_adds(b, "<li><a href=\"");
+        href_pipeline(b, name);
+        ub_buf_adds(b, "/reports/");
+        ub_html_urlpart(b, id);
+        ub_html_textf(b, "\">%s</a>", id);
+        if (title)
+            ub_html_textf(b, " — %s", title);
+        ub_buf_adds(b, "</li>");
+    }
+    ub_buf_adds(b, "</ul></section>\n");
+}
+
 static int page_grid(ub_serve *s, page *pg, const char *name)
 {
     ub_buf *b = pg->b;
@@ -441,6 +465,7 @@ static int page_grid(ub_serve *s, page *pg, const char *name)
     ps = ub_api_pipelines(s);
     int paused = 0;
     const char *schedule = NULL, *next = NULL, *specerr = NULL;
+    json_t *reports = NULL;
     size_t i;
     json_t *p;
     json_array_foreach(ps, i, p) {
@@ -450,6 +475,7 @@ static int page_grid(ub_serve *s, page *pg, const char *name)
             schedule = jstr(p, "schedule");
             next = jstr(p, "next_ds");
             specerr = jstr(p, "error");
+            reports = json_object_get(p, "reports");
         }
     }
     json_t *tasks = json_object_get(dag, "tasks");
@@ -463,7 +489,7 @@ static int page_grid(ub_serve *s, page *pg, const char *name)
     if (specerr)
         ub_html_textf(b, "<pre class=\"specerr\">%s</pre>\n", specerr);
     grid_actions(pg, name, paused);
-    ub_reports_links(s, name, b);
+    report_links(b, name, reports);
     pager(b, name, pageno, total);
     ub_html_textf(b, "<div class=\"gridwrap\"><table id=\"grid\" class=\"grid\" data-limit=\"%d\" data-offset=\"%zu\">"
                      "<thead><tr><th class=\"corner\">task \\ ds</th>",

@@ -269,25 +269,3 @@ int ub_reports_resolve(ub_serve *s, const char *id, char *pipeline, size_t cap)
     ub_serve_unlock(s);
     return found;
 }
-
-void ub_reports_links(ub_serve *s, const char *pipeline, ub_buf *b)
-{
-    ub_serve_lock(s);
-    ub_serve_pipeline *p = ub_serve_find(s, pipeline);
-    const ub_node *reps = p && p->spec ? ub_node_get(p->spec->root, "reports") : NULL;
-    if (reps && reps->kind == UB_MAP && reps->n) {
-        ub_buf_adds(b, "<section class=\"reports\"><h2>Reports</h2><ul>");
-        for (size_t q = 0; q + 1 < reps->n; q += 2) {
-            const char *id = reps->items[q]->str;
-            const ub_node *t = ub_node_get(reps->items[q + 1], "title");
-            ub_buf_adds(b, "<li><a href=\"");
-            href_report(b, pipeline, id);
-            ub_html_textf(b, "\">%s</a>", id);
-            if (t && t->kind == UB_SCALAR && !ub_node_is_null(t))
-                ub_html_textf(b, " — %s", t->str);
-            ub_buf_adds(b, "</li>");
-        }
-        ub_buf_adds(b, "</ul></section>\n");
-    }
-    ub_serve_unlock(s);
-}

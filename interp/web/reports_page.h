@@ -15,7 +15,5 @@ int  ub_reports_page(ub_serve *s, const ub_page_req *r, const char *pipeline, co
                      ub_buf *body, const char **content_type);
 /* How many served pipelines declare report id; the first one's name into pipeline. */
 int  ub_reports_resolve(ub_serve *s, const char *id, char *pipeline, size_t cap);
-/* The pipeline page's list of its reports (nothing when it declares none). */
-void ub_reports_links(ub_serve *s, const char *pipeline, ub_buf *b);
 
 #endif
