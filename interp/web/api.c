@@ -409,7 +409,7 @@ int ub_api_try_done(ub_serve *s, const char *pipeline, const char *ds, const cha
     const char *st = ub_serve_run_state(s, p, ds);
     int live = st && (!strcmp(st, "running") || !strcmp(st, "queued"));
     rc = !jt || jt->tries > try_no || !live ||
-         (jt->tries == try_no && strcmp(jt->state, "running") != 0 && strcmp(jt->state, "queued") != 0);
+         (jt->tries == try_no && jt->state && strcmp(jt->state, "running") != 0 && strcmp(jt->state, "queued") != 0);
     ub_journal_close(&j);
 done:
     ub_serve_unlock(s);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_DS 400     /* ds offered in the picker (newest first) */
 
@@ -167,7 +168,7 @@ int ub_reports_page(ub_serve *s, const ub_page_req *r, const char *pipeline, con
     char ds[11] = "";
     int status, asked;
     unsigned long long gen = 0;
-    ub_buf key = UB_BUF_INIT, bar = UB_BUF_INIT, live = UB_BUF_INIT, file = UB_BUF_INIT, msg = UB_BUF_INIT;
+    ub_buf key = UB_BUF_INIT, rpath = UB_BUF_INIT, bar = UB_BUF_INIT, live = UB_BUF_INIT, file = UB_BUF_INIT, msg = UB_BUF_INIT;
     *content_type = HTML;
     asked = query_ds(r->query, ds);
     if (asked < 0) {
@@ -197,6 +198,12 @@ int ub_reports_page(ub_serve *s, const ub_page_req *r, const char *pipeline, con
         }
         spec_path = ub_strdup(p->path);
         gen = ub_serve_generation(s, p);
+        /* the report file, to key the cache on its version too (its queries are in it) */
+        const ub_node *f = ub_node_get(ub_node_get(ub_node_get(p->spec->root, "reports"), id), "file");
+        if (f && f->kind == UB_SCALAR && f->str[0] == '/')
+            ub_buf_adds(&rpath, f->str);
+        else if (f && f->kind == UB_SCALAR)
+            ub_buf_addf(&rpath, "%s/%s", p->spec->dir, f->str);
     }
     ub_serve_unlock(s);
     if (!known) {
@@ -219,6 +226,10 @@ int ub_reports_page(ub_serve *s, const ub_page_req *r, const char *pipeline, con
     ub_buf_adds(&key, id);
     ub_buf_addc(&key, '\x1f');
     ub_buf_adds(&key, ds);
+    struct stat st;
+    if (rpath.len && stat(ub_buf_str(&rpath), &st) == 0)
+        ub_buf_addf(&key, "\x1f%lld.%09ld.%lld", (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec,
+                    (long long)st.st_size);
     if (key.err) {
         status = error_page(body, 500, "out of memory");
         goto done;
@@ -246,6 +257,7 @@ int ub_reports_page(ub_serve *s, const ub_page_req *r, const char *pipeline, con
     status = body->err ? 500 : 200;
 done:
     ub_buf_free(&key);
+    ub_buf_free(&rpath);
     ub_buf_free(&bar);
     ub_buf_free(&live);
     ub_buf_free(&file);

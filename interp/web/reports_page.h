@@ -2,8 +2,9 @@
  *   /pipelines/NAME/reports/ID[?ds=D]           the page (default ds: the newest successful run)
  *   /pipelines/NAME/reports/ID/download?ds=D    the self-contained file, as `ubpipe report` writes it
  *   /reports/ID[/download][?ds=D]               the same, when one served pipeline declares ID
- * Both pages come from one render, cached per (pipeline, report, ds) until
- * the pipeline's journal or spec changes (serve.h). */
+ * Both pages come from one render, cached per (pipeline, report, ds, version
+ * of the report file: its queries) until the pipeline's journal or spec
+ * changes (serve.h). */
 #ifndef UB_REPORTS_PAGE_H
 #define UB_REPORTS_PAGE_H
 #include "base/buf.h"

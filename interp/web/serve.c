@@ -246,7 +246,9 @@ static const char *journal_state(ub_serve *s, pipe_t *p, const char *ds)
     size_t ok = 0;
     for (size_t i = 0; i < j.n; i++) {
         const char *st = j.tasks[i].state;
-        if (!strcmp(st, "running") || !strcmp(st, "queued") || !strcmp(st, "up_for_retry"))
+        if (!st)
+            inprog = 1;     /* a "decision":"run" line: the run is about to start the task */
+        else if (!strcmp(st, "running") || !strcmp(st, "queued") || !strcmp(st, "up_for_retry"))
             inprog = 1;
         else if (!strcmp(st, "failed") || !strcmp(st, "upstream_failed"))
             failed = 1;
@@ -254,7 +256,7 @@ static const char *journal_state(ub_serve *s, pipe_t *p, const char *ds)
     const ub_spec *sp = p->pub.spec;
     for (size_t t = 0; sp && t < sp->ntasks; t++) {
         const ub_jtask *jt = ub_journal_task(&j, sp->tasks[t].id);
-        if (jt && (!strcmp(jt->state, "success") || !strcmp(jt->state, "skipped")))
+        if (jt && jt->state && (!strcmp(jt->state, "success") || !strcmp(jt->state, "skipped")))
             ok++;
     }
     size_t nj = j.n;
@@ -795,7 +797,7 @@ void ub_serve_metrics(ub_serve *s, ub_buf *out)
                 continue;
             for (size_t t = 0; t < sp->ntasks; t++) {
                 const ub_jtask *jt = ub_journal_task(&j, sp->tasks[t].id);
-                if (jt && jt->started > 0 && jt->ended >= jt->started && strcmp(jt->state, "running") != 0) {
+                if (jt && jt->started > 0 && jt->ended >= jt->started && jt->state && strcmp(jt->state, "running") != 0) {
                     sum[t] += jt->ended - jt->started;
                     cnt[t]++;
                 }
