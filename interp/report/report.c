@@ -940,16 +940,25 @@ static void block_html(rep *r, ub_buf *o, block *b, size_t idx)
     ub_buf_adds(o, "</figure>\n");
 }
 
-static void page(rep *r, ub_buf *o)
+/* live: the serve page (assets by URL under /assets/, bar after <body>), else the self-contained file */
+static void page(rep *r, ub_buf *o, const char *live_bar)
 {
     const ub_report_opts *op = r->o;
     const char *title = op->title ? op->title : op->id ? op->id : r->file;
     ub_buf_adds(o, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                    "<meta name=\"generator\" content=\"ubpipe " UB_VERSION "\">\n");
-    ub_html_textf(o, "<title>%s%s%s</title>\n<style>\n", title, op->ds ? " · " : "", op->ds ? op->ds : "");
-    add_asset(o, "report.css");
-    ub_buf_adds(o, "</style>\n</head>\n<body>\n<header class=\"ub-head\"><div class=\"ub-wrap\">");
+    ub_html_textf(o, "<title>%s%s%s</title>\n", title, op->ds ? " · " : "", op->ds ? op->ds : "");
+    if (live_bar) {
+        ub_buf_adds(o, "<link rel=\"icon\" href=\"/assets/favicon.svg\">\n<link rel=\"stylesheet\" href=\"/assets/report.css\">\n"
+                       "<link rel=\"stylesheet\" href=\"/assets/report-live.css\">\n</head>\n<body>\n");
+        ub_buf_adds(o, live_bar);
+    } else {
+        ub_buf_adds(o, "<style>\n");
+        add_asset(o, "report.css");
+        ub_buf_adds(o, "</style>\n</head>\n<body>\n");
+    }
+    ub_buf_adds(o, "<header class=\"ub-head\"><div class=\"ub-wrap\">");
     ub_html_textf(o, "<h1>%s</h1><p class=\"ub-meta\">", title);
     if (op->pipeline)
         ub_html_textf(o, "pipeline <b>%s</b> · ", op->pipeline);
@@ -987,9 +996,14 @@ static void page(rep *r, ub_buf *o)
     }
     if (in_cards)
         ub_buf_adds(o, "</div>\n");
-    ub_buf_adds(o, "</main>\n<footer class=\"ub-wrap ub-foot\">Rendered by ubpipe " UB_VERSION
-                   " — one self-contained file: the data, the charts (Chart.js 3.9.1, MIT) and the styles are inside."
-                   "</footer>\n<script type=\"application/json\" id=\"ubpipe-data\">");
+    if (live_bar)
+        ub_buf_adds(o, "</main>\n<footer class=\"ub-wrap ub-foot\">Rendered by ubpipe " UB_VERSION
+                       " from the warehouse on request (charts: Chart.js 3.9.1, MIT)."
+                       "</footer>\n<script type=\"application/json\" id=\"ubpipe-data\">");
+    else
+        ub_buf_adds(o, "</main>\n<footer class=\"ub-wrap ub-foot\">Rendered by ubpipe " UB_VERSION
+                       " — one self-contained file: the data, the charts (Chart.js 3.9.1, MIT) and the styles are inside."
+                       "</footer>\n<script type=\"application/json\" id=\"ubpipe-data\">");
     ub_buf data = UB_BUF_INIT;
     data_json(r, &data);
     ub_html_json_script(o, data.p ? data.p : "{}", data.p ? data.len : 2);
@@ -1011,6 +1025,11 @@ static void page(rep *r, ub_buf *o)
     if (data.err)
         o->err = data.err;
     ub_buf_free(&data);
+    if (live_bar) {
+        ub_buf_adds(o, "</script>\n<script src=\"/assets/chart.min.js\"></script>\n"
+                       "<script src=\"/assets/report.js\"></script>\n</body>\n</html>\n");
+        return;
+    }
     ub_buf_adds(o, "</script>\n<script>\n");
     add_asset(o, "chart.min.js");
     ub_buf_adds(o, "\n</script>\n<script>\n");
@@ -1018,12 +1037,35 @@ static void page(rep *r, ub_buf *o)
     ub_buf_adds(o, "\n</script>\n</body>\n</html>\n");
 }
 
-int ub_report_render(const ub_report_opts *o, ub_buf *html, ub_diag *d)
+const void *ub_report_asset(const char *name, size_t *len)
+{
+    for (size_t i = 0; name && ub_report_assets[i].name; i++)
+        if (strcmp(ub_report_assets[i].name, name) == 0) {
+            *len = ub_report_assets[i].len;
+            return ub_report_assets[i].data;
+        }
+    return NULL;
+}
+
+/* Masks one page into out; -1 (reported) when writing it failed. */
+static int finish(rep *r, ub_buf *out, ub_buf *html)
+{
+    if (r->errs || out->err) {
+        if (out->err)
+            err_at(r, (ub_loc){ r->file, 0, 0 }, "out of memory writing the page");
+        return -1;
+    }
+    ub_secret_mask(ub_buf_str(out), html);
+    return html->err ? -1 : 0;
+}
+
+int ub_report_render_live(const ub_report_opts *o, const char *live_bar, ub_buf *html, ub_buf *live, ub_diag *d)
 {
     rep r;
     if (walk(o, d, &r))
         return -1;
     int rc = -1;
+    ub_buf out = UB_BUF_INIT;
     if (!o->dsn) {
         err_at(&r, (ub_loc){ r.file, 0, 0 }, "no connection to run the report's queries on");
         goto fail;
@@ -1033,18 +1075,23 @@ int ub_report_render(const ub_report_opts *o, ub_buf *html, ub_diag *d)
     check_results(&r);
     if (r.errs)
         goto fail;
-    ub_buf out = UB_BUF_INIT;
-    page(&r, &out);
-    if (r.errs || out.err) {
-        if (out.err)
-            err_at(&r, (ub_loc){ r.file, 0, 0 }, "out of memory writing the page");
-        ub_buf_free(&out);
+    page(&r, &out, NULL);
+    if (finish(&r, &out, html))
         goto fail;
+    if (live) {
+        ub_buf_reset(&out);
+        page(&r, &out, live_bar ? live_bar : "");
+        if (finish(&r, &out, live))
+            goto fail;
     }
-    ub_secret_mask(ub_buf_str(&out), html);
-    ub_buf_free(&out);
-    rc = html->err ? -1 : 0;
+    rc = 0;
 fail:
+    ub_buf_free(&out);
     unload(&r);
     return rc;
+}
+
+int ub_report_render(const ub_report_opts *o, ub_buf *html, ub_diag *d)
+{
+    return ub_report_render_live(o, NULL, html, NULL, d);
 }

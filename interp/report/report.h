@@ -42,6 +42,15 @@ int ub_report_check(const ub_report_opts *o, FILE *out, ub_diag *d);
  * appends the HTML page to html.  0 ok, -1 errors reported to d. */
 int ub_report_render(const ub_report_opts *o, ub_buf *html, ub_diag *d);
 
+/* As ub_report_render, and (live not NULL) from the same query results the
+ * page `ubpipe serve` shows: the same data and blocks, the styles and
+ * scripts by URL (/assets/report.css, report-live.css, chart.min.js,
+ * report.js: no inline script or style, for a strict CSP) and live_bar
+ * (trusted HTML, already escaped) at the top of <body>. */
+int ub_report_render_live(const ub_report_opts *o, const char *live_bar, ub_buf *html, ub_buf *live, ub_diag *d);
+/* An embedded asset by name ("report.css", "report.js", "chart.min.js"); NULL when unknown. */
+const void *ub_report_asset(const char *name, size_t *len);
+
 /* The queries as rendered, for `plan`: calls fn for each query in order. */
 int ub_report_queries(const ub_report_opts *o, void (*fn)(void *ud, const char *name, const char *sql),
                       void *ud, ub_diag *d);

@@ -107,11 +107,19 @@ json_t *ub_api_pipelines(ub_serve *s)
             last = json_pack("{s:s, s:s?}", "ds", ds[n - 1], "state", ub_serve_run_state(s, p, ds[n - 1]));
         char next[11];
         ub_serve_next_ds(s, p, next);
+        /* the reports the spec declares: id and title (served live at /pipelines/NAME/reports/ID) */
+        json_t *reps = json_array();
+        const ub_node *rn = p->spec ? ub_node_get(p->spec->root, "reports") : NULL;
+        for (size_t q = 0; reps && rn && rn->kind == UB_MAP && q + 1 < rn->n; q += 2) {
+            const ub_node *t = ub_node_get(rn->items[q + 1], "title");
+            json_array_append_new(reps, json_pack("{s:s, s:s?}", "id", rn->items[q]->str, "title",
+                                                  t && t->kind == UB_SCALAR && !ub_node_is_null(t) ? t->str : NULL));
+        }
         json_array_append_new(
-            arr, json_pack("{s:s, s:s?, s:b, s:s?, s:o, s:o}", "pipeline", p->name, "schedule",
+            arr, json_pack("{s:s, s:s?, s:b, s:s?, s:o, s:o, s:o}", "pipeline", p->name, "schedule",
                            p->spec ? p->spec->schedule : NULL, "paused", p->paused, "next_ds",
                            next[0] ? next : NULL, "last_run", last ? last : json_null(), "error",
-                           masked(p->error)));
+                           masked(p->error), "reports", reps ? reps : json_array()));
     }
     ub_serve_unlock(s);
     return arr;

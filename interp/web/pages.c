@@ -8,6 +8,8 @@
 #include "web/pages.h"
 #include "web/api.h"
 #include "web/dagsvg.h"
+#include "web/reports_page.h"
+#include "report/report.h"
 #include "base/date.h"
 #include "base/mem.h"
 #include "io/html.h"
@@ -413,6 +415,30 @@ static void grid_actions(page *pg, const char *name, int paused)
     ub_buf_free(&url);
 }
 
+/* The reports the pipeline declares (the API's "reports"), each a link to its live page. */
+static void report_links(ub_buf *b, const char *name, const json_t *reports)
+{
+    size_t i;
+    json_t *r;
+    if (!json_array_size(reports))
+        return;
+    ub_buf_adds(b, "<section class=\"reports\"><h2>Reports</h2><ul>");
+    json_array_foreach(reports, i, r) {
+        const char *id = jstr(r, "id"), *title = jstr(r, "title");
+        if (!id)
+            continue;
+        ub_buf_adds(b, "<li><a href=\"");
+        href_pipeline(b, name);
+        ub_buf_adds(b, "/reports/");
+        ub_html_urlpart(b, id);
+        ub_html_textf(b, "\">%s</a>", id);
+        if (title)
+            ub_html_textf(b, " — %s", title);
+        ub_buf_adds(b, "</li>");
+    }
+    ub_buf_adds(b, "</ul></section>\n");
+}
+
 static int page_grid(ub_serve *s, page *pg, const char *name)
 {
     ub_buf *b = pg->b;
@@ -439,6 +465,7 @@ static int page_grid(ub_serve *s, page *pg, const char *name)
     ps = ub_api_pipelines(s);
     int paused = 0;
     const char *schedule = NULL, *next = NULL, *specerr = NULL;
+    json_t *reports = NULL;
     size_t i;
     json_t *p;
     json_array_foreach(ps, i, p) {
@@ -448,6 +475,7 @@ static int page_grid(ub_serve *s, page *pg, const char *name)
             schedule = jstr(p, "schedule");
             next = jstr(p, "next_ds");
             specerr = jstr(p, "error");
+            reports = json_object_get(p, "reports");
         }
     }
     json_t *tasks = json_object_get(dag, "tasks");
@@ -461,6 +489,7 @@ static int page_grid(ub_serve *s, page *pg, const char *name)
     if (specerr)
         ub_html_textf(b, "<pre class=\"specerr\">%s</pre>\n", specerr);
     grid_actions(pg, name, paused);
+    report_links(b, name, reports);
     pager(b, name, pageno, total);
     ub_html_textf(b, "<div class=\"gridwrap\"><table id=\"grid\" class=\"grid\" data-limit=\"%d\" data-offset=\"%zu\">"
                      "<thead><tr><th class=\"corner\">task \\ ds</th>",
@@ -912,6 +941,14 @@ static int asset(page *pg, const char *name, const char **ctype)
         ub_buf_add(pg->b, ub_web_assets[i].data, ub_web_assets[i].len);
         return 200;
     }
+    /* the live reports' styles and scripts: the very bytes the self-contained file inlines */
+    size_t len = 0;
+    const void *rep = ub_report_asset(name, &len);
+    if (rep) {
+        *ctype = strcmp(strrchr(name, '.'), ".css") == 0 ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8";
+        ub_buf_add(pg->b, rep, len);
+        return 200;
+    }
     *ctype = HTML;
     return error_page(pg, 404, "no such asset");
 }
@@ -950,6 +987,15 @@ int ub_pages_get(ub_serve *s, const ub_page_req *r, ub_buf *body, const char **c
         status = page_index(s, &pg);
     else if (nseg == 2 && strcmp(seg[0], "assets") == 0)
         status = asset(&pg, seg[1], content_type);
+    else if ((nseg == 2 || (nseg == 3 && strcmp(seg[2], "download") == 0)) && strcmp(seg[0], "reports") == 0) {
+        char pipe[256];
+        int n = ub_reports_resolve(s, seg[1], pipe, sizeof pipe);
+        status = n == 1   ? ub_reports_page(s, r, pipe, seg[1], nseg == 3, body, content_type)
+                 : n == 0 ? error_page(&pg, 404, "no served pipeline declares that report")
+                          : error_page(&pg, 404, "several pipelines declare that report: use /pipelines/NAME/reports/ID");
+    } else if ((nseg == 4 || (nseg == 5 && strcmp(seg[4], "download") == 0)) && strcmp(seg[0], "pipelines") == 0 &&
+               strcmp(seg[2], "reports") == 0)
+        status = ub_reports_page(s, r, seg[1], seg[3], nseg == 5, body, content_type);
     else if (strcmp(seg[0], "pipelines") != 0)
         status = error_page(&pg, 404, "no such page");
     else if (nseg == 2)

@@ -4,6 +4,7 @@
  * built from ub_api_* replies only, every value written through io/html.h.
  * Routes: /  /pipelines/NAME  /pipelines/NAME/runs/DS
  *         /pipelines/NAME/runs/DS/tasks/TASK[?try=N]  /assets/NAME
+ *         /pipelines/NAME/reports/ID[/download]  /reports/ID[/download] (web/reports_page.h)
  * The server calls ub_pages_get for every GET not under /api/, /metrics,
  * /login, /logout.
  */
@@ -16,6 +17,7 @@ typedef struct ub_page_req {
     const char *path, *query;    /* path still percent-encoded; query without '?', or NULL */
     const char *csrf;            /* the session's CSRF token; NULL = not logged in */
     int         read_only;       /* --read-only: no action buttons */
+    char       *attachment;      /* out (256 bytes, "" on entry): a Content-Disposition to send, if set */
 } ub_page_req;
 
 /* Renders the page or asset for a GET into body (appended) and sets

@@ -45,6 +45,7 @@ typedef struct pipe_t {
     size_t    nruns;
     const char **dslist;    /* ds of runs, for ub_serve_run_list */
     size_t    waiting;      /* due, not started (metrics) */
+    unsigned long long gen; /* bumped by every event and spec reload: report cache entries older are stale */
 } pipe_t;
 
 typedef struct child_t {
@@ -59,6 +60,15 @@ typedef struct req_t {
     char  *only;
     int    downstream;
 } req_t;
+
+/* One cached report: both pages from one set of query results. */
+#define RC_SLOTS 32
+typedef struct rcache_t {
+    char  *key;             /* pipeline NUL report NUL ds NUL params, as one string with \x1f separators */
+    size_t pipe;
+    unsigned long long gen, used;
+    ub_buf live, file;
+} rcache_t;
 
 #define EV_RING 256
 typedef struct event_t {
@@ -82,6 +92,9 @@ struct ub_serve {
     unsigned long long ev_seq;
     double   last_tick;
     unsigned long long runs_started;
+    pthread_mutex_t rc_mu, render_mu;
+    rcache_t rc[RC_SLOTS];
+    unsigned long long rc_clock, rc_hits, rc_misses, rc_renders, rc_errors;
 };
 
 const char *ub_serve_state_dir(const ub_serve *s) { return s->state_dir; }
@@ -111,6 +124,8 @@ ub_serve *ub_serve_new(const char *state_dir, const char *self_exe, int read_onl
     }
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->ev_cond, NULL);
+    pthread_mutex_init(&s->rc_mu, NULL);
+    pthread_mutex_init(&s->render_mu, NULL);
     s->state_dir = ub_strdup(state_dir);
     s->self_exe = ub_strdup(self_exe);
     s->read_only = read_only;
@@ -302,6 +317,9 @@ static void push_event(ub_serve *s, const char *pipeline, const char *ds, const 
     json_t *o = json_pack("{s:s, s:s, s:s?}", "pipeline", pipeline, "ds", ds, "state", state);
     char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
+    pipe_t *pp = (pipe_t *)ub_serve_find(s, pipeline);
+    if (pp)
+        pp->gen++;
     if (!txt)
         return;
     s->ev_seq++;
@@ -556,6 +574,7 @@ static void reload(ub_serve *s, pipe_t *p)
         ub_spec_free(p->pub.spec);
         p->pub.spec = sp;
     }
+    p->gen++;
 }
 
 void ub_serve_tick(ub_serve *s, double now)
@@ -821,7 +840,98 @@ void ub_serve_metrics(ub_serve *s, ub_buf *out)
                      "# TYPE ubpipe_runs_started_total counter\nubpipe_runs_started_total %llu\n",
                 s->last_tick, s->runs_started);
     ub_serve_unlock(s);
+    pthread_mutex_lock(&s->rc_mu);
+    ub_buf_addf(out, "# HELP ubpipe_report_cache_hits_total Live report pages served from the cache.\n"
+                     "# TYPE ubpipe_report_cache_hits_total counter\nubpipe_report_cache_hits_total %llu\n"
+                     "# HELP ubpipe_report_cache_misses_total Live report requests not in the cache (or stale).\n"
+                     "# TYPE ubpipe_report_cache_misses_total counter\nubpipe_report_cache_misses_total %llu\n"
+                     "# HELP ubpipe_report_renders_total Reports rendered from the warehouse.\n"
+                     "# TYPE ubpipe_report_renders_total counter\nubpipe_report_renders_total %llu\n"
+                     "# HELP ubpipe_report_errors_total Report renders that failed.\n"
+                     "# TYPE ubpipe_report_errors_total counter\nubpipe_report_errors_total %llu\n",
+                s->rc_hits, s->rc_misses, s->rc_renders, s->rc_errors);
+    pthread_mutex_unlock(&s->rc_mu);
 }
+
+unsigned long long ub_serve_generation(ub_serve *s, ub_serve_pipeline *p)
+{
+    return ((pipe_t *)p)->gen;
+}
+
+int ub_serve_report_cached(ub_serve *s, const char *key, int want_file, ub_buf *out)
+{
+    int hit = 0;
+    ub_serve_lock(s);
+    pthread_mutex_lock(&s->rc_mu);
+    for (size_t i = 0; i < RC_SLOTS; i++) {
+        rcache_t *c = &s->rc[i];
+        if (!c->key || strcmp(c->key, key) != 0)
+            continue;
+        if (c->pipe < s->n && c->gen == s->p[c->pipe].gen) {
+            const ub_buf *b = want_file ? &c->file : &c->live;
+            ub_buf_add(out, b->p, b->len);
+            c->used = ++s->rc_clock;
+            hit = 1;
+        }
+        break;
+    }
+    if (hit)
+        s->rc_hits++;
+    else
+        s->rc_misses++;
+    pthread_mutex_unlock(&s->rc_mu);
+    ub_serve_unlock(s);
+    return hit;
+}
+
+void ub_serve_report_store(ub_serve *s, ub_serve_pipeline *p, const char *key, unsigned long long gen,
+                           const ub_buf *live, const ub_buf *file)
+{
+    pthread_mutex_lock(&s->rc_mu);
+    rcache_t *slot = NULL;
+    for (size_t i = 0; i < RC_SLOTS && !slot; i++)
+        if (s->rc[i].key && strcmp(s->rc[i].key, key) == 0)
+            slot = &s->rc[i];
+    for (size_t i = 0; i < RC_SLOTS && !slot; i++)
+        if (!s->rc[i].key)
+            slot = &s->rc[i];
+    if (!slot) {
+        slot = &s->rc[0];
+        for (size_t i = 1; i < RC_SLOTS; i++)
+            if (s->rc[i].used < slot->used)
+                slot = &s->rc[i];
+    }
+    ub_free(slot->key);
+    ub_buf_free(&slot->live);
+    ub_buf_free(&slot->file);
+    memset(slot, 0, sizeof *slot);
+    ub_buf_init(&slot->live, UB_BUF_DEFAULT_MAX);
+    ub_buf_init(&slot->file, UB_BUF_DEFAULT_MAX);
+    slot->key = ub_strdup(key);
+    slot->pipe = pipe_index(s, p);
+    slot->gen = gen;
+    slot->used = ++s->rc_clock;
+    ub_buf_add(&slot->live, live->p, live->len);
+    ub_buf_add(&slot->file, file->p, file->len);
+    if (!slot->key || slot->live.err || slot->file.err) {
+        ub_free(slot->key);
+        ub_buf_free(&slot->live);
+        ub_buf_free(&slot->file);
+        memset(slot, 0, sizeof *slot);
+    }
+    s->rc_renders++;
+    pthread_mutex_unlock(&s->rc_mu);
+}
+
+void ub_serve_report_failed(ub_serve *s)
+{
+    pthread_mutex_lock(&s->rc_mu);
+    s->rc_errors++;
+    pthread_mutex_unlock(&s->rc_mu);
+}
+
+void ub_serve_render_lock(ub_serve *s) { pthread_mutex_lock(&s->render_mu); }
+void ub_serve_render_unlock(ub_serve *s) { pthread_mutex_unlock(&s->render_mu); }
 
 void ub_serve_shutdown(ub_serve *s, double grace)
 {
@@ -864,6 +974,13 @@ void ub_serve_free(ub_serve *s)
         ub_free(s->reqs[i].only);
     for (size_t i = 0; i < EV_RING; i++)
         free(s->ev[i].json);
+    for (size_t i = 0; i < RC_SLOTS; i++) {
+        ub_free(s->rc[i].key);
+        ub_buf_free(&s->rc[i].live);
+        ub_buf_free(&s->rc[i].file);
+    }
+    pthread_mutex_destroy(&s->rc_mu);
+    pthread_mutex_destroy(&s->render_mu);
     ub_free(s->reqs);
     ub_free(s->kids);
     ub_free(s->p);

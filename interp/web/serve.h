@@ -68,6 +68,24 @@ void ub_serve_next_ds(ub_serve *s, ub_serve_pipeline *p, char out[11]);
  * advances *seq.  *seq = ULLONG_MAX starts from now.  1 when the daemon is
  * stopping. */
 int  ub_serve_events_wait(ub_serve *s, unsigned long long *seq, double secs, ub_buf *out);
+/* --- the live reports' cache (web/reports_page.c) ---
+ * Entries are keyed by a string naming (pipeline, report, ds, params) and
+ * carry the pipeline's generation when their queries began; any journal
+ * event or spec reload of that pipeline bumps it, and older entries miss. */
+/* The pipeline's generation (lock held). */
+unsigned long long ub_serve_generation(ub_serve *s, ub_serve_pipeline *p);
+/* Appends the cached live page (want_file: the self-contained file) to out:
+ * 1 on a hit, 0 on a miss (counted either way).  Takes the lock itself. */
+int  ub_serve_report_cached(ub_serve *s, const char *key, int want_file, ub_buf *out);
+/* Stores both pages under key (copied), replacing the least recently used
+ * entry when full.  p must stay served (pipelines are never removed). */
+void ub_serve_report_store(ub_serve *s, ub_serve_pipeline *p, const char *key, unsigned long long gen,
+                           const ub_buf *live, const ub_buf *file);
+void ub_serve_report_failed(ub_serve *s);
+/* One report render at a time (the warehouse's load, and engine setup registers secrets). */
+void ub_serve_render_lock(ub_serve *s);
+void ub_serve_render_unlock(ub_serve *s);
+
 /* Prometheus text of /metrics. */
 void ub_serve_metrics(ub_serve *s, ub_buf *out);
 /* 1 once ub_serve_shutdown began. */

@@ -671,11 +671,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     int logged = find_session(srv, MHD_lookup_connection_value(c, MHD_COOKIE_KIND, COOKIE), &ses) != NULL;
     ub_buf query = UB_BUF_INIT;
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_arg, &query);
-    ub_page_req pr = { url, ub_buf_str(&query), logged ? ses.csrf : NULL, ub_serve_read_only(srv->s) };
+    char disp[256] = "";
+    ub_page_req pr = { url, ub_buf_str(&query), logged ? ses.csrf : NULL, ub_serve_read_only(srv->s), disp };
     ub_buf body = UB_BUF_INIT;
     const char *type = "text/html; charset=utf-8";
     int st = ub_pages_get(srv->s, &pr, &body, &type);
-    enum MHD_Result rc = send_buf(c, st, type, ub_buf_str(&body), body.len, NULL, NULL);
+    enum MHD_Result rc = send_buf(c, st, type, ub_buf_str(&body), body.len, st == 200 && disp[0] ? "Content-Disposition" : NULL,
+                                  disp);
     ub_buf_free(&body);
     ub_buf_free(&query);
     return rc;

@@ -34,9 +34,10 @@ static const char *task_state(int k, size_t t)
 
 json_t *ub_api_pipelines(ub_serve *s)
 {
-    return json_pack("[{s:s, s:s, s:b, s:s, s:{s:s, s:s}, s:n}, {s:s, s:s, s:b, s:n, s:n, s:s}]",
+    return json_pack("[{s:s, s:s, s:b, s:s, s:{s:s, s:s}, s:n, s:[{s:s, s:s}, {s:s, s:n}]}, {s:s, s:s, s:b, s:n, s:n, s:s}]",
                      "pipeline", "user_behavior", "schedule", "@daily", "paused", 0, "next_ds", "2025-01-01",
-                     "last_run", "ds", "2024-12-31", "state", "running", "error",
+                     "last_run", "ds", "2024-12-31", "state", "running", "error", "reports",
+                     "id", "weekly", "title", "Who <b>spends</b> & how", "id", "a b/c", "title",
                      "pipeline", "bro<ken>", "schedule", "@daily", "paused", 1, "next_ds", "last_run",
                      "error", "bro.yaml:3:5: <script>alert(1)</script> is not an operator");
 }
@@ -214,6 +215,9 @@ int main(void)
     T_CHECK(strstr(b.p, "?page=1\">older") != NULL);
     T_CHECK(strstr(b.p, "?page=33\">oldest") != NULL);
     T_CHECK(strstr(b.p, "id=\"trigger\"") != NULL && strstr(b.p, "id=\"backfill\"") != NULL);
+    /* the declared reports link to their live pages; ids and titles escaped */
+    T_CHECK(strstr(b.p, "<a href=\"/pipelines/user_behavior/reports/weekly\">weekly</a> — Who &lt;b&gt;spends&lt;/b&gt; &amp; how") != NULL);
+    T_CHECK(strstr(b.p, "<a href=\"/pipelines/user_behavior/reports/a%20b%2Fc\">a b/c</a></li>") != NULL);
     /* columns run oldest to newest */
     T_CHECK(strstr(b.p, "data-ds=\"2024-12-02\"") < strstr(b.p, "data-ds=\"2024-12-31\""));
     T_INTEQ(get("/pipelines/user_behavior", "page=33", NULL, 0, &b, &ct), 200);
