@@ -25,7 +25,8 @@ int    ub_buf_adds(ub_buf *b, const char *s);
 int    ub_buf_addc(ub_buf *b, char c);
 int    ub_buf_addf(ub_buf *b, const char *fmt, ...)
        __attribute__((format(printf, 2, 3)));
-int    ub_buf_vaddf(ub_buf *b, const char *fmt, va_list ap);
+int    ub_buf_vaddf(ub_buf *b, const char *fmt, va_list ap)
+       __attribute__((format(printf, 2, 0)));
 int    ub_buf_reserve(ub_buf *b, size_t extra);   /* room for extra more bytes */
 void   ub_buf_reset(ub_buf *b);                   /* len = 0, keeps storage, clears err */
 void   ub_buf_free(ub_buf *b);

@@ -96,6 +96,7 @@ size_t ub_ctx_outputs(const ub_opctx *c, const ub_kv **out)
 }
 
 /* ---- errors ------------------------------------------------------------ */
+__attribute__((format(printf, 2, 0)))
 static void vfail(ub_opctx *c, const char *fmt, va_list ap)
 {
     if (c->err.len)

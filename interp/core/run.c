@@ -993,7 +993,10 @@ int ub_run(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, c
             depends_on_past(s) ? ", depends_on_past" : "");
     ub_sched_cfg cfg = { s, n, (int)R.nw, o->max_active_runs, depends_on_past(s), R.grace, 0.25,
                          &ub_cancel_requested };
-    rc = ub_sched_run(&cfg, &fork_ops, &R, &sum);
+    /* critical path first, weighted by the durations of the most recent earlier ds (none: count tasks) */
+    double *hist = n ? ub_sched_history(s, eo->state_dir, dates[0].s) : NULL;
+    rc = ub_sched_run_weighted(&cfg, hist, &fork_ops, &R, &sum);
+    ub_free(hist);
     clear_live(&R);
     if (R.jfail[0]) {
         say(&R, 1, "ubpipe: stopped: %s; fix the state directory (free space, permissions) and run again",

@@ -53,8 +53,9 @@ double ub_sched_retry_delay(const ub_task *t, int attempt)
     return d < 0 ? 0 : d;
 }
 
-typedef struct rkey { double rank; size_t pos, task; } rkey;
+typedef struct rkey { double rank; size_t count, pos, task; } rkey;
 
+/* by weighted path (descending), then topological position: a strict order */
 static int by_rank(const void *a, const void *b)
 {
     const rkey *x = a, *y = b;
@@ -63,7 +64,23 @@ static int by_rank(const void *a, const void *b)
     return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-int ub_sched_rank(const ub_spec *sp, const double *weight, double *rank, size_t *prio)
+/* within a tie class: by path in tasks (descending), then topological position */
+static int by_count(const void *a, const void *b)
+{
+    const rkey *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+int ub_sched_paths_tie(double a, double b)
+{
+    double hi = a > b ? a : b, d = a > b ? a - b : b - a;
+    return d <= UB_SCHED_TIE_SECS || d <= UB_SCHED_TIE_FRAC * hi;
+}
+
+/* longest path from each task to the end, the task itself included */
+static void paths(const ub_spec *sp, const double *weight, double *rank)
 {
     size_t n = sp->ntasks;
     for (size_t i = 0; i < n; i++)
@@ -77,17 +94,39 @@ int ub_sched_rank(const ub_spec *sp, const double *weight, double *rank, size_t 
             if (rank[t->after[j]] < rank[t->index])
                 rank[t->after[j]] = rank[t->index];
     }
-    /* the topological order sorted by rank, ties kept in that order */
+}
+
+int ub_sched_rank(const ub_spec *sp, const double *weight, double *rank, size_t *prio)
+{
+    size_t n = sp->ntasks;
     rkey *keys = ub_calloc(n ? n : 1, sizeof *keys);
-    if (!keys)
-        return -1;
+    double *count = ub_calloc(n ? n : 1, sizeof *count);
+    int rc = -1;
+    if (!keys || !count)
+        goto out;
+    paths(sp, weight, rank);
+    paths(sp, NULL, count);
     for (size_t k = 0; k < n; k++)
-        keys[k] = (rkey){ rank[sp->order[k]], k, sp->order[k] };
+        keys[k] = (rkey){ rank[sp->order[k]], (size_t)count[sp->order[k]], k, sp->order[k] };
     qsort(keys, n, sizeof *keys, by_rank);
+    /* with weights: a tie class is a run of paths within the tolerance of its longest one (so the
+     * classes are well defined whatever the order of comparisons); inside it, tasks count */
+    if (weight) {
+        for (size_t k = 0; k < n;) {
+            size_t e = k + 1;
+            while (e < n && ub_sched_paths_tie(keys[k].rank, keys[e].rank))
+                e++;
+            qsort(keys + k, e - k, sizeof *keys, by_count);
+            k = e;
+        }
+    }
     for (size_t k = 0; k < n; k++)
         prio[k] = keys[k].task;
+    rc = 0;
+out:
     ub_free(keys);
-    return 0;
+    ub_free(count);
+    return rc;
 }
 
 static slot *at(sched *s, size_t r, size_t i) { return &s->slots[r * s->ntasks + i]; }

@@ -83,15 +83,24 @@ typedef struct ub_sched_summary {
 double ub_sched_retry_delay(const ub_task *t, int attempt);
 
 /* Critical path first: fills rank[i] (ntasks entries) with the longest
- * weighted path from task i to the end of the graph, i itself included, and prio with the task indices in the order tries are
- * started when workers are fewer than ready tasks: rank descending, ties in
- * topological order.  weight (optional, borrowed, ntasks entries indexed like
- * spec->tasks): the expected seconds of each task, e.g. its last duration in
- * the journal; a value <= 0 counts as 1.  NULL: every task counts 1, so paths
- * are measured in tasks.  Within one run, a ready task of higher rank always
- * starts before one of lower rank; runs still go in date order.  -1 when out
- * of memory. */
+ * weighted path from task i to the end of the graph, i itself included, and
+ * prio with the task indices in the order tries are started when workers are
+ * fewer than ready tasks.  weight (optional, borrowed, ntasks entries indexed
+ * like spec->tasks): the expected seconds of each task, e.g. its last duration
+ * in the journal; a value <= 0 counts as 1.  NULL: every task counts 1, so
+ * paths are measured in tasks, and prio is rank descending, ties in
+ * topological order.  With weights, measured durations of equal tasks differ
+ * by milliseconds, so paths that tie (ub_sched_paths_tie) with the longest
+ * path of their class are ordered as without weights: by path in tasks, then
+ * topological order.  Within one run, a ready task earlier in prio always
+ * starts first; runs still go in date order.  -1 when out of memory. */
 int ub_sched_rank(const ub_spec *spec, const double *weight, double *rank, size_t *prio);
+
+/* Two weighted path lengths (seconds) that count as equal: within
+ * UB_SCHED_TIE_SECS or UB_SCHED_TIE_FRAC of the longer one. */
+#define UB_SCHED_TIE_SECS 0.1
+#define UB_SCHED_TIE_FRAC 0.1
+int ub_sched_paths_tie(double a, double b);
 
 /* Runs everything.  Returns 0 when every run succeeded, 1 otherwise
  * (details in *sum).  Ready tasks start critical path first, paths counted
@@ -103,15 +112,14 @@ int ub_sched_run_weighted(const ub_sched_cfg *cfg, const double *weight, const u
                           ub_sched_summary *sum);
 
 /* The weights for ub_sched_run_weighted: the duration of each task's last
- * successful try in the journal of the latest ds of the pipeline under the
- * state directory (state_dir NULL: $UBPIPE_HOME, else ./.ubpipe); a task with
- * no such try gets the average of the others.  NULL (count tasks) when there
- * is no journal or nothing in it succeeded.  Owned by the caller (ub_free).
- * In sched_hist.c: the only part of the scheduler that reads files.  Not yet
- * used by run.c: measured durations of equal tasks differ by milliseconds, so
- * they reorder tasks that counting keeps in spec order (tests/e2e/test_sched.sh
- * relies on that order); it needs a tolerance under which durations tie. */
-double *ub_sched_history(const ub_spec *s, const char *state_dir);
+ * successful try in the journal of the latest ds before `before` (a ds,
+ * YYYY-MM-DD; NULL: the latest ds of all) of the pipeline under the state
+ * directory (state_dir NULL: $UBPIPE_HOME, else ./.ubpipe); a task with no
+ * such try gets the average of the others.  NULL (count tasks) when there is
+ * no such journal or nothing in it succeeded.  Owned by the caller (ub_free).
+ * In sched_hist.c: the only part of the scheduler that reads files; used by
+ * run.c with the first ds of the run. */
+double *ub_sched_history(const ub_spec *s, const char *state_dir, const char *before);
 
 const char *ub_sstate_name(ub_sstate s);
 

@@ -19,7 +19,7 @@ static int is_ds(const char *n)
     return 1;
 }
 
-double *ub_sched_history(const ub_spec *s, const char *state_dir)
+double *ub_sched_history(const ub_spec *s, const char *state_dir, const char *before)
 {
     const char *home = state_dir && *state_dir ? state_dir : getenv("UBPIPE_HOME");
     ub_buf dir = UB_BUF_INIT;
@@ -37,7 +37,7 @@ double *ub_sched_history(const ub_spec *s, const char *state_dir)
     if (dir.err || !(d = opendir(ub_buf_str(&dir))))
         goto out;
     for (struct dirent *e; (e = readdir(d)) != NULL;)
-        if (is_ds(e->d_name) && strcmp(e->d_name, last) > 0)
+        if (is_ds(e->d_name) && strcmp(e->d_name, last) > 0 && (!before || strcmp(e->d_name, before) < 0))
             memcpy(last, e->d_name, sizeof last);
     if (!*last || ub_journal_open(&j, home, s->pipeline, last, 0, &err))
         goto out;

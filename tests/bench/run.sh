@@ -34,7 +34,7 @@ jdur() {   # JOURNAL TASK: seconds from the last "running" to the state after it
   python3 - "$1" "$2" <<'PY'
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-ev = [e for e in ev if e.get("task") == sys.argv[2]]
+ev = [e for e in ev if e.get("task") == sys.argv[2] and "state" in e]   # not the decision records
 run = [k for k, e in enumerate(ev) if e["state"] == "running"]
 i = run[-1] if run else len(ev)
 if i + 1 < len(ev) and ev[i + 1]["state"] == "success":   # else nothing: a failed try is no figure

@@ -505,6 +505,68 @@ static void test_critical_path(void)
     ub_buf_free(&f.log);
 }
 
+/* measured durations with a tolerance: paths within 10% or 100 ms of the longest of their class
+ * tie and go as without weights (tasks, then spec order); a long side branch with known
+ * durations starts before a chain that is longer in tasks but shorter in seconds */
+static void test_tolerance(void)
+{
+    gspec g;
+    fake f;
+    ub_sched_summary sum;
+    double rank[MAXT];
+    size_t prio[MAXT];
+    T_CHECK(ub_sched_paths_tie(1.0, 1.05));
+    T_CHECK(ub_sched_paths_tie(1.05, 1.0));
+    T_CHECK(ub_sched_paths_tie(10, 10.9));          /* 9% */
+    T_CHECK(!ub_sched_paths_tie(10, 11.2));         /* 11% and 1.2 s */
+    T_CHECK(ub_sched_paths_tie(0.5, 0.59));         /* 18%, but 90 ms */
+    T_CHECK(!ub_sched_paths_tie(0.5, 0.65));        /* 150 ms and 23% */
+    T_CHECK(ub_sched_paths_tie(0, 0));
+
+    /* three equal 1 s tasks whose measured durations differ by milliseconds keep spec order */
+    mkspec(&g, 3, "");
+    double eq[MAXT] = { 1.003, 1.012, 0.998 };
+    T_INTEQ(ub_sched_rank(&g.s, eq, rank, prio), 0);
+    T_CHECK(prio[0] == 0 && prio[1] == 1 && prio[2] == 2);
+    double eq2[MAXT] = { 0.95, 1.0, 1.04 };         /* the spread is monotone the other way */
+    T_INTEQ(ub_sched_rank(&g.s, eq2, rank, prio), 0);
+    T_CHECK(prio[0] == 0 && prio[1] == 1 && prio[2] == 2);
+    fkinit(&f, &g);
+    ub_sched_cfg c = cfg_of(&g, &f, 1, 1);
+    T_INTEQ(ub_sched_run_weighted(&c, eq2, &fops, &f, &sum), 0);
+    T_LINE(&f, "0 r0 A running 1");
+    T_LINE(&f, "1 r0 B running 1");
+    T_LINE(&f, "2 r0 C running 1");
+    ub_buf_free(&f.log);
+    /* beyond the tolerance the measured order wins */
+    double far[MAXT] = { 1, 1, 3 };
+    T_INTEQ(ub_sched_rank(&g.s, far, rank, prio), 0);
+    T_CHECK(prio[0] == 2 && prio[1] == 0 && prio[2] == 1);
+
+    /* a tie in seconds falls back to the path in tasks: A alone 2.0 s, B -> C 1.0 + 0.95 s */
+    mkspec(&g, 3, "BC");
+    double tie[MAXT] = { 2.0, 1.0, 0.95 };
+    T_INTEQ(ub_sched_rank(&g.s, tie, rank, prio), 0);
+    T_CHECK(prio[0] == 1 && prio[1] == 0 && prio[2] == 2);
+
+    /* the reference pipeline's shape: A extract -> C stage -> E load -> F metric (4 tasks, 2.7 s),
+     * B review upload -> D classify -> F (3 tasks, 5.3 s) */
+    mkspec(&g, 6, "ACCEEFBDDF");
+    T_INTEQ(ub_sched_rank(&g.s, NULL, rank, prio), 0);
+    T_CHECK(prio[0] == 0 && prio[1] == 1);          /* by tasks: the extract */
+    double ref[MAXT] = { 1, 2, 0.2, 3, 1.2, 0.3 };
+    T_INTEQ(ub_sched_rank(&g.s, ref, rank, prio), 0);
+    T_CHECK(rank[0] > 2.69 && rank[0] < 2.71 && rank[1] > 5.29 && rank[1] < 5.31);
+    T_CHECK(prio[0] == 1 && prio[1] == 3 && prio[2] == 0);
+    fkinit(&f, &g);
+    c = cfg_of(&g, &f, 1, 1);
+    T_INTEQ(ub_sched_run_weighted(&c, ref, &fops, &f, &sum), 0);
+    T_LINE(&f, "0 r0 B running 1");
+    T_LINE(&f, "1 r0 D running 1");
+    T_LINE(&f, "2 r0 A running 1");
+    ub_buf_free(&f.log);
+}
+
 /* the weights from the journal of the latest ds: last successful try's duration, the average for
  * a task never done; no journal at all: NULL (count tasks) */
 static void test_history(void)
@@ -517,7 +579,7 @@ static void test_history(void)
         T_CHECK(0);
         return;
     }
-    T_CHECK(ub_sched_history(&g.s, dir) == NULL);
+    T_CHECK(ub_sched_history(&g.s, dir, NULL) == NULL);
     const char *days[] = { "2021-01-01", "2021-01-02" };
     for (int k = 0; k < 2; k++) {
         ub_buf_reset(&b);
@@ -538,12 +600,24 @@ static void test_history(void)
                    "{\"ts\":31,\"task\":\"C\",\"state\":\"failed\",\"try\":1}\n", k ? 12 : 110);
         fclose(f);
     }
-    double *w = ub_sched_history(&g.s, dir);
+    double *w = ub_sched_history(&g.s, dir, NULL);
     T_CHECK(w != NULL);
     if (w) {
         T_CHECK(w[0] == 2 && w[1] == 4 && w[2] == 3);      /* C failed: the average of A and B */
         ub_free(w);
     }
+    /* run.c asks for the most recent ds before the one it runs: a rerun of 2021-01-02 goes by
+     * 2021-01-01, a run of 2021-01-01 by nothing */
+    w = ub_sched_history(&g.s, dir, "2021-01-02");
+    T_CHECK(w != NULL);
+    if (w) {
+        T_CHECK(w[0] == 100 && w[1] == 4 && w[2] == 52);
+        ub_free(w);
+    }
+    T_CHECK(ub_sched_history(&g.s, dir, "2021-01-01") == NULL);
+    w = ub_sched_history(&g.s, dir, "2021-01-03");
+    T_CHECK(w != NULL && w[0] == 2);
+    ub_free(w);
 out:
     ub_buf_reset(&b);
     ub_buf_addf(&b, "rm -rf %s", dir);
@@ -563,6 +637,7 @@ int main(void)
     test_resume();
     test_runs();
     test_critical_path();
+    test_tolerance();
     test_history();
     return t_done("test_sched");
 }
