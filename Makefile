@@ -108,8 +108,8 @@ dev:
 	$(MAKE) DEV=1 BUILD=build-dev
 san:
 	$(MAKE) DEV=1 SAN=1 BUILD=build-san OPT='-O1 -g' build-san/ubpipe unit-bins
-	UBPIPE=build-san/ubpipe sh tests/run.sh build-san unit
-	UBPIPE=build-san/ubpipe sh tests/run.sh build-san golden
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBPIPE=build-san/ubpipe sh tests/run.sh build-san unit
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBPIPE=build-san/ubpipe sh tests/run.sh build-san golden
 
 # libFuzzer targets tests/fuzz/*.c, linked against everything but cli/main.c
 # (build-fuzz, clang).  `make fuzz` runs each for FUZZ_S seconds; `make test`
