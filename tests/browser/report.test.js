@@ -5,7 +5,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const puppeteer = require('puppeteer-core');
+const launch = require('./launch');
 
 const env = (k) => { const v = process.env[k]; if (!v) throw new Error(k + ' is not set'); return v; };
 const REPORT = env('UB_REPORT'), XSS = env('UB_XSS'), OUT = env('UB_OUT');
@@ -33,14 +33,7 @@ async function open(browser, file) {
 
 async function main() {
   fs.mkdirSync(OUT, { recursive: true });
-  const profile = fs.mkdtempSync(path.join(OUT, 'profile-'));
-  const browser = await puppeteer.launch({
-    executablePath: process.env.UB_CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--user-data-dir=' + profile]
-  });
+  const browser = await launch(OUT);
   try {
     // the reference report
     const { page, errors, requests } = await open(browser, REPORT);

@@ -10,7 +10,7 @@
 const fs = require('fs');
 const path = require('path');
 const { spawn } = require('child_process');
-const puppeteer = require('puppeteer-core');
+const launch = require('./launch');
 
 const env = (k) => { const v = process.env[k]; if (!v) throw new Error(k + ' is not set'); return v; };
 const BASE = env('UB_BASE'), TOKEN = env('UB_TOKEN'), PIPE = env('UB_PIPELINE');
@@ -41,14 +41,7 @@ function holdMetricTable() {
 
 async function main() {
   fs.mkdirSync(OUT, { recursive: true });
-  const profile = fs.mkdtempSync(path.join(OUT, 'profile-'));
-  const browser = await puppeteer.launch({
-    executablePath: process.env.UB_CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--user-data-dir=' + profile]
-  });
+  const browser = await launch(OUT);
   try {
     const page = await browser.newPage();
     await page.setViewport({ width: 1400, height: 900 });
@@ -222,7 +215,6 @@ async function main() {
     check(errors.length === 0, 'no script errors or CSP violations' + (errors.length ? ': ' + errors.slice(0, 3).join(' | ') : ''));
   } finally {
     await browser.close();
-    fs.rmSync(profile, { recursive: true, force: true });
   }
 }
 

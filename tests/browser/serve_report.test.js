@@ -7,7 +7,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const puppeteer = require('puppeteer-core');
+const launch = require('./launch');
 
 const env = (k) => { const v = process.env[k]; if (!v) throw new Error(k + ' is not set'); return v; };
 const BASE = env('UB_BASE'), RPATH = env('UB_REPORT_PATH'), DS = env('UB_DS'), OUT = env('UB_OUT');
@@ -34,14 +34,7 @@ async function charts(page) {
 
 async function main() {
   fs.mkdirSync(OUT, { recursive: true });
-  const profile = fs.mkdtempSync(path.join(OUT, 'profile-'));
-  const browser = await puppeteer.launch({
-    executablePath: process.env.UB_CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--user-data-dir=' + profile]
-  });
+  const browser = await launch(OUT);
   try {
     const page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 1000 });
@@ -81,7 +74,6 @@ async function main() {
     check(errors.length === 0, 'no console error (' + errors.join(' | ') + ')');
   } finally {
     await browser.close();
-    fs.rmSync(profile, { recursive: true, force: true });
   }
   if (failures) process.exit(1);
 }
