@@ -130,6 +130,23 @@ int  ub_op_sleep(ub_opctx *c, double secs);
 /* Path of the running ubpipe binary (for helper processes). */
 const char *ub_op_self_exe(const ub_opctx *c);
 
+/* ---- streaming hand-off (core/handoff.h) ---------------------------------- */
+/* The producer: path is the file this try is writing in place, append-only,
+ * holding at the end the bytes of its output (an atomic writer's temporary):
+ * a downstream try may follow it.  Nothing happens unless the scheduler asked. */
+void ub_op_stream_out(ub_opctx *c, const char *path);
+/* The follower: 1 when this try was started before its upstream ended, to
+ * follow the file that becomes the lake object *key. */
+int  ub_op_stream_in(ub_opctx *c, const char **key);
+/* A reader of that file: at its end it waits for more until the producer
+ * succeeded (or fails: stopped, the producer gone).  The caller owns it. */
+ub_reader *ub_op_stream_open(ub_opctx *c, ub_err *err);
+/* The SHA-256 (hex) of the producer's whole output, once it succeeded; else NULL. */
+const char *ub_op_stream_sha256(ub_opctx *c);
+/* Waits until every upstream task succeeded: 0, or -1 when the try is
+ * stopped or the scheduler went away (commit nothing then). */
+int  ub_op_stream_wait(ub_opctx *c);
+
 /* ---- registry (interp/ops/registry.c) ------------------------------------- */
 const ub_opdesc *ub_op_find(const char *name);
 const ub_opdesc *const *ub_op_all(void);   /* NULL-terminated */

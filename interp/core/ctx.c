@@ -1,5 +1,6 @@
 /* ctx.c — the operator API (op.h) over an engine and a task. */
 #include "core/engine.h"
+#include "core/handoff.h"
 #include "base/date.h"
 #include "io/stream.h"
 #include <errno.h>
@@ -31,7 +32,25 @@ struct ub_opctx {
     void      *progress_ud;
     ub_kv     *in;             /* ub_op_input_file: param -> sha256 */
     size_t     nin;
+    ub_handoff_in *handoff;    /* following an upstream's file (borrowed); NULL: no */
+    void     (*stream_cb)(void *ud, const char *path);
+    void      *stream_ud;
 };
+
+void ub_ctx_set_handoff(ub_opctx *c, ub_handoff_in *h) { c->handoff = h; }
+ub_handoff_in *ub_ctx_handoff(ub_opctx *c) { return c->handoff; }
+
+void ub_ctx_set_stream_cb(ub_opctx *c, void (*cb)(void *ud, const char *path), void *ud)
+{
+    c->stream_cb = cb;
+    c->stream_ud = ud;
+}
+
+void ub_op_stream_out(ub_opctx *c, const char *path)
+{
+    if (c->stream_cb && path)
+        c->stream_cb(c->stream_ud, path);
+}
 
 ub_opctx *ub_ctx_new(ub_engine *e, ub_task *t, int try_no)
 {

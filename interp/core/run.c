@@ -4,6 +4,7 @@
 #include "core/run.h"
 #include "core/hooks.h"
 #include "core/fingerprint.h"
+#include "core/handoff.h"
 #include "core/lineage.h"
 #include "base/date.h"
 #include "core/journal.h"
@@ -40,6 +41,8 @@ typedef struct runinfo {              /* one date */
     char      *fresh;                 /* per task: run from scratch (--rerun, --only), no outputs
                                          of an earlier run to re-attach to */
     char       lineage_run[37];       /* OpenLineage runId of this pipeline run (the parent) */
+    ub_handoff *ho;                   /* streaming hand-offs of this run (handoff.h) */
+    size_t     nho;
 } runinfo;
 
 enum { W_FREE, W_RUNNING, W_DONE, W_REPORTED };
@@ -61,6 +64,9 @@ typedef struct worker {               /* one running try */
     char    *logpath;
     json_t  *fp;                      /* fingerprint components, computed before the try started */
     json_t  *inputs;                  /* content hashes the try reported while streaming */
+    char    *stream;                  /* the file the try announced it writes (handoff.h) */
+    int      ctl;                     /* an early try's control pipe (write end); -1 none */
+    const ub_handoff *ho;             /* an early try: its hand-off */
 } worker;
 
 typedef struct runner {
@@ -72,7 +78,8 @@ typedef struct runner {
     size_t               nruns;
     char                *sel;          /* tasks selected by --only */
     worker              *w;
-    size_t               nw;
+    size_t               nw;           /* 2 x jobs: an early try (handoff.h) rides on its extract's worker */
+    size_t               jobs;
     int                  tty, color;
     size_t               live;         /* lines of the live view on screen */
     double               drawn;
@@ -309,7 +316,15 @@ static void child_progress(void *ud, uint64_t rows, uint64_t bytes)
 }
 
 /* Runs in the forked child; never returns. */
-static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const char *logpath, pid_t parent)
+/* P of a hand-off: the file it writes, to the scheduler */
+static void child_stream(void *ud, const char *path)
+{
+    child_io *io = ud;
+    child_send(io->fd, json_pack("{s:s}", "stream", path));
+}
+
+static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const char *logpath, pid_t parent,
+                       ub_handoff_in *hin)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -322,9 +337,12 @@ static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const 
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(3);
-    for (size_t k = 0; k < R->nw; k++)
+    for (size_t k = 0; k < R->nw; k++) {
         if (R->w[k].st != W_FREE && R->w[k].fd >= 0)
             close(R->w[k].fd);
+        if (R->w[k].st != W_FREE && R->w[k].ctl >= 0)
+            close(R->w[k].ctl);
+    }
     for (size_t k = 0; k < R->nruns; k++)
         if (R->runs[k].jopen && R->runs[k].j.fd >= 0)
             close(R->runs[k].j.fd);           /* only the scheduler writes the journal */
@@ -342,7 +360,14 @@ static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const 
     FILE *log = fopen(logpath, "w");
     ub_ctx_set_log(c, log);
     ub_ctx_set_progress_cb(c, child_progress, &io);
+    for (size_t k = 0; k < R->runs[r].nho; k++)
+        if (R->runs[r].ho[k].src == i && ub_handoff_enabled())
+            ub_ctx_set_stream_cb(c, child_stream, &io);
+    if (hin)
+        ub_ctx_set_handoff(c, hin);
     ub_op_log(c, "try %d of %d, operator %s, pid %ld", try_no, t->retries + 1, t->op->name, (long)getpid());
+    if (hin)
+        ub_op_log(c, "started before its upstream ended (streaming hand-off): following %s", hin->path);
     char lrun[37];
     ub_lineage_uuid(lrun);
     int ldown = ub_lineage_emit(R->lineage, e, t, c, lrun, R->runs[r].lineage_run, "START", NULL) != 0;
@@ -405,12 +430,16 @@ static void release(worker *w)
 {
     ub_buf_free(&w->in);
     ub_buf_free(&w->error);
+    ub_free(w->stream);
+    if (w->ctl >= 0)
+        close(w->ctl);
     json_decref(w->outputs);
     json_decref(w->fp);
     json_decref(w->inputs);
     ub_free(w->logpath);
     memset(w, 0, sizeof *w);
     w->fd = -1;
+    w->ctl = -1;
     w->st = W_FREE;
 }
 
@@ -428,7 +457,10 @@ static void child_line(runner *R, worker *w, const char *line)
     if (!m)
         return;
     json_t *p = json_object_get(m, "progress"), *res = json_object_get(m, "result");
-    if (json_is_array(p)) {
+    const char *stream = json_string_value(json_object_get(m, "stream"));
+    if (stream && !w->stream) {
+        w->stream = ub_strdup(stream);
+    } else if (json_is_array(p)) {
         w->rows = (uint64_t)json_integer_value(json_array_get(p, 0));
         w->bytes = (uint64_t)json_integer_value(json_array_get(p, 1));
         w->has_progress = 1;
@@ -529,7 +561,7 @@ static int op_start(void *ud, size_t r, size_t i, int try_no, ub_err *err)
     ub_task *t = &R->spec->tasks[i];
     worker *w = NULL;
     ub_buf lp = UB_BUF_INIT;
-    int pfd[2] = { -1, -1 };
+    int pfd[2] = { -1, -1 }, cfd[2] = { -1, -1 };
     int rc = -1;
     const char *why = NULL;
     json_t *fp = NULL;
@@ -553,7 +585,26 @@ static int op_start(void *ud, size_t r, size_t i, int try_no, ub_err *err)
         ub_err_set(err, "cannot start task '%s': pipe: %s", t->id, strerror(errno));
         goto out;
     }
-    /* what the try reads, fixed before it starts (its upstream tasks are done) */
+    /* an early try (op_early): it follows the file its hand-off's extract announced */
+    const ub_handoff *ho = NULL;
+    worker *pw = NULL;
+    for (size_t k = 0; k < ri->nho && !ho; k++)
+        if (ri->ho[k].dst == i && (pw = find_worker(R, r, ri->ho[k].src, W_RUNNING)) != NULL && pw->stream)
+            ho = &ri->ho[k];
+    ub_handoff_in hin;
+    memset(&hin, 0, sizeof hin);
+    if (ho) {
+        if (pipe(cfd) || fcntl(cfd[0], F_SETFD, FD_CLOEXEC) || fcntl(cfd[1], F_SETFD, FD_CLOEXEC)) {
+            ub_err_set(err, "cannot start task '%s': pipe: %s", t->id, strerror(errno));
+            goto out;
+        }
+        hin.path = pw->stream;
+        hin.key = ho->key;
+        hin.final = ho->file;
+        hin.fd = cfd[0];
+    }
+    /* what the try reads, fixed before it starts (its upstream tasks are done; an
+     * early try's is computed again when they are, handoff_notify) */
     fp = ub_fp_compute(ri->e, t, &ri->j, &why);
     fflush(NULL);
     pid_t parent = getpid();
@@ -564,12 +615,18 @@ static int op_start(void *ud, size_t r, size_t i, int try_no, ub_err *err)
     }
     if (pid == 0) {
         close(pfd[0]);
-        child_main(R, r, i, try_no, pfd[1], lp.p, parent);
+        if (cfd[1] >= 0)
+            close(cfd[1]);
+        child_main(R, r, i, try_no, pfd[1], lp.p, parent, ho ? &hin : NULL);
     }
     close(pfd[1]);
     pfd[1] = -1;
+    if (cfd[0] >= 0)
+        close(cfd[0]);
+    cfd[0] = -1;
     fcntl(pfd[0], F_SETFL, O_NONBLOCK);
     memset(w, 0, sizeof *w);
+    w->ctl = -1;
     ub_buf_init(&w->in, 64u << 20);
     ub_buf_init(&w->error, 1 << 16);
     w->st = W_RUNNING;
@@ -583,16 +640,66 @@ static int op_start(void *ud, size_t r, size_t i, int try_no, ub_err *err)
     w->logpath = ub_buf_detach(&lp, NULL);     /* the worker owns it now */
     w->fp = fp;                                /* NULL: not recorded (the next run runs it) */
     fp = NULL;
+    w->ctl = cfd[1];                           /* the worker owns it now */
+    cfd[1] = -1;
+    w->ho = ho;
     draw_live(R, 1);
     rc = 0;
 out:
     json_decref(fp);
-    if (pfd[0] >= 0)
-        close(pfd[0]);
-    if (pfd[1] >= 0)
-        close(pfd[1]);
+    for (int k = 0; k < 2; k++) {
+        if (pfd[k] >= 0)
+            close(pfd[k]);
+        if (cfd[k] >= 0)
+            close(cfd[k]);
+    }
     ub_buf_free(&lp);
     return rc;
+}
+
+/* The core asks whether waiting task i may start early: it is the load of a
+ * hand-off whose extract runs and announced its file (handoff.h). */
+static int op_early(void *ud, size_t r, size_t i)
+{
+    runner *R = ud;
+    const runinfo *ri = &R->runs[r];
+    for (size_t k = 0; k < ri->nho; k++) {
+        if (ri->ho[k].dst != i)
+            continue;
+        const worker *pw = find_worker(R, r, ri->ho[k].src, W_RUNNING);
+        if (pw && pw->stream && !pw->got_result && !pw->reaped && !R->jfail[0])
+            return 1;
+    }
+    return 0;
+}
+
+/* Task i of run r succeeded: an early try following it hears so ("end SHA256"
+ * from the extract, "go" from the upload, its fingerprint then taken anew). */
+static void handoff_notify(runner *R, size_t r, size_t i, const ub_kv *kv, size_t nkv)
+{
+    runinfo *ri = &R->runs[r];
+    for (size_t k = 0; k < ri->nho; k++) {
+        const ub_handoff *h = &ri->ho[k];
+        worker *dw = h->src == i || h->link == i ? find_worker(R, r, h->dst, W_RUNNING) : NULL;
+        if (!dw || dw->ho != h || dw->ctl < 0)
+            continue;
+        ub_buf b = UB_BUF_INIT;
+        if (h->src == i) {
+            const char *sha = "-";
+            for (size_t q = 0; q < nkv; q++)
+                if (strcmp(kv[q].key, "sha256") == 0 && kv[q].val)
+                    sha = kv[q].val;
+            ub_buf_addf(&b, "end %s\n", sha);
+        } else {
+            const char *why = NULL;
+            json_decref(dw->fp);
+            dw->fp = ub_fp_compute(ri->e, &R->spec->tasks[h->dst], &ri->j, &why);
+            ub_buf_adds(&b, "go\n");
+        }
+        if (!b.err)
+            ub_write_all(dw->ctl, b.p, b.len);   /* a try already gone: its end tells the core */
+        ub_buf_free(&b);
+    }
 }
 
 static void op_stop(void *ud, size_t r, size_t i, int hard)
@@ -621,10 +728,10 @@ static int op_wait(void *ud, double secs, ub_sched_result *res)
     for (size_t k = 0; k < R->nw; k++)
         if (R->w[k].st == W_DONE)
             return report(&R->w[k], res);
-    struct pollfd pf[256];
-    worker *pw[256];
+    struct pollfd pf[512];
+    worker *pw[512];
     nfds_t n = 0;
-    for (size_t k = 0; k < R->nw && n < 256; k++)
+    for (size_t k = 0; k < R->nw && n < 512; k++)
         if (R->w[k].st == W_RUNNING && R->w[k].fd >= 0) {
             pf[n].fd = R->w[k].fd;
             pf[n].events = POLLIN;
@@ -730,6 +837,7 @@ static void op_record(void *ud, size_t r, size_t i, const char *state, int try_n
         say(R, 0, "  %s %s%s%s (try %d)", paint(R, "0", "start", word, sizeof word), pre, sp, t->id, try_no);
     } else if (strcmp(state, "success") == 0) {
         ub_engine_publish(ri->e, t->id, kv, nkv);
+        handoff_notify(R, r, i, kv, nkv);
         char extra[96] = "";
         if (w && w->has_progress) {
             char b[32];
@@ -799,6 +907,10 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
             ri->j.repaired);
     sweep(ri->e);                             /* what a killed run left behind */
     ri->pending = 0;
+    if (ub_handoff_enabled() && ub_handoff_find(ri->e, &ri->ho, &ri->nho)) {
+        ri->ho = NULL;                        /* out of memory: no hand-off, the ordinary order */
+        ri->nho = 0;
+    }
     /* which tasks run: --only selects (and forces) its tasks; otherwise the
      * fingerprints decide, --rerun forcing every task */
     int legacy = 0;
@@ -858,7 +970,7 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
     ri->t0 = ub_mono();
     if (ri->pending)
         say(R, 0, "ubpipe: run %s ds=%s profile=%s (%zu of %zu tasks to run, %zu workers)", s->pipeline, ri->ds.s,
-            ri->e->profile, ri->pending, s->ntasks, R->nw);
+            ri->e->profile, ri->pending, s->ntasks, R->jobs);
     else
         say(R, 0, "ubpipe: %s ds=%s is already complete and up to date (--rerun runs it again)", s->pipeline,
             ri->ds.s);
@@ -909,9 +1021,12 @@ static void op_close(void *ud, size_t r, int ok)
     ri->e = NULL;
     ub_free(ri->fresh);
     ri->fresh = NULL;
+    ub_handoff_free(ri->ho, ri->nho);
+    ri->ho = NULL;
+    ri->nho = 0;
 }
 
-static const ub_sched_ops fork_ops = { op_now, op_open, op_close, op_start, op_stop, op_wait, op_record };
+static const ub_sched_ops fork_ops = { op_now, op_open, op_close, op_start, op_stop, op_wait, op_record, op_early };
 
 /* ---- entry points --------------------------------------------------------------- */
 
@@ -964,9 +1079,10 @@ int ub_run(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, c
     R.diag = diag;
     R.nruns = n;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    R.nw = o->jobs > 0 ? (size_t)o->jobs : cores > 0 ? (size_t)cores : 1;
-    if (R.nw > 256)
-        R.nw = 256;
+    R.jobs = o->jobs > 0 ? (size_t)o->jobs : cores > 0 ? (size_t)cores : 1;
+    if (R.jobs > 256)
+        R.jobs = 256;
+    R.nw = 2 * R.jobs;
     const char *tg = getenv("UBPIPE_KILL_GRACE");
     R.grace = tg && *tg ? atof(tg) : GRACE_DEFAULT;
     const char *term = getenv("TERM");
@@ -980,8 +1096,10 @@ int ub_run(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, c
         ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "out of memory");
         goto out;
     }
-    for (size_t k = 0; k < R.nw; k++)
+    for (size_t k = 0; k < R.nw; k++) {
         R.w[k].fd = -1;
+        R.w[k].ctl = -1;
+    }
     for (size_t k = 0; k < n; k++) {
         R.runs[k].ds = dates[k];
         R.runs[k].lockfd = -1;
@@ -991,7 +1109,7 @@ int ub_run(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, c
     if (n > 1)
         say(&R, 0, "ubpipe: backfill %s from %s to %s (%zu dates%s)", s->pipeline, dates[0].s, dates[n - 1].s, n,
             depends_on_past(s) ? ", depends_on_past" : "");
-    ub_sched_cfg cfg = { s, n, (int)R.nw, o->max_active_runs, depends_on_past(s), R.grace, 0.25,
+    ub_sched_cfg cfg = { s, n, (int)R.jobs, o->max_active_runs, depends_on_past(s), R.grace, 0.25,
                          &ub_cancel_requested };
     /* critical path first, weighted by the durations of the most recent earlier ds (none: count tasks) */
     double *hist = n ? ub_sched_history(s, eo->state_dir, dates[0].s) : NULL;

@@ -16,6 +16,9 @@ typedef struct slot {
     double    kill_at;      /* stopping: SIGKILL at */
     int       stopping;     /* 0, 1 SIGTERM sent, 2 SIGKILL sent */
     int       timed_out;
+    int       early;        /* running: started before its upstream ended (ops->early); it
+                               rides on its upstream's worker: not counted in `running` */
+    int       early_tried;  /* an early try was made in this invocation (at most one) */
 } slot;
 
 typedef struct sched {
@@ -31,6 +34,7 @@ typedef struct sched {
     double             *rank;       /* per task: longest path to the end */
     size_t             *prio;       /* task indices, highest rank first */
     size_t              running, active, next_run;
+    size_t              early_running;  /* early tries (not in running) */
     int                 cancel_seen;
 } sched;
 
@@ -138,22 +142,37 @@ static int terminal(ub_sstate st)
     return st == UB_SS_SUCCESS || st == UB_SS_FAILED || st == UB_SS_UPSTREAM_FAILED;
 }
 
+/* The upstream tasks of t in run r: 1 all succeeded, -1 one failed, 0 not settled yet. */
+static int upstream(sched *s, size_t r, const ub_task *t)
+{
+    int all_ok = 1;
+    for (size_t j = 0; j < t->nafter; j++) {
+        ub_sstate u = at(s, r, t->after[j])->st;
+        if (u == UB_SS_FAILED || u == UB_SS_UPSTREAM_FAILED)
+            return -1;
+        all_ok &= u == UB_SS_SUCCESS;
+    }
+    return all_ok;
+}
+
 /* Moves waiting tasks of run r whose upstream is settled to queued or
- * upstream_failed; topological order settles chains in one pass. */
+ * upstream_failed; topological order settles chains in one pass.  An early
+ * try whose upstream failed is asked to stop (on_end records the task). */
 static void propagate(sched *s, size_t r)
 {
     const ub_spec *sp = s->cfg->spec;
     for (size_t k = 0; k < s->ntasks; k++) {
         const ub_task *t = &sp->tasks[sp->order[k]];
         slot *x = at(s, r, t->index);
+        if (x->st == UB_SS_RUNNING && x->early && x->stopping == 0 && upstream(s, r, t) < 0) {
+            x->stopping = 1;
+            x->kill_at = s->ops->now(s->ud) + s->cfg->grace;
+            s->ops->stop(s->ud, r, t->index, 0);
+            continue;
+        }
         if (x->st != UB_SS_WAITING)
             continue;
-        int all_ok = 1, bad = 0;
-        for (size_t j = 0; j < t->nafter; j++) {
-            ub_sstate u = at(s, r, t->after[j])->st;
-            bad |= u == UB_SS_FAILED || u == UB_SS_UPSTREAM_FAILED;
-            all_ok &= u == UB_SS_SUCCESS;
-        }
+        int up = upstream(s, r, t), bad = up < 0, all_ok = up > 0;
         if (bad) {
             x->st = UB_SS_UPSTREAM_FAILED;
             s->ops->record(s->ud, r, t->index, "upstream_failed", x->tries, NULL, 0);
@@ -206,8 +225,23 @@ static void on_end(sched *s, size_t r, size_t i, int ok, int fatal, const char *
     char msg[1000];
     if (x->st != UB_SS_RUNNING)
         return;
-    s->running--;
+    if (x->early)
+        s->early_running--;
+    else
+        s->running--;
     double now = s->ops->now(s->ud);
+    /* an early try (ops->early): it ended before its upstream settled, or after one failed */
+    int up = x->early ? upstream(s, r, t) : 1;
+    x->early = 0;
+    if (up < 0) {
+        x->st = UB_SS_UPSTREAM_FAILED;
+        s->ops->record(s->ud, r, i, "upstream_failed", x->tries, NULL, 0);
+        goto settled;
+    }
+    if (ok && up == 0) {                     /* not reached: the try waits for its upstream before committing */
+        ok = 0;
+        error = "ended with success before its upstream tasks did";
+    }
     if (ok) {
         x->st = UB_SS_SUCCESS;
         s->ops->record(s->ud, r, i, "success", x->tries, NULL, 0);
@@ -218,11 +252,20 @@ static void on_end(sched *s, size_t r, size_t i, int ok, int fatal, const char *
             snprintf(msg, sizeof msg, "cancelled by a signal");
         else
             snprintf(msg, sizeof msg, "%s", error && *error ? error : "failed");
+        /* what an early try met may be its unfinished upstream's doing: it is not counted,
+         * not final, and the next try waits for the upstream */
+        if (up == 0 && !x->timed_out && !cancelled(s)) {
+            x->attempts--;
+            fatal = 0;
+        }
         int last = cancelled(s) || fatal || x->attempts >= t->retries + 1;
         if (last) {
             x->st = UB_SS_FAILED;
             s->ops->record(s->ud, r, i, "failed", x->tries, msg, 0);
             failed_for_good(s, r, i, msg);
+        } else if (up == 0) {
+            x->st = UB_SS_WAITING;
+            s->ops->record(s->ud, r, i, "up_for_retry", x->tries, msg, 0);
         } else {
             double d = ub_sched_retry_delay(t, x->attempts);
             x->st = UB_SS_RETRY;
@@ -230,6 +273,7 @@ static void on_end(sched *s, size_t r, size_t i, int ok, int fatal, const char *
             s->ops->record(s->ud, r, i, "up_for_retry", x->tries, msg, d);
         }
     }
+settled:
     x->stopping = 0;
     x->timed_out = 0;
     x->deadline = 0;
@@ -289,6 +333,26 @@ static void open_runs(sched *s)
     }
 }
 
+static void start_try(sched *s, size_t r, const ub_task *t, double now, int early)
+{
+    slot *x = at(s, r, t->index);
+    x->tries++;
+    x->attempts++;
+    x->st = UB_SS_RUNNING;
+    x->deadline = t->timeout > 0 ? now + t->timeout : 0;
+    x->stopping = 0;
+    x->timed_out = 0;
+    x->early = early;
+    if (early)
+        s->early_running++;
+    else
+        s->running++;
+    s->ops->record(s->ud, r, t->index, "running", x->tries, NULL, 0);
+    ub_err err;
+    if (s->ops->start(s->ud, r, t->index, x->tries, &err))
+        on_end(s, r, t->index, 0, 0, err.msg);
+}
+
 static void start_ready(sched *s, double now)
 {
     const ub_spec *sp = s->cfg->spec;
@@ -301,17 +365,22 @@ static void start_ready(sched *s, double now)
             slot *x = at(s, r, t->index);
             if (!(x->st == UB_SS_QUEUED || (x->st == UB_SS_RETRY && now >= x->retry_at)))
                 continue;
-            x->tries++;
-            x->attempts++;
-            x->st = UB_SS_RUNNING;
-            x->deadline = t->timeout > 0 ? now + t->timeout : 0;
-            x->stopping = 0;
-            x->timed_out = 0;
-            s->running++;
-            s->ops->record(s->ud, r, t->index, "running", x->tries, NULL, 0);
-            ub_err err;
-            if (s->ops->start(s->ud, r, t->index, x->tries, &err))
-                on_end(s, r, t->index, 0, 0, err.msg);
+            start_try(s, r, t, now, 0);
+        }
+    }
+    /* then the streaming hand-offs the runner offers: a follower rides on the worker of
+     * the upstream try it follows (the two are one stream), so it needs none of its own */
+    for (size_t r = 0; s->ops->early && r < s->cfg->nruns; r++) {
+        if (s->phase[r] != RUN_ACTIVE)
+            continue;
+        for (size_t k = 0; k < s->ntasks; k++) {
+            const ub_task *t = &sp->tasks[s->prio[k]];
+            slot *x = at(s, r, t->index);
+            if (x->st != UB_SS_WAITING || x->early_tried || upstream(s, r, t) != 0 ||
+                !s->ops->early(s->ud, r, t->index))
+                continue;
+            x->early_tried = 1;
+            start_try(s, r, t, now, 1);
         }
     }
 }
@@ -367,7 +436,7 @@ static double next_wait(sched *s, double now)
 
 static int anything_pending(const sched *s)
 {
-    if (s->running)
+    if (s->running || s->early_running)
         return 1;
     if (cancelled(s))
         return 0;

@@ -55,6 +55,14 @@ typedef struct ub_sched_ops {
      * seconds until the next try), "failed", "upstream_failed". */
     void (*record)(void *ud, size_t r, size_t task, const char *state, int try_no, const char *error,
                    double delay);
+    /* Optional (NULL: never).  Task `task` of run r is waiting for an upstream
+     * task that is still running: 1 when it may start now anyway — a streaming
+     * hand-off (handoff.h): the try follows the upstream's output while it is
+     * written and commits nothing before its upstream tasks succeeded.  The
+     * core then stops the try (SIGTERM) when an upstream fails and records the
+     * task upstream_failed; a try that fails while its upstream is unfinished
+     * is not counted (the task waits for its upstream and starts again). */
+    int  (*early)(void *ud, size_t r, size_t task);
 } ub_sched_ops;
 
 typedef struct ub_sched_cfg {

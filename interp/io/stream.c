@@ -172,6 +172,11 @@ out:
     return rc;
 }
 
+const char *ub_file_writer_tmp(const ub_writer *w)
+{
+    return w && w->commit == fw_commit ? ((const file_writer *)w)->tmp : NULL;
+}
+
 ub_writer *ub_file_writer_open(const char *path, int make_dirs, ub_err *err)
 {
     file_writer *f = ub_calloc(1, sizeof *f);

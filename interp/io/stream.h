@@ -48,6 +48,8 @@ static inline void    ub_writer_abort(ub_writer *w) { if (w) w->abort(w); }
  * parent directories. */
 ub_reader *ub_file_reader_open(const char *path, ub_err *err);
 ub_writer *ub_file_writer_open(const char *path, int mkdirs, ub_err *err);
+/* The temporary file a file writer writes (until commit or abort), NULL for another writer. */
+const char *ub_file_writer_tmp(const ub_writer *w);
 /* Reader over an already open descriptor (not closed by the reader unless own_fd). */
 ub_reader *ub_fd_reader(int fd, const char *name, int own_fd, ub_err *err);
 

@@ -4,6 +4,7 @@
 #include "base/buf.h"
 #include "base/mem.h"
 #include "io/csv.h"
+#include "io/hashread.h"
 #include "io/stream.h"
 #include "ops/pg.h"
 #include <errno.h>
@@ -195,10 +196,9 @@ static ub_reader *open_object(ub_lake *lake, const char *key, ub_err *err)
     return ub_lake_open_read_decoded(lake, key, err);
 }
 
-/* "(col, col, ...)" from the object's header line */
-static int header_cols(ub_lake *lake, const char *key, ub_buf *cols, ub_err *err)
+/* "(col, col, ...)" from the header line of r (closed here), which reads key */
+static int header_cols_of(ub_reader *r, const char *key, ub_buf *cols, ub_err *err)
 {
-    ub_reader *r = open_object(lake, key, err);
     ub_csv *csv = NULL;
     int rc = -1;
     if (!r || !(csv = ub_csv_open(r, NULL, err)))
@@ -229,6 +229,104 @@ out:
     return rc;
 }
 
+/* "(col, col, ...)" from the object's header line */
+static int header_cols(ub_lake *lake, const char *key, ub_buf *cols, ub_err *err)
+{
+    return header_cols_of(open_object(lake, key, err), key, cols, err);
+}
+
+/* The streaming hand-off (core/handoff.h): this try started while the extract was
+ * still writing the file that becomes the lake object `key`.  COPY follows the
+ * growing file; the hash of what it read must be the extract's, and the
+ * transaction commits only after the upload succeeded too, and when the location
+ * then holds exactly that object with the size read.  1 committed; 0 the lake
+ * holds something else (rolled back: load it the ordinary way); -1 failed. */
+static int pg_partition_follow(ub_opctx *c, const ub_partition *p, const char *key, const char *pre,
+                               const char *post, const char *head)
+{
+    ub_buf stmt = UB_BUF_INIT;
+    keylist keys = { NULL, 0, 0 };
+    ub_reader *r = NULL;
+    PGconn *db = NULL;
+    ub_err err;
+    uint64_t bytes = 0, rows = 0;
+    int rc = -1;
+    char sha[65];
+    if (!(db = ub_pg_connect(c, p->conn_param)))
+        goto out;
+    if ((p->setup && ub_dialect_setup_run(c, ub_dialect_of(c, p->conn_param), db, p->setup)) ||
+        ub_pg_exec(c, db, "BEGIN") || ub_pg_exec(c, db, pre))
+        goto out;
+    ub_buf_addf(&stmt, "%s ", head);
+    if (header_cols_of(ub_op_stream_open(c, &err), key, &stmt, &err)) {
+        ub_op_fail(c, "%s", err.msg);
+        goto out;
+    }
+    ub_buf_adds(&stmt, " FROM STDIN (FORMAT csv, HEADER true, FREEZE true)");
+    PGresult *res = PQexec(db, ub_buf_str(&stmt));
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        char msg[1024];
+        ub_op_fail(c, "%s", ub_pg_errmsg(db, res, msg, sizeof msg));
+        PQclear(res);
+        goto out;
+    }
+    PQclear(res);
+    if (!(r = ub_sha256_reader(ub_op_stream_open(c, &err), &err))) {
+        PQputCopyEnd(db, "cannot read input");
+        ub_op_fail(c, "%s", err.msg);
+        goto out;
+    }
+    if (ub_pg_copy_in(c, db, r, key, &bytes, &rows))
+        goto out;
+    const char *want = ub_op_stream_sha256(c);
+    if (ub_sha256_reader_hex(r, sha) || !want || strcmp(sha, want) != 0) {
+        ub_op_fail(c, "the extract's file read while it was written is not what it wrote (sha256 %s, not %s)",
+                   sha, want ? want : "unknown");
+        goto out;
+    }
+    ub_op_progress(c, rows, bytes);
+    if (ub_op_stream_wait(c)) {
+        ub_op_fail(c, "stopped: an upstream task did not succeed (nothing committed)");
+        goto out;
+    }
+    /* the upload succeeded: the lake must hold what was read, and only that */
+    ub_lake *lake = ub_op_lake(c);
+    ub_lake_info st;
+    size_t ll = strlen(p->location);
+    if (!lake)
+        goto out;
+    if (p->location[ll - 1] == '/') {
+        if (ub_lake_list(lake, p->location, collect, &keys, &err)) {
+            ub_op_fail(c, "%s", err.msg);
+            goto out;
+        }
+    } else if (collect(&keys, p->location, NULL)) {
+        ub_op_fail(c, "out of memory");
+        goto out;
+    }
+    int same = keys.n == 1 && strcmp(keys.k[0], key) == 0 && ub_lake_stat(lake, key, &st, &err) == 1 &&
+               st.size == bytes;
+    if (!same) {
+        ub_op_log(c, "the lake location %s holds more or other than the streamed %s: loading it again",
+                  p->location, key);
+        rc = 0;                          /* PQfinish below rolls back */
+        goto out;
+    }
+    if (ub_pg_exec(c, db, post) || ub_pg_exec(c, db, "COMMIT"))
+        goto out;
+    ub_op_log(c, "partition %s = %s of %s: %llu rows, %llu bytes loaded while the extract ran (sha256 %s)",
+              p->column, p->value, p->table, (unsigned long long)rows, (unsigned long long)bytes, sha);
+    rc = 1;
+out:
+    ub_reader_close(r);
+    PQfinish(db);                        /* without COMMIT the transaction rolls back */
+    for (size_t i = 0; i < keys.n; i++)
+        ub_free(keys.k[i]);
+    ub_free(keys.k);
+    ub_buf_free(&stmt);
+    return rc;
+}
+
 static int pg_partition_run(ub_opctx *c, const ub_partition *p)
 {
     ub_buf pre = UB_BUF_INIT, post = UB_BUF_INIT, head = UB_BUF_INIT, stmt = UB_BUF_INIT;
@@ -239,6 +337,14 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
     int rc = -1;
     if (!lake || pg_statements(p, &pre, &post, &head))
         goto out;
+    const char *skey;
+    if (ub_op_stream_in(c, &skey)) {
+        int k = pg_partition_follow(c, p, skey, ub_buf_str(&pre), ub_buf_str(&post), ub_buf_str(&head));
+        if (k != 0) {
+            rc = k > 0 ? 0 : -1;
+            goto out;
+        }
+    }
     size_t ll = strlen(p->location);
     if (p->location[ll - 1] == '/') {
         if (ub_lake_list(lake, p->location, collect, &keys, &err)) {

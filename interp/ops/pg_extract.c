@@ -84,6 +84,9 @@ static int run(ub_opctx *c)
         goto out;
     }
     PQclear(res);
+    /* the COPY started: a downstream try may follow the file as it grows (core/handoff.h) */
+    if (strcmp(comp, "none") == 0)
+        ub_op_stream_out(c, ub_file_writer_tmp(w));
     uint64_t rows = 0, bytes = 0;
     int n, failed = 0, cancelled = 0;
     char *row;

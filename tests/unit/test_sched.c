@@ -29,6 +29,7 @@ typedef struct fake {
     volatile sig_atomic_t cancel;
     ub_buf log;
     const ub_spec *spec;
+    int    early_task;                     /* ops->early offers this task while task 0 runs; -1 none */
 } fake;
 
 static double f_now(void *ud) { return ((fake *)ud)->now; }
@@ -130,7 +131,15 @@ static void f_record(void *ud, size_t r, size_t i, const char *state, int try_no
     ub_buf_addc(&f->log, '\n');
 }
 
-static const ub_sched_ops fops = { f_now, f_open, f_close, f_start, f_stop, f_wait, f_record };
+static const ub_sched_ops fops = { f_now, f_open, f_close, f_start, f_stop, f_wait, f_record, NULL };
+
+static int f_early(void *ud, size_t r, size_t i)
+{
+    fake *f = ud;
+    return f->early_task >= 0 && (size_t)f->early_task == i && f->run[r][0].on;
+}
+
+static const ub_sched_ops eops = { f_now, f_open, f_close, f_start, f_stop, f_wait, f_record, f_early };
 
 /* A spec built by hand: tasks named by letters, edges given as "AB" (B after A). */
 typedef struct gspec {
@@ -168,6 +177,7 @@ static void fkinit(fake *f, const gspec *g)
     ub_buf_init(&f->log, UB_BUF_DEFAULT_MAX);
     f->spec = &g->s;
     f->cancel_at = -1;
+    f->early_task = -1;
 }
 
 static void script(fake *f, size_t r, size_t i, step s)
@@ -625,6 +635,80 @@ out:
     ub_buf_free(&b);
 }
 
+/* The streaming hand-off (ops->early): A -> B -> C, C offered early while A runs.  One worker:
+ * the early C rides on A's (it does not wait for B's worker). */
+static void test_early(void)
+{
+    gspec g;
+    fake f;
+    ub_sched_summary sum;
+    ub_sched_cfg c;
+    /* success: C starts at 0 beside A, ends at 12 after B (10-11) */
+    mkspec(&g, 3, "ABBC");
+    fkinit(&f, &g);
+    f.early_task = 2;
+    script(&f, 0, 0, (step){ 10, 1, 0, 0, NULL });
+    script(&f, 0, 1, (step){ 1, 1, 0, 0, NULL });
+    script(&f, 0, 2, (step){ 12, 1, 0, 0, NULL });
+    c = cfg_of(&g, &f, 1, 1);
+    T_INTEQ(ub_sched_run(&c, &eops, &f, &sum), 0);
+    T_LINE(&f, "0 r0 C running 1");
+    T_LINE(&f, "10 r0 B running 1");
+    T_LINE(&f, "12 r0 C success 1");
+    T_INTEQ(f.used[0][2], 1);
+    T_CHECK(f.now == 12);
+    ub_buf_free(&f.log);
+
+    /* A fails for good: B upstream_failed, the early C is stopped and upstream_failed too */
+    mkspec(&g, 3, "ABBC");
+    fkinit(&f, &g);
+    f.early_task = 2;
+    script(&f, 0, 0, (step){ 5, 0, 1, 0, "source gone" });
+    script(&f, 0, 2, (step){ 12, 1, 0, 0, NULL });
+    c = cfg_of(&g, &f, 1, 1);
+    T_INTEQ(ub_sched_run(&c, &eops, &f, &sum), 1);
+    T_LINE(&f, "5 r0 A failed 1 [source gone]");
+    T_LINE(&f, "5 r0 B upstream_failed 0");
+    T_LINE(&f, "5 SIGTERM C");
+    T_LINE(&f, "5.5 r0 C upstream_failed 1");
+    T_INTEQ((int)sum.tasks_failed, 1);
+    T_INTEQ(f.closed[0], 2);
+    ub_buf_free(&f.log);
+
+    /* C fails (fatally, no retries) while A still runs: not counted, not final; it runs again
+     * once B succeeded, in the ordinary way (a second early try is never made) */
+    mkspec(&g, 3, "ABBC");
+    g.t[2].retries = 0;
+    fkinit(&f, &g);
+    f.early_task = 2;
+    script(&f, 0, 0, (step){ 10, 1, 0, 0, NULL });
+    script(&f, 0, 1, (step){ 1, 1, 0, 0, NULL });
+    script(&f, 0, 2, (step){ 2, 0, 1, 0, "bad row" });
+    script(&f, 0, 2, (step){ 1, 1, 0, 0, NULL });
+    c = cfg_of(&g, &f, 1, 1);
+    T_INTEQ(ub_sched_run(&c, &eops, &f, &sum), 0);
+    T_LINE(&f, "2 r0 C up_for_retry 1 [bad row]");
+    T_LINE(&f, "11 r0 C queued 1");
+    T_LINE(&f, "11 r0 C running 2");
+    T_LINE(&f, "12 r0 C success 2");
+    T_INTEQ(f.used[0][2], 2);
+    ub_buf_free(&f.log);
+
+    /* an early C that reports success before its upstream did is not believed */
+    mkspec(&g, 3, "ABBC");
+    fkinit(&f, &g);
+    f.early_task = 2;
+    script(&f, 0, 0, (step){ 10, 1, 0, 0, NULL });
+    script(&f, 0, 1, (step){ 1, 1, 0, 0, NULL });
+    script(&f, 0, 2, (step){ 3, 1, 0, 0, NULL });
+    script(&f, 0, 2, (step){ 1, 1, 0, 0, NULL });
+    c = cfg_of(&g, &f, 1, 1);
+    T_INTEQ(ub_sched_run(&c, &eops, &f, &sum), 0);
+    T_LINE(&f, "3 r0 C up_for_retry 1 [ended with success before its upstream tasks did]");
+    T_LINE(&f, "12 r0 C success 2");
+    ub_buf_free(&f.log);
+}
+
 int main(void)
 {
     test_delays();
@@ -639,5 +723,6 @@ int main(void)
     test_critical_path();
     test_tolerance();
     test_history();
+    test_early();
     return t_done("test_sched");
 }
