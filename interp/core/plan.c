@@ -2,6 +2,7 @@
 #include "core/plan.h"
 #include "core/hooks.h"
 #include "core/fingerprint.h"
+#include "core/handoff.h"
 #include "core/journal.h"
 #include <jansson.h>
 #include <stdlib.h>
@@ -75,6 +76,11 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
 
     ub_fp_decision *dec = decisions(e);
     size_t nrun = 0;
+    /* the streaming hand-offs a run would make (handoff.h): a note on each load */
+    ub_handoff *ho = NULL;
+    size_t nho = 0;
+    if (ub_handoff_enabled() && ub_handoff_find(e, &ho, &nho))
+        nho = 0;
     if (!json)
         ub_buf_addf(&b, "Plan for pipeline %s, ds %s, profile %s\n", s->pipeline, e->ds, e->profile);
     for (size_t k = 0; k < s->ntasks; k++) {
@@ -92,6 +98,12 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
             if (ub_hooks_describe(e, t, &hb) && !hb.err)
                 ub_op_effect(c, "hook", "lua", "%s", ub_buf_str(&hb));
             ub_buf_free(&hb);
+            for (size_t q = 0; q < nho; q++)
+                if (ho[q].dst == t->index)
+                    ub_op_effect(c, "note", "-",
+                                 "streaming hand-off: starts while %s runs, loading its file as it is written; "
+                                 "commits only after %s and %s succeeded (UBPIPE_HANDOFF=0: after them)",
+                                 s->tasks[ho[q].src].id, s->tasks[ho[q].src].id, s->tasks[ho[q].link].id);
         }
         if (prc && ub_diag_count(diag) == errs0)        /* an error not tied to a node */
             ub_diag_error(diag, t->loc, "task '%s': %s", t->id,
@@ -169,6 +181,7 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
     }
     print_masked(&b, out);
 out:
+    ub_handoff_free(ho, nho);
     ub_fp_decisions_free(dec, dec ? s->ntasks : 0);
     ub_free(dec);
     json_decref(jtasks);

@@ -702,6 +702,21 @@ static void handoff_notify(runner *R, size_t r, size_t i, const ub_kv *kv, size_
     }
 }
 
+/* A try of task i of run r failed: an early try following it stops following (its
+ * control pipe closes: nothing committed, and the core does not count its try). */
+static void handoff_drop(runner *R, size_t r, size_t i)
+{
+    runinfo *ri = &R->runs[r];
+    for (size_t k = 0; k < ri->nho; k++) {
+        const ub_handoff *h = &ri->ho[k];
+        worker *dw = h->src == i || h->link == i ? find_worker(R, r, h->dst, W_RUNNING) : NULL;
+        if (dw && dw->ho == h && dw->ctl >= 0) {
+            close(dw->ctl);
+            dw->ctl = -1;
+        }
+    }
+}
+
 static void op_stop(void *ud, size_t r, size_t i, int hard)
 {
     runner *R = ud;
@@ -808,6 +823,8 @@ static void op_record(void *ud, size_t r, size_t i, const char *state, int try_n
         ub_cancel_requested = 1;
     }
     ub_free(fpt);
+    if (strcmp(state, "up_for_retry") == 0 || strcmp(state, "failed") == 0)
+        handoff_drop(R, r, i);
     /* on_failure / on_retry hooks run here, in the scheduler: they report, they
      * cannot change the outcome */
     const char *hook = strcmp(state, "failed") == 0 ? "on_failure"
