@@ -132,10 +132,27 @@ static int collect_key(void *ud, const char *key, const ub_lake_info *st)
 
 static int64_t copy_object(ub_lake *sl, const char *sk, ub_lake *dl, const char *dk, ub_err *err)
 {
-    ub_reader *r = ub_lake_open_read(sl, sk, err);
+    ub_reader *r = NULL;
     ub_writer *w = NULL;
+    ub_buf sp = UB_BUF_INIT;
     int64_t n = -1;
-    if (!r || !(w = ub_lake_open_write(dl, dk, err)))
+    struct stat st;
+    /* a file lake's object into a file lake on the same file system (the local HDFS): a hard
+     * link, fsynced and renamed into place, instead of a copy of the bytes — lake objects are
+     * only ever replaced by rename, so the two names keep the same bytes */
+    int lp = ub_lake_local_path(sl, sk, &sp, err);
+    if (lp < 0)
+        goto out;
+    if (lp && stat(sp.p, &st) == 0 && S_ISREG(st.st_mode)) {
+        int k = ub_lake_put_link(dl, dk, sp.p, err);
+        if (k < 0)
+            goto out;
+        if (k) {
+            n = (int64_t)st.st_size;
+            goto out;
+        }
+    }
+    if (!(r = ub_lake_open_read(sl, sk, err)) || !(w = ub_lake_open_write(dl, dk, err)))
         goto out;
     if ((n = ub_stream_copy(r, w, err)) < 0)
         goto out;
@@ -146,6 +163,7 @@ static int64_t copy_object(ub_lake *sl, const char *sk, ub_lake *dl, const char 
 out:
     ub_writer_abort(w);
     ub_reader_close(r);
+    ub_buf_free(&sp);
     return n;
 }
 

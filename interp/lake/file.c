@@ -574,6 +574,21 @@ static void f_free(ub_lake *lake)
     ub_free(l);
 }
 
+/* ub_lake_local_path: the object's file under the root (it need not exist) */
+static int f_local_path(ub_lake *lake, const char *key, ub_buf *out, ub_err *err)
+{
+    flake *l = (flake *)lake;
+    ub_buf path = UB_BUF_INIT;
+    int rc = -1;
+    if (obj_path(l, key, &path, err) || check_inside(l, path.p, key, err))
+        goto out;
+    ub_buf_adds(out, path.p);
+    rc = out->err ? ub_err_oom(err) : 1;
+out:
+    ub_buf_free(&path);
+    return rc;
+}
+
 static const ub_lake_ops file_ops = {
     .scheme = "file",
     .open_read = f_open_read,
@@ -584,6 +599,7 @@ static const ub_lake_ops file_ops = {
     .remove = f_remove,
     .free = f_free,
     .put_link = f_put_link,
+    .local_path = f_local_path,
 };
 
 ub_lake *ub_lake_file_open(const char *dir, ub_err *err)

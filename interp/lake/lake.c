@@ -229,6 +229,13 @@ int ub_lake_put_link(ub_lake *l, const char *key, const char *path, ub_err *err)
     return l->ops->put_link ? l->ops->put_link(l, key, path, err) : 0;
 }
 
+int ub_lake_local_path(ub_lake *l, const char *key, ub_buf *out, ub_err *err)
+{
+    if (ub_lake_key_check(key, err))
+        return -1;
+    return l->ops->local_path ? l->ops->local_path(l, key, out, err) : 0;
+}
+
 ub_writer *ub_lake_open_write(ub_lake *l, const char *key, ub_err *err)
 {
     if (ub_lake_key_check(key, err))

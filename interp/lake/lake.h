@@ -9,6 +9,7 @@
 #ifndef UB_LAKE_H
 #define UB_LAKE_H
 #include <stdint.h>
+#include "base/buf.h"
 #include "base/err.h"
 #include "io/stream.h"
 
@@ -33,6 +34,8 @@ typedef struct ub_lake_ops {
     void (*free)(ub_lake *);
     /* optional (NULL: the backend cannot): see ub_lake_put_link */
     int  (*put_link)(ub_lake *, const char *key, const char *path, ub_err *);
+    /* optional: see ub_lake_local_path */
+    int  (*local_path)(ub_lake *, const char *key, ub_buf *out, ub_err *);
 } ub_lake_ops;
 
 struct ub_lake {
@@ -77,6 +80,11 @@ int ub_lake_remove(ub_lake *l, const char *key, ub_err *err);
  * the backend cannot (another backend or file system, not a regular file: the
  * caller streams the bytes instead; nothing was written), -1 error. */
 int ub_lake_put_link(ub_lake *l, const char *key, const char *path, ub_err *err);
+/* The local file holding the object key, when the backend keeps objects as
+ * local files (the file lake): 1 with its path appended to out; 0 for another
+ * backend; -1 error.  The file is the lake's: read it, link it (it is never
+ * rewritten in place, only replaced by rename), never write it. */
+int ub_lake_local_path(ub_lake *l, const char *key, ub_buf *out, ub_err *err);
 /* Removes every object under prefix (which must end in '/'). */
 int ub_lake_remove_prefix(ub_lake *l, const char *prefix, ub_err *err);
 

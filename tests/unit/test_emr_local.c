@@ -337,6 +337,14 @@ static void test_inputs(void)
     check_file(path, "cid,positive_review,insert_date\n2,true,2021-06-01\n3,true,2021-06-01\n");
     snprintf(path, sizeof path, "%s/single/a.csv", v.hdfs);
     check_file(path, "cid,review_str\n1,good\n");
+    /* file lake to local HDFS on one file system: hard links, not copies of the bytes */
+    struct stat sa, sl;
+    char lpath[600];
+    snprintf(lpath, sizeof lpath, "%s/raw/multi/a.csv", v.lake);
+    T_CHECK(stat(path, &sa) == 0 && stat(lpath, &sl) == 0 && sa.st_ino == sl.st_ino && sa.st_dev == sl.st_dev);
+    snprintf(path, sizeof path, "%s/out/x/part-00001.csv", v.hdfs);
+    snprintf(lpath, sizeof lpath, "%s/stage/one.csv", v.lake);
+    T_CHECK(stat(path, &sa) == 0 && stat(lpath, &sl) == 0 && sa.st_ino == sl.st_ino);
     ub_buf_free(&b);
     ids_free(&r);
     env_close(&v);
