@@ -146,7 +146,7 @@ unit: $(UNIT)
 	sh tests/run.sh $(BUILD) unit
 
 soak: all ; KILL_N=200 sh tests/e2e/test_kill_resume.sh
-bench: all
+bench: all $(BUILD)/libubpipe.a
 	sh tests/bench/run.sh $(BUILD)
 
 run: 

@@ -157,6 +157,11 @@ SQL_ASOF="SELECT invoice_number, stock_code, detail, quantity, invoice_date, uni
 set -- $(whole "$UBPIPE_CONN_SOURCE" "$DEMO/movie_review.csv" x1)
 row "whole run vs serial psql floor, 1x (s)" "$1" "$2" "$(ratio "$1" "$2")" "<= 0.8 x (medians of 3, fresh state)"
 m1=$3
+# the same without the streaming hand-off (the load waits for the extract and the upload)
+export UBPIPE_HANDOFF=0
+set -- $(whole "$UBPIPE_CONN_SOURCE" "$DEMO/movie_review.csv" x1off)
+unset UBPIPE_HANDOFF
+row "  the same with UBPIPE_HANDOFF=0 (s)" "$1" "$2" "$(ratio "$1" "$2")" "(the hand-off's share)"
 
 # --- memory -------------------------------------------------------------------
 rss() {  # peak RSS in MB of the largest process of a command (children included)
