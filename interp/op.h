@@ -139,10 +139,9 @@ void ub_op_stream_out(ub_opctx *c, const char *path);
  * follow the file that becomes the lake object *key. */
 int  ub_op_stream_in(ub_opctx *c, const char **key);
 /* A reader of that file: at its end it waits for more until the producer
- * succeeded (or fails: stopped, the producer gone).  The caller owns it. */
+ * succeeded (or fails: stopped, the producer gone), and then fails unless the
+ * file the producer committed is the one read, whole.  The caller owns it. */
 ub_reader *ub_op_stream_open(ub_opctx *c, ub_err *err);
-/* The SHA-256 (hex) of the producer's whole output, once it succeeded; else NULL. */
-const char *ub_op_stream_sha256(ub_opctx *c);
 /* Waits until every upstream task succeeded: 0, or -1 when the try is
  * stopped or the scheduler went away (commit nothing then). */
 int  ub_op_stream_wait(ub_opctx *c);

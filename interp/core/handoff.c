@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int ub_handoff_enabled(void)
@@ -157,12 +158,10 @@ void ub_handoff_poll(ub_handoff_in *h, int ms)
             continue;
         }
         h->line[h->nline] = '\0';
-        if (strncmp(h->line, "end ", 4) == 0) {
-            snprintf(h->sha, sizeof h->sha, "%s", h->line + 4);
+        if (strcmp(h->line, "end") == 0)
             h->ended = 1;
-        } else if (strcmp(h->line, "go") == 0) {
+        else if (strcmp(h->line, "go") == 0)
             h->go = 1;
-        }
         h->nline = 0;
     }
 }
@@ -172,7 +171,26 @@ typedef struct follow {
     ub_opctx      *c;
     ub_handoff_in *h;
     int            fd;
+    uint64_t       got;          /* bytes read */
+    struct stat    st;           /* of the open file */
 } follow;
+
+/* At the end: what was read is the extract's committed file, whole — the file
+ * it renamed into place is the one followed (P writes it in place, append-only,
+ * and never rewrites it), and its size is what was read. */
+static int follow_check(follow *f, ub_err *err)
+{
+    struct stat now;
+    if (stat(f->h->final, &now) < 0)
+        return ub_err_set(err, "could not stat '%s': %s", f->h->final, strerror(errno));
+    if (now.st_dev != f->st.st_dev || now.st_ino != f->st.st_ino)
+        return ub_err_set(err, "'%s' is not the file that was followed (another try or process replaced it)",
+                          f->h->final);
+    if ((uint64_t)now.st_size != f->got)
+        return ub_err_set(err, "'%s' holds %lld bytes; %llu were read while it was written", f->h->final,
+                          (long long)now.st_size, (unsigned long long)f->got);
+    return 0;
+}
 
 static ssize_t follow_read(ub_reader *r, void *buf, size_t n, ub_err *err)
 {
@@ -180,12 +198,14 @@ static ssize_t follow_read(ub_reader *r, void *buf, size_t n, ub_err *err)
     for (;;) {
         int ended = f->h->ended;             /* before the read: then an empty read is the real end */
         ssize_t k = read(f->fd, buf, n);
-        if (k > 0)
+        if (k > 0) {
+            f->got += (uint64_t)k;
             return k;
+        }
         if (k < 0 && errno != EINTR)
             return ub_err_set(err, "could not read '%s': %s", f->h->path, strerror(errno));
         if (k == 0 && ended)
-            return 0;
+            return follow_check(f, err) ? -1 : 0;
         if (f->h->closed)
             return ub_err_set(err, "the upstream task ended without handing '%s' over", f->h->path);
         if (ub_op_cancelled(f->c))
@@ -233,8 +253,10 @@ ub_reader *ub_op_stream_open(ub_opctx *c, ub_err *err)
         else
             errno = ENOENT;
     }
-    if (f->fd < 0) {
+    if (f->fd < 0 || fstat(f->fd, &f->st) < 0) {
         ub_err_set(err, "could not open '%s': %s", h->path, strerror(errno));
+        if (f->fd >= 0)
+            close(f->fd);
         ub_free(f);
         return NULL;
     }
@@ -244,12 +266,6 @@ ub_reader *ub_op_stream_open(ub_opctx *c, ub_err *err)
     f->c = c;
     f->h = h;
     return &f->base;
-}
-
-const char *ub_op_stream_sha256(ub_opctx *c)
-{
-    ub_handoff_in *h = ub_ctx_handoff(c);
-    return h && h->ended ? h->sha : NULL;
 }
 
 int ub_op_stream_wait(ub_opctx *c)

@@ -8,8 +8,9 @@
  * is run with D started while P still runs (sched.h, ops->early): P announces
  * its temporary file (ub_op_stream_out), D opens it and COPYs what is there,
  * waiting at its end for more, until the scheduler tells D that P succeeded
- * ("end SHA256", P's output) — D then checks that what it read has that hash
- * — and, later, that L succeeded ("go").  Only then does D look at the lake:
+ * ("end") — D then checks that the file P renamed into place is the one it
+ * followed (same inode) and that it read all of it — and, later, that L
+ * succeeded ("go").  Only then does D look at the lake:
  * when the location holds exactly K, of the size D read, D commits (the
  * partition appears); otherwise it rolls back and loads the lake the ordinary
  * way.  When P or L fails, the scheduler stops D (nothing was committed) and
@@ -39,13 +40,12 @@ void ub_handoff_free(ub_handoff *h, size_t n);
 int  ub_handoff_enabled(void);
 
 /* The follower's side, in D's try: the file, the key, and the read end of
- * the scheduler's control pipe (lines "end SHA256" and "go"). */
+ * the scheduler's control pipe (lines "end" and "go"). */
 typedef struct ub_handoff_in {
     const char *path, *key;     /* borrowed: P's temporary file, K */
     const char *final;          /* P's file once committed (the temporary renamed) */
     int         fd;
     int         ended, go, closed;
-    char        sha[65];
     char        line[128];
     size_t      nline;
 } ub_handoff_in;

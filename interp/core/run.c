@@ -673,9 +673,9 @@ static int op_early(void *ud, size_t r, size_t i)
     return 0;
 }
 
-/* Task i of run r succeeded: an early try following it hears so ("end SHA256"
- * from the extract, "go" from the upload, its fingerprint then taken anew). */
-static void handoff_notify(runner *R, size_t r, size_t i, const ub_kv *kv, size_t nkv)
+/* Task i of run r succeeded: an early try following it hears so ("end" from
+ * the extract, "go" from the upload, its fingerprint then taken anew). */
+static void handoff_notify(runner *R, size_t r, size_t i)
 {
     runinfo *ri = &R->runs[r];
     for (size_t k = 0; k < ri->nho; k++) {
@@ -683,22 +683,13 @@ static void handoff_notify(runner *R, size_t r, size_t i, const ub_kv *kv, size_
         worker *dw = h->src == i || h->link == i ? find_worker(R, r, h->dst, W_RUNNING) : NULL;
         if (!dw || dw->ho != h || dw->ctl < 0)
             continue;
-        ub_buf b = UB_BUF_INIT;
-        if (h->src == i) {
-            const char *sha = "-";
-            for (size_t q = 0; q < nkv; q++)
-                if (strcmp(kv[q].key, "sha256") == 0 && kv[q].val)
-                    sha = kv[q].val;
-            ub_buf_addf(&b, "end %s\n", sha);
-        } else {
+        if (h->link == i) {
             const char *why = NULL;
             json_decref(dw->fp);
             dw->fp = ub_fp_compute(ri->e, &R->spec->tasks[h->dst], &ri->j, &why);
-            ub_buf_adds(&b, "go\n");
         }
-        if (!b.err)
-            ub_write_all(dw->ctl, b.p, b.len);   /* a try already gone: its end tells the core */
-        ub_buf_free(&b);
+        const char *line = h->src == i ? "end\n" : "go\n";
+        ub_write_all(dw->ctl, line, strlen(line));   /* a try already gone: its end tells the core */
     }
 }
 
@@ -854,7 +845,7 @@ static void op_record(void *ud, size_t r, size_t i, const char *state, int try_n
         say(R, 0, "  %s %s%s%s (try %d)", paint(R, "0", "start", word, sizeof word), pre, sp, t->id, try_no);
     } else if (strcmp(state, "success") == 0) {
         ub_engine_publish(ri->e, t->id, kv, nkv);
-        handoff_notify(R, r, i, kv, nkv);
+        handoff_notify(R, r, i);
         char extra[96] = "";
         if (w && w->has_progress) {
             char b[32];
