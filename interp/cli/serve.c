@@ -32,7 +32,8 @@ static void on_stop(int sig)
 
 static const char serve_usage[] =
     "usage: ubpipe serve FILE... [--listen HOST:PORT] [--read-only] [--no-scheduler]\n"
-    "  --listen HOST:PORT  address to serve on (default 127.0.0.1:8080; port 0 = a free one)\n"
+    "  --listen HOST:PORT  address to serve on (default 127.0.0.1:8080; [::1]:8080 for IPv6;\n"
+    "                      port 0 = a free one)\n"
     "  --read-only         refuse every POST (trigger, clear, pause)\n"
     "  --no-scheduler      start no run by schedule; POSTed runs still start\n"
     "Environment: UBPIPE_HOME (state directory), UBPIPE_SERVE_TOKEN (the token POSTs need; default the\n"
@@ -105,7 +106,7 @@ static int load_token(const char *state_dir, char *out, size_t cap)
 
 static int is_loopback(const char *host)
 {
-    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0;
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
 }
 
 int ub_cmd_serve(int argc, char **argv)
@@ -146,6 +147,18 @@ int ub_cmd_serve(int argc, char **argv)
     }
     memcpy(host, listen, (size_t)(colon - listen));
     host[colon - listen] = 0;
+    if (host[0] == '[') {            /* [IPv6]:PORT, as in a URL */
+        size_t hl = strlen(host);
+        if (hl < 3 || host[hl - 1] != ']') {
+            ub_diag_free(&d);
+            return usage("--listen takes HOST:PORT or [IPv6]:PORT, not ", listen);
+        }
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = 0;
+    } else if (strchr(host, ':')) {
+        ub_diag_free(&d);
+        return usage("--listen: an IPv6 address goes in brackets, [ADDR]:PORT, not ", listen);
+    }
 
     /* the state directory, as `ubpipe run` finds it */
     char state[PATH_MAX];
@@ -211,7 +224,7 @@ int ub_cmd_serve(int argc, char **argv)
         fprintf(stderr, "ubpipe serve: %s\n", err.msg);
         goto done;
     }
-    printf("serving on http://%s:%d\n", host, bound);
+    printf(strchr(host, ':') ? "serving on http://[%s]:%d\n" : "serving on http://%s:%d\n", host, bound);
     fflush(stdout);
     if (!is_loopback(host))
         fprintf(stderr, "ubpipe serve: warning: listening on %s, which is not loopback: anyone who can reach it "

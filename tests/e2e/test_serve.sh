@@ -201,12 +201,23 @@ stop
 same "SIGTERM exit status" $? 0
 [ -f "$UBPIPE_HOME/serve/paused/user_behavior" ] && ko "unpause persisted" || ok
 
-# read-only
-start "$P" --listen 127.0.0.1:0 --read-only --no-scheduler || exit 1
-same "read-only POST" "$(auth POST /api/v1/pipelines/user_behavior/pause)" 403
-same "read-only GET" "$(req GET /api/v1/pipelines/user_behavior/runs)" 200
+# read-only, on IPv6 loopback (when the machine has it); the origin check takes the bracketed URL
+if [ -f /proc/net/if_inet6 ] && grep -q '^0\{31\}1 ' /proc/net/if_inet6; then
+  start "$P" --listen '[::1]:0' --read-only --no-scheduler || exit 1
+  case $URL in "http://[::1]:"[0-9]*) ok ;; *) ko "first line names the IPv6 URL: [$URL]" ;; esac
+  same "IPv6 GET" "$(req GET /api/v1/pipelines/user_behavior/runs -g)" 200
+  same "IPv6 read-only POST" "$(auth POST /api/v1/pipelines/user_behavior/pause -g -H "Origin: $URL")" 403
+else
+  echo "test_serve: no IPv6 loopback here: the [::1] listen is not tested"
+  start "$P" --listen 127.0.0.1:0 --read-only --no-scheduler || exit 1
+fi
+same "read-only POST" "$(auth POST /api/v1/pipelines/user_behavior/pause -g)" 403
+same "read-only GET" "$(req GET /api/v1/pipelines/user_behavior/runs -g)" 200
 stop
 same "SIGTERM exit status (read-only)" $? 0
+"$UBPIPE" serve "$P" --listen '::1:0' > /dev/null 2> "$TMP/err6"
+same "unbracketed IPv6 exit status" $? 2
+grep -q 'an IPv6 address goes in brackets' "$TMP/err6" && ok || ko "unbracketed IPv6 message: $(cat "$TMP/err6")"
 
 # SIGTERM with a run in flight: after the grace period the run is cancelled, the daemon exits 0, and
 # `ubpipe run` resumes the ds to the right numbers
