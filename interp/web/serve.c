@@ -71,6 +71,7 @@ typedef struct rcache_t {
 } rcache_t;
 
 #define EV_RING 256
+#define RUNS_LOG_MAX ((off_t)8 << 20)   /* bytes of STATE/serve/runs.log before it is rotated */
 typedef struct event_t {
     unsigned long long seq;
     char *json;
@@ -500,6 +501,16 @@ static void start_child(ub_serve *s, const req_t *r)
         return;
     }
     s->kids = nk;
+    /* runs.log holds what the runs print under -q (warnings and errors): past RUNS_LOG_MAX it is
+     * renamed runs.log.1 (the one before is dropped), so a daemon that runs for years stays bounded */
+    struct stat lst;
+    if (stat(lp.p, &lst) == 0 && lst.st_size > RUNS_LOG_MAX) {
+        ub_buf old = UB_BUF_INIT;
+        ub_buf_addf(&old, "%s.1", lp.p);
+        if (!old.err)
+            (void)rename(lp.p, old.p);      /* best effort: a failure only means the log keeps growing */
+        ub_buf_free(&old);
+    }
     pid_t pid = fork();
     if (pid == 0) {
         setpgid(0, 0);

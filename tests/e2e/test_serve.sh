@@ -222,8 +222,13 @@ grep -q 'an IPv6 address goes in brackets' "$TMP/err6" && ok || ko "unbracketed 
 # SIGTERM with a run in flight: after the grace period the run is cancelled, the daemon exits 0, and
 # `ubpipe run` resumes the ds to the right numbers
 D5=2021-04-12
+# runs.log past 8 MiB is rotated when the next run starts
+head -c 9000000 /dev/zero | tr '\0' 'x' > "$UBPIPE_HOME/serve/runs.log"
 UBPIPE_SERVE_GRACE=0 start "$P" --listen 127.0.0.1:0 --no-scheduler || exit 1
 same "trigger $D5" "$(auth POST /api/v1/pipelines/user_behavior/runs -d "{\"ds\":\"$D5\"}")" 202
+for _ in $(seq 1 100); do [ -f "$UBPIPE_HOME/serve/runs.log.1" ] && break; sleep 0.05; done
+same "runs.log rotated at the next run" "$(wc -c 2>/dev/null < "$UBPIPE_HOME/serve/runs.log.1")" 9000000
+[ "$(wc -c < "$UBPIPE_HOME/serve/runs.log")" -lt 1000000 ] && ok || ko "runs.log after rotation is small"
 i=0; st=queued
 while [ $i -lt 200 ] && [ "$st" != running ]; do
   sleep 0.1; [ "$(req GET /api/v1/pipelines/user_behavior/runs/$D5)" = 200 ] && st=$(jq_ 'd["state"]'); i=$((i + 1)); done
