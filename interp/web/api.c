@@ -147,7 +147,7 @@ static json_t *run_summary(ub_serve *s, ub_serve_pipeline *p, const char *ds)
         ub_journal_close(&j);
     }
     const char *state = ub_serve_run_state(s, p, ds);
-    int done = state && (!strcmp(state, "success") || !strcmp(state, "failed"));
+    int done = state && (!strcmp(state, "success") || !strcmp(state, "failed") || !strcmp(state, "incomplete"));
     return json_pack("{s:s, s:s?, s:o, s:o, s:o}", "ds", ds, "state", state, "start", rfc3339(start), "end",
                      rfc3339(done ? end : 0), "tasks", tasks);
 }

@@ -235,8 +235,9 @@ static int lock_busy(const ub_serve *s, const char *name, const char *ds)
 }
 
 /* The state of a run from its journal: running while a task is in
- * progress (and the run's lock is held), failed when one failed (or the
- * run stopped half way), success when every task of the spec succeeded. */
+ * progress (and the run's lock is held), failed when one failed,
+ * incomplete when it stopped half way with nothing failed (killed, or run
+ * with --only), success when every task of the spec succeeded. */
 static const char *journal_state(ub_serve *s, pipe_t *p, const char *ds)
 {
     ub_journal j;
@@ -263,7 +264,7 @@ static const char *journal_state(ub_serve *s, pipe_t *p, const char *ds)
     size_t nj = j.n;
     ub_journal_close(&j);
     if (inprog || (!failed && sp && ok < sp->ntasks))
-        return lock_busy(s, p->pub.name, ds) ? "running" : (nj ? "failed" : NULL);
+        return lock_busy(s, p->pub.name, ds) ? "running" : (nj ? "incomplete" : NULL);
     if (failed)
         return "failed";
     return "success";
@@ -423,6 +424,8 @@ static ub_ds_state ds_state(void *ud, long day)
         return lock_busy(c->s, c->p->pub.name, ds) ? UB_DS_ACTIVE : UB_DS_NONE;
     if (!strcmp(r->state, "running"))
         return UB_DS_ACTIVE;
+    if (!strcmp(r->state, "incomplete"))
+        return UB_DS_NONE;          /* interrupted or partial, nothing failed: due again, and resumed */
     return !strcmp(r->state, "success") ? UB_DS_SUCCESS : UB_DS_FAILED;
 }
 
@@ -773,20 +776,21 @@ static void label(ub_buf *out, const char *v)
 
 void ub_serve_metrics(ub_serve *s, ub_buf *out)
 {
-    static const char *const states[] = { "queued", "running", "success", "failed" };
+    static const char *const states[] = { "queued", "running", "success", "failed", "incomplete" };
     ub_serve_lock(s);
     ub_buf_adds(out, "# HELP ubpipe_runs Runs by pipeline and state, from the journal.\n# TYPE ubpipe_runs gauge\n");
     for (size_t i = 0; i < s->n; i++) {
         pipe_t *p = &s->p[i];
-        size_t cnt[4] = { 0 };
+        enum { NSTATES = sizeof states / sizeof states[0] };
+        size_t cnt[NSTATES] = { 0 };
         for (size_t r = 0; r < p->nruns; r++) {
             const char *st = ub_serve_run_state(s, &p->pub, p->runs[r].ds);
-            for (int k = 0; st && k < 4; k++)
+            for (int k = 0; st && k < NSTATES; k++)
                 cnt[k] += strcmp(st, states[k]) == 0;
         }
         for (size_t r = 0; r < s->nreqs; r++)
             cnt[0] += s->reqs[r].pipe == i && !find_run(p, s->reqs[r].ds);
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < NSTATES; k++) {
             ub_buf_adds(out, "ubpipe_runs{pipeline=\"");
             label(out, p->pub.name);
             ub_buf_addf(out, "\",state=\"%s\"} %zu\n", states[k], cnt[k]);

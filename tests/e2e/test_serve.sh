@@ -247,20 +247,29 @@ START=$(date -u -d "$TODAY - 3 days" +%Y-%m-%d)
 LATEST=$(date -u -d "$TODAY - 1 day" +%Y-%m-%d)
 sed -e "s/^start_date: .*/start_date: $START\nschedule: \"@daily\"\ncatchup: false\nmax_active_runs: 1/" $P \
   > pipelines/.test_serve.yaml
+# the latest ds ran only its first task from the command line: incomplete, so due again
+"$UBPIPE" run pipelines/.test_serve.yaml --ds "$LATEST" -q --only extract_user_purchase_data ||
+  ko "partial run of $LATEST"
 # paused (persisted in the state dir): the scheduler sees the ds due and holds it
 mkdir -p "$UBPIPE_HOME/serve/paused" && : > "$UBPIPE_HOME/serve/paused/user_behavior"
 start pipelines/.test_serve.yaml --listen 127.0.0.1:0 || exit 1
+same "a partial run is incomplete" "$(req GET "/api/v1/pipelines/user_behavior/runs/$LATEST" && jq_ 'd["state"]')" "200
+incomplete"
+same "an incomplete run is counted" "$(req GET /metrics && grep -c '^ubpipe_runs{pipeline="user_behavior",state="incomplete"} 1$' "$TMP/body")" "200
+1"
 i=0; held=
 while [ $i -lt 100 ] && [ -z "$held" ]; do
   req GET /metrics > /dev/null; held=$(grep '^ubpipe_runs_due_not_started{pipeline="user_behavior"} 1$' "$TMP/body")
   sleep 0.1; i=$((i + 1)); done
 [ -n "$held" ] && ok || ko "paused: the due ds is counted as held"
-same "paused: nothing started" "$(req GET "/api/v1/pipelines/user_behavior/runs?from=$START" && jq_ 'd["total"]')" "200
-0"
+same "paused: nothing started" "$(req GET "/api/v1/pipelines/user_behavior/runs?from=$START" && jq_ 'd["total"], d["runs"][0]["state"]')" "200
+1 incomplete"
 same "paused shown" "$(req GET /api/v1/pipelines && jq_ 'd[0]["paused"]')" "200
 True"
 same "unpause the scheduled copy" "$(auth POST /api/v1/pipelines/user_behavior/unpause)" 200
-same "scheduled run of $LATEST" "$(wait_run "$LATEST")" success
+same "scheduled run of $LATEST resumes the incomplete one" "$(wait_run "$LATEST")" success
+same "the resumed run did not redo the first task" \
+  "$(grep -c '"task":"extract_user_purchase_data","state":"running"' "$UBPIPE_HOME/runs/user_behavior/$LATEST/journal.jsonl")" 1
 same "only the latest ds" "$(req GET /api/v1/pipelines/user_behavior/runs?from=$START && jq_ '[r["ds"] for r in d["runs"]]')" \
   "200
 ['$LATEST']"
