@@ -7,6 +7,7 @@
 #include "core/node.h"
 #include "io/html.h"
 #include <cmark.h>
+#include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <math.h>
@@ -279,6 +280,24 @@ static void check_enum(rep *r, const ub_node *n, const char *what, const char *c
         err_at(r, n->loc, "unknown %s '%s' (one of: %s)", what, n->str, all);
 }
 
+/* A number format: one of formats, or "currency CODE" with an ISO 4217 code in capitals
+ * (plain "currency" is US dollars). */
+static void check_format(rep *r, const ub_node *n)
+{
+    if (!n)
+        return;
+    const char *v = n->str;
+    if (strncmp(v, "currency ", 9) == 0) {
+        const char *code = v + 9;
+        if (strlen(code) == 3 && isupper((unsigned char)code[0]) && isupper((unsigned char)code[1]) &&
+            isupper((unsigned char)code[2]))
+            return;
+        err_at(r, n->loc, "format '%s': the currency is an ISO 4217 code in capitals, such as 'currency EUR'", v);
+        return;
+    }
+    check_enum(r, n, "format", formats);
+}
+
 static void check_data(rep *r, block *b, const char *key)
 {
     const ub_node *n = scalar(r, b, key, strcmp(key, "data") == 0);
@@ -344,7 +363,7 @@ static void check_block(rep *r, block *b)
         check_data(r, b, "data");
         const ub_node *t = scalar(r, b, "type", 1);
         check_enum(r, t, "chart type", chart_types);
-        check_enum(r, scalar(r, b, "format", 0), "format", formats);
+        check_format(r, scalar(r, b, "format", 0));
         scalar(r, b, "title", 0);
         scalar(r, b, "series", 0);
         int hist = t && strcmp(t->str, "histogram") == 0;
@@ -384,7 +403,7 @@ static void check_block(rep *r, block *b)
             if (f->items[i]->kind != UB_SCALAR)
                 err_at(r, f->items[i]->loc, "table block: a format is a string");
             else
-                check_enum(r, f->items[i], "format", formats);
+                check_format(r, f->items[i]);
     } else {
         check_keys(r, b, value_keys);
         check_data(r, b, "data");
@@ -392,7 +411,7 @@ static void check_block(rep *r, block *b)
         scalar(r, b, "column", 1);
         scalar(r, b, "title", 0);
         scalar(r, b, "label", 0);
-        check_enum(r, scalar(r, b, "format", 0), "format", formats);
+        check_format(r, scalar(r, b, "format", 0));
     }
 }
 
@@ -793,13 +812,27 @@ static void fmt_number(ub_buf *o, const char *v, const char *fmt)
         return;
     }
     int dec = 2;
+    char other[8];                       /* "XXX" and a no-break space */
     const char *pre = "", *post = "";
     if (strcmp(fmt, "percent") == 0) {
         x *= 100;
         dec = 1;
         post = "%";
-    } else if (strcmp(fmt, "currency") == 0) {
-        pre = "$";
+    } else if (strcmp(fmt, "currency") == 0 || strncmp(fmt, "currency ", 9) == 0) {
+        /* as the page's script shows it (Intl, en-US): a symbol for the common codes, else
+         * the code and a no-break space; no minor unit for the yen */
+        static const struct { const char *code, *sym; int dec; } cur[] = {
+            { "USD", "$", 2 },  { "EUR", "\u20ac", 2 }, { "GBP", "\u00a3", 2 }, { "JPY", "\u00a5", 0 },
+            { "INR", "\u20b9", 2 }, { "CNY", "CN\u00a5", 2 }, { "CAD", "CA$", 2 }, { "AUD", "A$", 2 },
+        };
+        const char *code = fmt[8] == ' ' ? fmt + 9 : "USD";
+        snprintf(other, sizeof other, "%.3s\u00a0", code);
+        pre = other;
+        for (size_t k = 0; k < sizeof cur / sizeof cur[0]; k++)
+            if (strcmp(code, cur[k].code) == 0) {
+                pre = cur[k].sym;
+                dec = cur[k].dec;
+            }
     } else if (strcmp(fmt, "integer") == 0) {
         dec = 0;
     } else if (x == floor(x)) {
@@ -872,7 +905,7 @@ static void expr_value(rep *r, ub_buf *o, const char *expr, ub_loc loc)
                 ub_html_text(o, "–");
             } else {
                 if (fmt)
-                    check_enum(r, &(ub_node){ .kind = UB_SCALAR, .loc = loc, .str = fmt }, "format", formats);
+                    check_format(r, &(ub_node){ .kind = UB_SCALAR, .loc = loc, .str = fmt });
                 fmt_number(o, PQgetvalue(q->res, 0, c), fmt ? fmt : numeric_oid(PQftype(q->res, c)) ? "number" : NULL);
             }
             return;
