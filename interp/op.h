@@ -48,6 +48,10 @@ typedef struct ub_opdesc {
     int (*check)(ub_opctx *);  /* optional */
     int (*plan)(ub_opctx *);
     int (*run)(ub_opctx *);
+    /* optional: in a later run, sets again (ub_op_set_output) the outputs of an
+     * earlier success whose recorded values had a secret masked in the journal,
+     * from the rendered parameters alone; touches nothing */
+    int (*restore)(ub_opctx *);
 } ub_opdesc;
 
 /* ---- identity ---------------------------------------------------------- */

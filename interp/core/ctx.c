@@ -716,4 +716,29 @@ void ub_engine_publish(ub_engine *e, const char *task, const ub_kv *out, size_t 
     lua_pop(L, 1);
 }
 
+void ub_engine_publish_journaled(ub_engine *e, ub_task *t, const ub_kv *out, const unsigned char *masked, size_t n)
+{
+    int any = 0;
+    for (size_t i = 0; masked && i < n; i++)
+        any |= masked[i];
+    ub_kv *kv = any && t->op->restore ? ub_calloc(n ? n : 1, sizeof *kv) : NULL;
+    ub_opctx *c = kv ? ub_ctx_new(e, t, 1) : NULL;
+    if (!c) {
+        ub_free(kv);
+        ub_engine_publish(e, t->id, out, n);
+        return;
+    }
+    const ub_kv *fresh = NULL;
+    size_t nf = t->op->restore(c) == 0 && !*ub_ctx_error(c) ? ub_ctx_outputs(c, &fresh) : 0;
+    for (size_t i = 0; i < n; i++) {
+        kv[i] = out[i];
+        for (size_t k = 0; masked[i] && k < nf; k++)
+            if (strcmp(fresh[k].key, out[i].key) == 0)
+                kv[i].val = fresh[k].val;
+    }
+    ub_engine_publish(e, t->id, kv, n);
+    ub_ctx_free(c);
+    ub_free(kv);
+}
+
 void ub_ctx_publish(ub_opctx *c) { ub_engine_publish(c->e, c->t->id, c->out, c->nout); }

@@ -87,6 +87,11 @@ size_t    ub_ctx_inputs(const ub_opctx *c, const ub_kv **out);
 void      ub_ctx_set_deadline(ub_opctx *c, double deadline);
 /* Publishes given outputs of task id (from the journal, for skipped tasks). */
 void      ub_engine_publish(ub_engine *e, const char *task, const ub_kv *out, size_t n);
+/* Publishes the outputs of task t that the journal recorded; those recorded with a
+ * secret masked (masked[i], may be NULL) are first set again by the operator's
+ * restore callback, when it has one (else they stay masked). */
+void      ub_engine_publish_journaled(ub_engine *e, ub_task *t, const ub_kv *out, const unsigned char *masked,
+                                      size_t n);
 
 /* The value of connection c's main field (the one UBPIPE_CONN_<NAME>
  * overrides: dsn, url or cluster), or NULL. */

@@ -566,7 +566,7 @@ int ub_fp_decide(ub_engine *e, const ub_journal *j, const char *force, ub_fp_dec
             if (!d->reason) {
                 d->action = UB_FP_SKIP;
                 d->reason = ub_strdup("up to date");
-                ub_engine_publish(e, t->id, jt->outputs, jt->nout);
+                ub_engine_publish_journaled(e, t, jt->outputs, jt->out_masked, jt->nout);
             }
         }
         json_decref(now);

@@ -836,7 +836,7 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
         }
         if (!runs) {
             if (jt && R->o->only)
-                ub_engine_publish(ri->e, t->id, jt->outputs, jt->nout);   /* the decision published the rest */
+                ub_engine_publish_journaled(ri->e, t, jt->outputs, jt->out_masked, jt->nout);   /* the decision published the rest */
             init[t->index] = UB_SS_SUCCESS;
             continue;
         }
