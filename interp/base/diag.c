@@ -1,6 +1,7 @@
 /* diag.c — collected, sorted, located error messages with a caret line. */
 #include "base/diag.h"
 #include "base/mem.h"
+#include "base/secret.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,12 +150,16 @@ size_t ub_diag_flush(ub_diag *d, FILE *out)
             break;
         }
         ub_diag_msg *m = &d->msgs[i];
+        ub_buf t = UB_BUF_INIT;
+        ub_secret_mask(m->text, &t);        /* a message may quote a rendered value */
+        const char *text = t.err ? "(out of memory)" : ub_buf_str(&t);
         if (m->loc.file && m->loc.line > 0)
-            fprintf(out, "%s:%d:%d: %s\n", m->loc.file, m->loc.line, m->loc.col, m->text);
+            fprintf(out, "%s:%d:%d: %s\n", m->loc.file, m->loc.line, m->loc.col, text);
         else if (m->loc.file)
-            fprintf(out, "%s: %s\n", m->loc.file, m->text);
+            fprintf(out, "%s: %s\n", m->loc.file, text);
         else
-            fprintf(out, "ubpipe: %s\n", m->text);
+            fprintf(out, "ubpipe: %s\n", text);
+        ub_buf_free(&t);
         print_caret(d, out, m->loc);
     }
     for (size_t i = 0; i < d->n; i++) {

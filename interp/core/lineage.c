@@ -453,6 +453,8 @@ int ub_lineage_emit(ub_lineage *l, ub_engine *e, ub_task *t, ub_opctx *c, const 
                            "eventTime", now, "producer", PRODUCER, "schemaURL", SPEC_URL, "run", "runId", run_id,
                            "facets", runf, "job", "namespace", l->ns, "name", ub_buf_str(&job), "facets", jobf,
                            "inputs", in, "outputs", out);
+    if (ev)
+        ub_secret_mask_json(ev);                 /* the values, so that the event stays valid JSON */
     char *txt = ev ? json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     ub_buf masked = UB_BUF_INIT;
     if (txt)

@@ -147,6 +147,7 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
         for (size_t q = 0; kinds[q]; q++)
             json_object_set_new(sum, kinds[q], json_integer((json_int_t)counts[q]));
         json_object_set_new(root, "summary", sum);
+        ub_secret_mask_json(root);            /* the values first: the text stays valid JSON */
         char *txt = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(root);
         if (!txt) {

@@ -244,6 +244,7 @@ static void emit_json(runner *R, json_t *ev)
     }
     json_object_set_new(ev, "ts", json_real(ub_now()));
     json_object_set_new(ev, "pipeline", json_string(R->spec->pipeline));
+    ub_secret_mask_json(ev);                  /* the values first: the line stays valid JSON */
     char *txt = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(ev);
     if (!txt)

@@ -84,6 +84,7 @@ int ub_run_status(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size
         }
         if (json) {
             json_t *root = status_json(s, e->ds, &j, dec);
+            ub_secret_mask_json(root);        /* journals of older versions held secrets in clear */
             char *txt = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
             if (txt)
                 fprintf(out, "%s\n", txt);
@@ -102,8 +103,11 @@ int ub_run_status(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size
                 double dur = r && r->started > 0 && r->ended >= r->started ? r->ended - r->started : 0;
                 const char *why;
                 const char *st = state_of(r, dec ? &dec[t->index] : NULL, &why);
+                ub_buf m = UB_BUF_INIT;
+                ub_secret_mask(why ? why : "", &m);
                 fprintf(out, "%-48s %-16s %5d %9.2fs%s%s\n", t->id, st, r ? r->tries : 0, dur, why ? "  " : "",
-                        why ? why : "");
+                        ub_buf_str(&m));
+                ub_buf_free(&m);
             }
         }
         ub_fp_decisions_free(dec, dec ? s->ntasks : 0);
@@ -134,10 +138,16 @@ int ub_run_logs(ub_engine *e, const char *task, int try_no, FILE *out, ub_diag *
         if (!f)
             continue;
         fprintf(out, "=== %s try %d ===\n", task, n);
-        char buf[8192];
-        size_t got;
-        while ((got = fread(buf, 1, sizeof buf, f)) > 0)
-            fwrite(buf, 1, got, out);
+        /* line by line, masked: a log of an older version, or one a hook wrote to */
+        char *line = NULL;
+        size_t cap = 0;
+        while (getline(&line, &cap, f) > 0) {
+            ub_buf m = UB_BUF_INIT;
+            ub_secret_mask(line, &m);
+            fputs(m.err ? "(out of memory)\n" : ub_buf_str(&m), out);
+            ub_buf_free(&m);
+        }
+        free(line);
         fclose(f);
         shown++;
     }

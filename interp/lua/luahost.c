@@ -3,6 +3,7 @@
  * (require, grants, calls) in usercode.c; lua_int.h holds what they share. */
 #include "lua/lua_int.h"
 #include "base/mem.h"
+#include "base/secret.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -142,7 +143,9 @@ void ub_lua_budget_reset(ub_lua *H)
 static int on_panic(lua_State *L)
 {
     const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(no message)";
-    fprintf(stderr, "ubpipe: unprotected Lua error: %s\n", m);
+    ub_buf b = UB_BUF_INIT;
+    ub_secret_mask(m, &b);
+    fprintf(stderr, "ubpipe: unprotected Lua error: %s\n", b.err ? "(out of memory)" : ub_buf_str(&b));
     abort();
     return 0;
 }
@@ -330,7 +333,10 @@ static int host_log(lua_State *L)
 {
     const char *level = luaL_checkstring(L, 1);
     const char *msg = luaL_checkstring(L, 2);
-    fprintf(stderr, "ubpipe: lua %s: %s\n", level, msg);
+    ub_buf m = UB_BUF_INIT;
+    ub_secret_mask(msg, &m);            /* a spec may log what it read from env */
+    fprintf(stderr, "ubpipe: lua %s: %s\n", level, m.err ? "(out of memory)" : ub_buf_str(&m));
+    ub_buf_free(&m);
     return 0;
 }
 
