@@ -9,7 +9,8 @@
  * The registry holds forms: each secret added (a root) as written and as each encoding in which
  * ubpipe's own code can carry it into a text — JSON-escaped (a step JSON, a journal line, plan
  * --format json; with and without an escaped '/'), a SQL string body (sql.literal: ' doubled, and the
- * E'' form with \ doubled too) and those two inside JSON.  Percent-encoding is not listed form by
+ * E'' form with \ doubled too), those two inside JSON, and for reports HTML-escaped and JSON inside a
+ * <script> (< > & as \u00XX).  Percent-encoding is not listed form by
  * form: the matcher reads %XX (either case) and '+' (for a space) in the text as the byte they stand
  * for, so a secret matches however much of it a URI or a form encoded.  No code path hands a secret
  * to a shell, so there is no shell-quoted form.
@@ -95,6 +96,36 @@ static void enc_sql(const char *s, int e, ub_buf *out)
     }
 }
 
+/* HTML text or attribute (io/html.c ub_html_textn) */
+static void enc_html(const char *s, ub_buf *out)
+{
+    for (const char *p = s; *p; p++) {
+        switch (*p) {
+        case '&': ub_buf_adds(out, "&amp;"); break;
+        case '<': ub_buf_adds(out, "&lt;"); break;
+        case '>': ub_buf_adds(out, "&gt;"); break;
+        case '"': ub_buf_adds(out, "&quot;"); break;
+        case '\'': ub_buf_adds(out, "&#39;"); break;
+        default: ub_buf_addc(out, *p);
+        }
+    }
+}
+
+/* JSON inside an HTML <script> (io/html.c ub_html_json_script): < > & as \u00XX */
+static void enc_script(const char *json, ub_buf *out)
+{
+    for (const char *p = json; *p; p++) {
+        if (*p == '<')
+            ub_buf_adds(out, "\\u003c");
+        else if (*p == '>')
+            ub_buf_adds(out, "\\u003e");
+        else if (*p == '&')
+            ub_buf_adds(out, "\\u0026");
+        else
+            ub_buf_addc(out, *p);
+    }
+}
+
 void ub_secret_add(const char *s)
 {
     if (!s || strlen(s) < 3)
@@ -116,7 +147,7 @@ void ub_secret_add(const char *s)
     size_t r = nroots;
     roots[nroots++] = c;
     add_form(s, r);
-    ub_buf sq = UB_BUF_INIT, se = UB_BUF_INIT, f = UB_BUF_INIT;
+    ub_buf sq = UB_BUF_INIT, se = UB_BUF_INIT, f = UB_BUF_INIT, h = UB_BUF_INIT;
     enc_sql(s, 0, &sq);
     enc_sql(s, 1, &se);
     const char *bases[] = { s, ub_buf_str(&sq), ub_buf_str(&se) };
@@ -125,14 +156,23 @@ void ub_secret_add(const char *s)
             add_form(bases[i], r);
         for (int slash = 0; slash < 2; slash++) {
             ub_buf_reset(&f);
+            ub_buf_reset(&h);
             enc_json(bases[i], slash, &f);
+            enc_script(ub_buf_str(&f), &h);
             if (!f.err)
                 add_form(ub_buf_str(&f), r);
+            if (!h.err)
+                add_form(ub_buf_str(&h), r);
         }
+        ub_buf_reset(&h);
+        enc_html(bases[i], &h);            /* a report shows SQL text, HTML-escaped */
+        if (!h.err)
+            add_form(ub_buf_str(&h), r);
     }
     ub_buf_free(&sq);
     ub_buf_free(&se);
     ub_buf_free(&f);
+    ub_buf_free(&h);
 }
 
 static int hexval(int ch)

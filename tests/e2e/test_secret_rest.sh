@@ -40,6 +40,10 @@ S=$TMP/spec
 mkdir -p "$S" "$TMP/out"
 cat > "$S/p.yaml" <<'Y'
 pipeline: secretrest
+reports:
+  r:
+    file: r.md
+    conn: warehouse
 defaults:
   retries: 0
 profiles:
@@ -93,6 +97,17 @@ DELETE FROM secret_rest.t WHERE ds = '{{ ds }}';
 INSERT INTO secret_rest.t VALUES ('{{ ds }}', {{ sql.literal(env.UBPT_SECRET) }});
 Q
 printf 'cid,review_str\n1,a good film\n2,bad\n' > "$S/reviews.csv"
+cat > "$S/r.md" <<'M'
+# The secret, as data
+
+```sql q
+SELECT v, {{ sql.literal(env.UBPT_SECRET) }} AS w FROM secret_rest.t WHERE ds = CAST({{ sql.literal(ds) }} AS DATE)
+```
+
+```table
+data: q
+```
+M
 D=2021-05-01
 O=$TMP/out
 u() { "$UBPIPE" "$@"; }
@@ -112,6 +127,9 @@ for t in put_reviews submit wait store; do
   u logs "$S/p.yaml" $t --ds $D > "$O/logs_$t.txt" 2>&1; same "logs $t exit" $? 0
 done
 u status "$S/p.yaml" --ds $D > "$O/status.txt" 2>&1; same "status exit" $? 0
+u report "$S/p.yaml" r --ds $D -o "$UBPIPE_HOME/r.html" > "$O/report.txt" 2>&1; same "report exit" $? 0
+u report "$S/p.yaml" r --ds $D --check > "$O/report_check.txt" 2>&1; same "report --check exit" $? 0
+grep -q "E'\*\*\*\*' AS w" "$O/report_check.txt" && ok || ko "report --check: $(cat "$O/report_check.txt")"
 u status "$S/p.yaml" --ds $D --format json > "$O/status.json" 2>&1; same "status json exit" $? 0
 
 # the plan shows the masked forms where the secret was (so the scan below looks at real places)
@@ -165,6 +183,9 @@ for name, safe in (("pct", ""), ("pct uri", "/'")):
     forms[name + " lower"] = "".join(c.lower() if i and e[i - 1] == "%" or (i > 1 and e[i - 2] == "%") else c
                                      for i, c in enumerate(e))
 forms["form upper"] = u.quote_plus(secret, safe="")
+def html(s): return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;").replace("'", "&#39;")
+forms["html"] = html(secret)
+forms["html(sql E)"] = html(sqle(secret))
 forms["json(pct)"] = js(u.quote(secret, safe=""))
 hits = 0
 paths = []
@@ -197,7 +218,7 @@ case $res in *" hits 0") ok ;; *) ko "the secret rests in clear: $res" ;; esac
 nfiles=$(printf '%s\n' "$res" | sed -n 's/^files \([0-9]*\) .*/\1/p')
 [ "${nfiles:-0}" -ge 30 ] && ok || ko "too few files searched: $res"
 # the files that must have been searched exist
-for f in runs/secretrest/$D/journal.jsonl runs/secretrest/$D/logs/submit.1.log emr/local/runner.log lineage.jsonl; do
+for f in runs/secretrest/$D/journal.jsonl runs/secretrest/$D/logs/submit.1.log emr/local/runner.log lineage.jsonl r.html; do
   [ -s "$UBPIPE_HOME/$f" ] && ok || ko "missing $f"
 done
 [ -n "$(ls "$EMR"/logs/*.log 2>/dev/null)" ] && ok || ko "no step logs"

@@ -81,6 +81,13 @@ int main(void)
     T_STREQ(mask(S " and more!"), "****!");
     T_INTEQ(ub_secret_nroots(), 2);
 
+    /* a report: HTML-escaped, and JSON inside a <script> */
+    ub_secret_reset();
+    ub_secret_add("a<b>&'\"c");
+    T_STREQ(mask("<td>a&lt;b&gt;&amp;&#39;&quot;c</td>"), "<td>****</td>");
+    T_STREQ(mask("{\"v\":\"a\\u003cb\\u003e\\u0026'\\\"c\"}"), "{\"v\":\"****\"}");
+    T_STREQ(mask("a&lt;b"), "a&lt;b");
+
     /* a connection string: its password, and the password percent-decoded */
     ub_secret_reset();
     ub_secret_add_conninfo("postgresql://u:Se%27cr%2Bet@h/db");
