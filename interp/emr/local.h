@@ -122,6 +122,9 @@ int         el_rec_finish(json_t *rec, ub_step_state s, const char *reason);
 int  el_private_save(const char *dir, const char *id, const json_t *args, ub_err *err);
 int  el_private_take(const char *dir, const char *id, json_t **args, ub_err *err);
 void el_private_drop(const char *dir, const char *id);
+/* Under state.lock: removes the private files of steps not in queue q (a
+ * submitter or runner that died between two writes) and stale temporaries. */
+void el_private_sweep(const char *dir, const strlist *q);
 
 /* ---- local_records.c: the queue and the cluster ---- */
 

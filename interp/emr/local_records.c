@@ -3,6 +3,7 @@
 #include "base/mem.h"
 #include "base/secret.h"
 #include "io/fsutil.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -351,6 +352,29 @@ out:
     ub_buf_free(&p);
     ub_buf_free(&text);
     return rc;
+}
+
+void el_private_sweep(const char *dir, const strlist *q)
+{
+    ub_buf p = UB_BUF_INIT;
+    if (!el_pathf(&p, "%s/private", dir))
+        return;
+    ub_sweep_tmp(p.p);                       /* temporaries of a submitter that died mid-write */
+    DIR *d = opendir(p.p);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n != ID_LEN + 5 || strcmp(de->d_name + ID_LEN, ".json") != 0)
+            continue;
+        size_t i = 0;
+        while (i < q->n && strncmp(q->v[i], de->d_name, ID_LEN) != 0)
+            i++;
+        if (i == q->n && el_pathf(&p, "%s/private/%s", dir, de->d_name))
+            unlink(p.p);                     /* its step never reached the queue, or left it */
+    }
+    if (d)
+        closedir(d);
+    ub_buf_free(&p);
 }
 
 void el_private_drop(const char *dir, const char *id)

@@ -179,6 +179,7 @@ static int pick(runner *r, json_t **picked, ub_err *err)
     int term = el_terminated(r->dir, why, sizeof why, err);
     if (term < 0)
         goto out;
+    el_private_sweep(r->dir, &q);
     for (size_t i = 0; i < q.n; i++) {
         if (el_rec_load(r->dir, q.v[i], &rec, err)) {
             rlog(r, "dropping %s from the queue: %s", q.v[i], err->msg);

@@ -738,6 +738,15 @@ static int file_has(const char *path, const char *needle)
     return yes;
 }
 
+static int put_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int bad = fputs(text, f) < 0;
+    return fclose(f) || bad ? -1 : 0;
+}
+
 static void test_secret_args(void)
 {
     env v;
@@ -806,6 +815,16 @@ static void test_secret_args(void)
     snprintf(path, sizeof path, "%s/private/%s.json", v.dir, id);
     T_CHECK(access(path, F_OK) != 0);
     ids_free(&r);
+
+    /* the runner removes private files no queued step owns (a submitter that died between
+     * its writes) and the temporaries of dead writers */
+    snprintf(path, sizeof path, "%s/private/s-ORPHAN0000000.json", v.dir);
+    T_INTEQ(put_file(path, "{\"Args\": [\"x\"]}"), 0);
+    snprintf(cmd, sizeof cmd, "%s/private/s-ORPHAN0000001.json.ubtmp.999999999.1", v.dir);
+    T_INTEQ(put_file(cmd, "{}"), 0);
+    T_INTEQ(run_runner(v.dir), 0);
+    T_CHECK(access(path, F_OK) != 0);
+    T_CHECK(access(cmd, F_OK) != 0);
 
     /* without a secret: no private file, the arguments as given */
     ub_buf_reset(&b);
