@@ -40,27 +40,6 @@ static json_t *masked(const char *s)
     return j;
 }
 
-/* Masks every string of a JSON value in place (effects, outputs). */
-static void mask_json(json_t *v)
-{
-    if (json_is_string(v)) {
-        ub_buf b = UB_BUF_INIT;
-        ub_secret_mask(json_string_value(v), &b);
-        json_string_set(v, b.err ? "" : ub_buf_str(&b));
-        ub_buf_free(&b);
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x)
-            mask_json(x);
-    } else if (json_is_object(v)) {
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x)
-            mask_json(x);
-    }
-}
-
 static int valid_ds(const char *ds)
 {
     ub_date d;
@@ -264,7 +243,7 @@ static json_t *plan_effects(ub_serve *s, ub_serve_pipeline *p, const char *ds)
     }
     ub_engine_free(e);
     ub_diag_free(&d);
-    mask_json(by_id);
+    ub_secret_mask_json(by_id);
     return by_id;
 }
 
