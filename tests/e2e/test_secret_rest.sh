@@ -2,7 +2,9 @@
 # test_secret_rest.sh — a secret never rests in clear (issue 14, item 5), on the local stack.
 #
 # One secret with the characters that encodings change (space ' " \ % / +), from the environment, used
-#   (a) in an EMR step argument, via {{ env.UBPT_SECRET }} in the step JSON (the local runner),
+#   (a) in an EMR step argument, via {{ env.UBPT_SECRET }} in the step JSON (the local runner), and a
+#       second, key-safe one (UBPT_TOKEN) in the lake key a step copies, so that the step can only
+#       succeed with the clear value (the lake and HDFS are outside UBPIPE_HOME: their names hold it),
 #   (b) as the warehouse password, percent-encoded in a URI conninfo,
 #   (c) through sql.literal in SQL (an E'' literal, since it holds a backslash);
 # then plan (text and JSON), render, run (with the OpenLineage file transport), logs, status (text and
@@ -29,6 +31,8 @@ sh scripts/stack.sh start >/dev/null || { echo "test_secret_rest: cannot start t
 
 SECRET='Ub9 pa ss'"'"'w%rd/"x\y+z'
 export UBPT_SECRET="$SECRET"
+TOKEN=Ub9tok3nXq
+export UBPT_TOKEN=$TOKEN
 # the warehouse as a URI whose password is the secret, percent-encoded (trust authentication on the
 # private socket: libpq sends it, the server does not ask)
 UBPT_WH_URI=$(python3 -c 'import sys, urllib.parse as u
@@ -37,7 +41,8 @@ print("postgresql://ubpipe:%s@/ubpipe_warehouse?host=%s" % (u.quote(sys.argv[1],
 export UBPT_WH_URI
 
 S=$TMP/spec
-mkdir -p "$S" "$TMP/out"
+export UBPT_DATA=$TMP/data
+mkdir -p "$S" "$TMP/out" "$UBPT_DATA"
 cat > "$S/p.yaml" <<'Y'
 pipeline: secretrest
 reports:
@@ -48,18 +53,18 @@ defaults:
   retries: 0
 profiles:
   local:
-    lake: "file:{{ state_dir }}/lake"
+    lake: "file:{{ env.UBPT_DATA }}/lake"
     warehouse: "{{ env.UBPT_WH_URI }}"
     emr:
       cluster: local
-      hdfs: "{{ state_dir }}/hdfs"
+      hdfs: "{{ env.UBPT_DATA }}/hdfs"
       scripts:
         classify.py: classify
 tasks:
   put_reviews:
     op: lake.put
     src: reviews.csv
-    dst: "raw:rev/{{ ds }}/movie.csv"
+    dst: "raw:rev/{{ env.UBPT_TOKEN }}/{{ ds }}/movie.csv"
   submit:
     op: emr.add_steps
     after: [put_reviews]
@@ -83,7 +88,7 @@ cat > "$S/steps.json" <<'J'
 [
   {"Name": "copy in", "ActionOnFailure": "CANCEL_AND_WAIT",
    "HadoopJarStep": {"Jar": "command-runner.jar",
-     "Args": ["s3-dist-cp", "--src=s3://b/raw/rev/{{ ds }}/", "--dest=/rev/{{ ds }}/"]}},
+     "Args": ["s3-dist-cp", "--src=s3://b/raw/rev/{{ env.UBPT_TOKEN }}/{{ ds }}/", "--dest=/rev/{{ ds }}/"]}},
   {"Name": "classify", "ActionOnFailure": "CANCEL_AND_WAIT",
    "HadoopJarStep": {"Jar": "command-runner.jar",
      "Args": ["spark-submit", "--conf", "spark.ubpt.password={{ (env.UBPT_SECRET:gsub('[\\"]', '\\%0')) }}",
@@ -142,10 +147,12 @@ got=$(sh scripts/stack.sh psql warehouse -X -q -A -t -c "SELECT v FROM secret_re
 same "the warehouse holds the secret" "$got" "$SECRET"
 EMR=$UBPIPE_HOME/emr/local
 n_priv=$(grep -l '"PrivateArgs": true' "$EMR"/steps/*.json 2>/dev/null | wc -l)
-same "steps with private arguments (one per run)" "$n_priv" 2
+same "steps with private arguments (two per run)" "$n_priv" 4
 same "private files left" "$(ls -A "$EMR/private" 2>/dev/null | wc -l)" 0
 same "private dir mode" "$(stat -c %a "$EMR/private")" 700
 [ -s "$UBPIPE_HOME/lineage.jsonl" ] && ok || ko "no lineage events written"
+# the step copied raw/rev/TOKEN/DS/ into HDFS, and the classifier read it: the clear token reached it
+same "classified rows" "$(tail -n +2 "$UBPT_DATA/hdfs/out/$D/part-00000.csv" 2>/dev/null | wc -l)" 2
 
 # ---- a later run resubmits cancelled steps: steps_json comes back from the step file, not as **** ----
 python3 - "$EMR" <<'EOF'
@@ -159,7 +166,7 @@ u run "$S/p.yaml" --ds $D --only wait > "$O/run_resubmit.txt" 2>&1; same "resubm
 grep -q "submitted them again" "$UBPIPE_HOME/runs/secretrest/$D/logs/wait.3.log" 2>/dev/null && ok ||
   ko "the wait task did not resubmit: $(cat "$O/run_resubmit.txt")"
 n_priv=$(grep -l '"PrivateArgs": true' "$EMR"/steps/*.json 2>/dev/null | wc -l)
-same "resubmitted with the secret in clear (a private file again)" "$n_priv" 3
+same "resubmitted with the secrets in clear (private files again)" "$n_priv" 6
 grep -q '"masked": \["steps_json"\]\|"masked":\["steps_json"\]' "$UBPIPE_HOME/runs/secretrest/$D/journal.jsonl" && ok ||
   ko "the journal does not list steps_json as masked"
 u logs "$S/p.yaml" wait --ds $D > "$O/logs_wait2.txt" 2>&1
@@ -168,7 +175,7 @@ u status "$S/p.yaml" --ds $D --format json > "$O/status2.json" 2>&1
 # ---- the search: the secret and each of its encodings, nowhere ----
 cat > "$TMP/scan.py" <<'EOF'
 import json, os, sys, urllib.parse as u
-secret, home, outdir = sys.argv[1], sys.argv[2], sys.argv[3]
+secret, home, outdir, token = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 def sql(s): return s.replace("'", "''")
 def sqle(s): return s.replace("\\", "\\\\").replace("'", "''")
 def js(s): return json.dumps(s, ensure_ascii=False)[1:-1]
@@ -187,6 +194,7 @@ def html(s): return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&
 forms["html"] = html(secret)
 forms["html(sql E)"] = html(sqle(secret))
 forms["json(pct)"] = js(u.quote(secret, safe=""))
+forms["token"] = token
 hits = 0
 paths = []
 for d, dirs, files in os.walk(home):
@@ -213,7 +221,7 @@ for p in paths:
             print("%s holds the %s form" % (p, name)); hits += 1
 print("files %d forms %d hits %d" % (seen, len(set(forms.values())), hits))
 EOF
-res=$(python3 "$TMP/scan.py" "$SECRET" "$UBPIPE_HOME" "$O")
+res=$(python3 "$TMP/scan.py" "$SECRET" "$UBPIPE_HOME" "$O" "$TOKEN")
 case $res in *" hits 0") ok ;; *) ko "the secret rests in clear: $res" ;; esac
 nfiles=$(printf '%s\n' "$res" | sed -n 's/^files \([0-9]*\) .*/\1/p')
 [ "${nfiles:-0}" -ge 30 ] && ok || ko "too few files searched: $res"
@@ -227,7 +235,7 @@ done
 python3 -c 'import sys, urllib.parse as u; print("x" + u.quote(sys.argv[1], safe="") + "y")' "$SECRET" \
   > "$UBPIPE_HOME/runs/planted.txt"
 printf "INSERT ... E'%s'\n" "$(printf '%s' "$SECRET" | sed "s/\\\\/\\\\\\\\/g; s/'/''/g")" > "$O/planted_out.txt"
-res=$(python3 "$TMP/scan.py" "$SECRET" "$UBPIPE_HOME" "$O")
+res=$(python3 "$TMP/scan.py" "$SECRET" "$UBPIPE_HOME" "$O" "$TOKEN")
 case $res in *"planted.txt holds the pct upper form"*"planted_out.txt holds the sql E form"*) ok ;;
   *) ko "the planted leaks were not found: $res" ;; esac
 
