@@ -7,6 +7,7 @@
  * The scheduler runs in the main thread and never waits on a client. */
 #include "web/server.h"
 #include "base/mem.h"
+#include "base/jtext.h"
 #include "base/date.h"
 #include "web/api.h"
 #include "web/pages.h"
@@ -161,7 +162,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *v
 
 static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *msg)
 {
-    return send_json(c, status, json_pack("{s:s}", "error", msg));
+    return send_json(c, status, json_pack("{s:o}", "error", ub_jtext(msg)));   /* never a 500 for odd bytes */
 }
 
 /* ---- Server-Sent Events --------------------------------------------------------------------- */
