@@ -2,6 +2,7 @@
  * [--no-scheduler]`: the scheduler daemon and the web UI in one process
  * (web/serve.c, web/server.c; documented in ubpipe-serve(1)). */
 #include "cli/serve.h"
+#include "base/show.h"
 #include "base/date.h"
 #include "base/mem.h"
 #include "base/secret.h"
@@ -42,7 +43,9 @@ static const char serve_usage[] =
 
 static int usage(const char *msg, const char *arg)
 {
-    fprintf(stderr, "ubpipe serve: %s%s\n%s", msg, arg, serve_usage);
+    fprintf(stderr, "ubpipe serve: %s", msg);
+    ub_show_fputs(arg, stderr);                       /* from the command line (base/show.h) */
+    fprintf(stderr, "\n%s", serve_usage);
     return 2;
 }
 
@@ -187,7 +190,9 @@ int ub_cmd_serve(int argc, char **argv)
     ub_err err;
     s = ub_serve_new(state, exe, read_only, scheduler, &err);
     if (!s) {
-        fprintf(stderr, "ubpipe serve: %s\n", err.msg);
+        fputs("ubpipe serve: ", stderr);
+        ub_show_fputs(err.msg, stderr);
+        fputc('\n', stderr);
         goto done;
     }
     int bad = 0;
@@ -208,7 +213,9 @@ int ub_cmd_serve(int argc, char **argv)
     int bound = 0;
     srv = ub_server_start(s, host, (int)port, token, &bound, &err);
     if (!srv) {
-        fprintf(stderr, "ubpipe serve: %s\n", err.msg);
+        fputs("ubpipe serve: ", stderr);
+        ub_show_fputs(err.msg, stderr);
+        fputc('\n', stderr);
         goto done;
     }
     printf("serving on http://%s:%d\n", host, bound);
