@@ -173,7 +173,7 @@ static int parse(ub_cli *c, int argc, char **argv)
         case 'M': {
             const char *name = ch == 't' ? "--try" : ch == 'j' ? "--jobs" : "--max-active-runs";
             long long v, min = ch == 'M' ? 0 : 1, max = ch == 't' ? INT_MAX : 256;
-            if (ub_parse_int(optarg, min, max, &v, NULL))
+            if (ub_parse_dec(optarg, min, max, &v, NULL))     /* no "+4", "04", " 4", overflow */
                 return ub_cli_usage_error("%s wants a number from %lld to %lld, not '%s'", name, min, max, optarg);
             *(ch == 't' ? &c->try_no : ch == 'j' ? &c->jobs : &c->max_active_runs) = (int)v;
             break;

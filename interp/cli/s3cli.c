@@ -1,5 +1,6 @@
 /* s3cli.c — the `ubpipe s3` verbs (presign, ls, cp) on the S3 lake backend and the signer. */
 #include "cli/s3cli.h"
+#include "base/parse.h"
 #include "base/show.h"
 #include "aws/creds.h"
 #include "aws/sigv4.h"
@@ -91,12 +92,12 @@ static int cmd_presign(int argc, char **argv)
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {
-            char *end;
-            expires = strtol(argv[++i], &end, 10);
-            if (*end || expires < 1 || expires > UB_SIGV4_MAX_EXPIRES) {
+            long long ex = 0;
+            if (ub_parse_dec(argv[++i], 1, UB_SIGV4_MAX_EXPIRES, &ex, NULL)) {
                 rc = usage("--expires must be 1..604800 seconds");
                 goto out;
             }
+            expires = (long)ex;
         } else if (argv[i][0] == '-') {
             rc = usage("unknown option for presign");
             goto out;

@@ -2,6 +2,7 @@
  * [--no-scheduler]`: the scheduler daemon and the web UI in one process
  * (web/serve.c, web/server.c; documented in ubpipe-serve(1)). */
 #include "cli/serve.h"
+#include "base/parse.h"
 #include "base/show.h"
 #include "base/date.h"
 #include "base/mem.h"
@@ -140,10 +141,9 @@ int ub_cmd_serve(int argc, char **argv)
     }
     char host[256];
     const char *colon = strrchr(listen, ':');
-    char *end = NULL;
-    long port = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host || !end || *end || colon[1] == 0 ||
-        port < 0 || port > 65535) {
+    long long port = -1;
+    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host ||
+        ub_parse_dec(colon + 1, 0, 65535, &port, NULL)) {     /* no " 80", "+80", "0x50", overflow */
         ub_diag_free(&d);
         return usage("--listen takes HOST:PORT, not ", listen);
     }

@@ -2,6 +2,7 @@
  * core's node loader for the block bodies), run its queries (libpq), and
  * write one self-contained HTML page (chart library, styles and data inlined). */
 #include "report/report.h"
+#include "base/parse.h"
 #include "base/mem.h"
 #include "base/secret.h"
 #include "core/node.h"
@@ -325,10 +326,8 @@ static long int_key(rep *r, block *b, const char *key, long lo, long hi)
     const ub_node *n = ub_node_get(b->body, key);
     if (!n)
         return 0;
-    char *end = NULL;
-    errno = 0;
-    long v = n->kind == UB_SCALAR ? strtol(n->str, &end, 10) : 0;
-    if (n->kind != UB_SCALAR || !*n->str || *end || errno || v < lo || v > hi) {
+    long long v = 0;
+    if (n->kind != UB_SCALAR || ub_parse_dec(n->str, lo, hi, &v, NULL)) {    /* no " 5", "+5", "05", overflow */
         err_at(r, n->loc, "%s block: '%s' must be a whole number from %ld to %ld", kind_names[b->kind], key, lo, hi);
         return 0;
     }

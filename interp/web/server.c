@@ -8,6 +8,7 @@
 #include "web/server.h"
 #include "base/mem.h"
 #include "base/jtext.h"
+#include "base/parse.h"
 #include "base/date.h"
 #include "web/api.h"
 #include "web/pages.h"
@@ -312,10 +313,8 @@ static long long num_arg(struct MHD_Connection *c, const char *k, long long def)
     const char *v = arg(c, k);
     if (!v || !*v)
         return def;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (*end || errno || x < 0)
+    long long x;
+    if (ub_parse_dec(v, 0, LLONG_MAX, &x, NULL))     /* no " 5", "+5", "0x10", overflow */
         return -1;
     return x;
 }
