@@ -2,6 +2,7 @@
  * decision taken from it; see fingerprint.h for the components. */
 #include "core/fingerprint.h"
 #include "base/jtext.h"
+#include "io/fsutil.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
@@ -34,7 +35,8 @@ int ub_fp_file_sha256(const char *path, char out[65])
 {
     unsigned char d[32], buf[65536];
     unsigned int dl = 0;
-    int rc = -1, fd = open(path, O_RDONLY | O_CLOEXEC);
+    const char *bad;
+    int rc = -1, fd = ub_open_regular(path, &bad);    /* never blocks on a FIFO */
     EVP_MD_CTX *m = EVP_MD_CTX_new();
     ssize_t got;
     if (fd < 0 || !m || !EVP_DigestInit_ex(m, EVP_sha256(), NULL))
@@ -223,7 +225,11 @@ static json_t *file_component(ub_opctx *c, const char *path, const json_t *old, 
         return f;
     }
     ub_buf text = UB_BUF_INIT;
-    FILE *in = fopen(path, "rb");
+    const char *bad;
+    int ifd = ub_open_regular(path, &bad);
+    FILE *in = ifd >= 0 ? fdopen(ifd, "rb") : NULL;
+    if (!in && ifd >= 0)
+        close(ifd);
     char chunk[65536];
     size_t got;
     if (!in) {

@@ -1,9 +1,11 @@
 /* yaml.c — libyaml events to a located ub_node tree, with input bounds. */
 #include "core/node.h"
+#include "io/fsutil.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 const ub_yaml_limits ub_yaml_default_limits = {
@@ -424,9 +426,16 @@ ub_node *ub_yaml_load_file(const char *path, const char *display, ub_arena *a,
     if (!lim)
         lim = &ub_yaml_default_limits;
     ub_loc where = { display, 0, 0 };
-    FILE *f = fopen(path, "rb");
+    const char *bad = NULL;
+    int fd = ub_open_regular(path, &bad);     /* a FIFO fails at once, it does not block */
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
-        ub_diag_error(diag, where, "cannot open: %s", strerror(errno));
+        if (bad)
+            ub_diag_error(diag, where, "cannot use: %s", bad);
+        else
+            ub_diag_error(diag, where, "cannot open: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return NULL;
     }
     struct stat st;

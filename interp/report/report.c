@@ -3,11 +3,13 @@
  * write one self-contained HTML page (chart library, styles and data inlined). */
 #include "report/report.h"
 #include "base/parse.h"
+#include "io/fsutil.h"
 #include "base/mem.h"
 #include "base/secret.h"
 #include "core/node.h"
 #include "io/html.h"
 #include <cmark.h>
+#include <unistd.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <math.h>
@@ -70,11 +72,15 @@ static void err_at(rep *r, ub_loc loc, const char *fmt, ...)
 
 static int read_file(rep *r)
 {
-    FILE *f = fopen(r->o->path, "rb");
+    const char *bad = NULL;
+    int fd = ub_open_regular(r->o->path, &bad);   /* a FIFO fails at once, it does not block */
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     ub_buf b = UB_BUF_INIT;
     int rc = -1;
     if (!f) {
-        err_at(r, (ub_loc){ r->file, 0, 0 }, "cannot open report: %s", strerror(errno));
+        err_at(r, (ub_loc){ r->file, 0, 0 }, "cannot open report: %s", bad ? bad : strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     ub_buf_init(&b, MAX_FILE);
