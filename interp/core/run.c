@@ -883,8 +883,8 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
         const ub_task *t = &s->tasks[s->order[k]];
         const char *act = dec[t->index].action == UB_FP_RUN ? "run" : "skip";
         say(R, 0, "  %-7s %s: %s", act, t->id, dec[t->index].reason);
-        emit_json(R, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "decision", "ds", ri->ds.s, "task", t->id,
-                               "action", act, "reason", dec[t->index].reason));
+        emit_json(R, json_pack("{s:s, s:s, s:s, s:s, s:o}", "event", "decision", "ds", ri->ds.s, "task", t->id,
+                               "action", act, "reason", ub_jtext(dec[t->index].reason)));
     }
     ri->t0 = ub_mono();
     if (ri->pending)
