@@ -23,10 +23,15 @@ static int classify(const unsigned char *p, size_t n, int final, size_t *used)
     if (!l) {
         /* a sequence cut by the end of the chunk is decided by the next one */
         if (!final && n < 4) {
-            unsigned char tmp[4] = { 0x80, 0x80, 0x80, 0x80 };
-            memcpy(tmp, p, n);
-            if (ub_jtext_seq(tmp, 4))
-                return -1;
+            /* could the bytes there are start a valid sequence?  (the second
+             * byte's range depends on the first: E0 wants A0..BF, F0 90..BF) */
+            static const unsigned char pads[] = { 0x80, 0x90, 0xA0 };
+            for (size_t k = 0; k < sizeof pads; k++) {
+                unsigned char tmp[4] = { pads[k], pads[k], pads[k], pads[k] };
+                memcpy(tmp, p, n);
+                if (ub_jtext_seq(tmp, 4))
+                    return -1;
+            }
         }
         return 0;
     }

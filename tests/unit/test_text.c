@@ -118,6 +118,14 @@ int main(void)
         T_INTEQ(used, 2);
         T_STREQ(ub_buf_str(&b), "x\\xE9z");
         ub_buf_reset(&b);
+        used = ub_show_chunk(&b, "\xE0", 1, 0);            /* E0 A5 A5 is valid: E0 waits (fuzz find) */
+        T_INTEQ(used, 0);
+        used = ub_show_chunk(&b, "\xE0\xA5\xA5", 3, 1);
+        T_INTEQ(used, 3);
+        T_STREQ(ub_buf_str(&b), "\xE0\xA5\xA5");
+        used = ub_show_chunk(&b, "\xF0\x9F", 2, 0);        /* F0 9F ... too */
+        T_INTEQ(used, 0);
+        ub_buf_reset(&b);
         used = ub_show_chunk(&b, "\xFF", 1, 0);            /* FF starts nothing: decided at once */
         T_INTEQ(used, 1);
         T_STREQ(ub_buf_str(&b), "\\xFF");
