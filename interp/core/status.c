@@ -108,8 +108,15 @@ int ub_run_status(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size
                 ub_buf_addf(&line, "%-48s %-16s %5d %9.2fs%s%s\n", t->id, st, r ? r->tries : 0, dur,
                             why ? "  " : "", why ? why : "");
                 /* the error of a try that failed, as the journal has it */
-                if (r && r->error && *r->error && strcmp(st, "success") && strcmp(st, "stale"))
-                    ub_buf_addf(&line, "    error: %s\n", r->error);
+                if (r && r->error && *r->error && strcmp(st, "success") && strcmp(st, "stale")) {
+                    ub_buf_adds(&line, "    error: ");
+                    for (const char *q = r->error; *q; q++) {     /* a traceback's lines indented too */
+                        ub_buf_addc(&line, *q);
+                        if (*q == '\n' && q[1])
+                            ub_buf_adds(&line, "           ");
+                    }
+                    ub_buf_addc(&line, '\n');
+                }
                 ub_show_fwrite(ub_buf_str(&line), line.len, out);    /* reasons and errors quote paths, data */
                 ub_buf_free(&line);
             }
