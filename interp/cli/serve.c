@@ -2,6 +2,8 @@
  * [--no-scheduler]`: the scheduler daemon and the web UI in one process
  * (web/serve.c, web/server.c; documented in ubpipe-serve(1)). */
 #include "cli/serve.h"
+#include "base/parse.h"
+#include "base/show.h"
 #include "base/date.h"
 #include "base/mem.h"
 #include "base/secret.h"
@@ -43,7 +45,9 @@ static const char serve_usage[] =
 
 static int usage(const char *msg, const char *arg)
 {
-    fprintf(stderr, "ubpipe serve: %s%s\n%s", msg, arg, serve_usage);
+    fprintf(stderr, "ubpipe serve: %s", msg);
+    ub_show_fputs(arg, stderr);                       /* from the command line (base/show.h) */
+    fprintf(stderr, "\n%s", serve_usage);
     return 2;
 }
 
@@ -138,10 +142,9 @@ int ub_cmd_serve(int argc, char **argv)
     }
     char host[256];
     const char *colon = strrchr(listen, ':');
-    char *end = NULL;
-    long port = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host || !end || *end || colon[1] == 0 ||
-        port < 0 || port > 65535) {
+    long long port = -1;
+    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host ||
+        ub_parse_dec(colon + 1, 0, 65535, &port, NULL)) {     /* no " 80", "+80", "0x50", overflow */
         ub_diag_free(&d);
         return usage("--listen takes HOST:PORT, not ", listen);
     }
@@ -200,7 +203,9 @@ int ub_cmd_serve(int argc, char **argv)
     ub_err err;
     s = ub_serve_new(state, exe, read_only, scheduler, &err);
     if (!s) {
-        fprintf(stderr, "ubpipe serve: %s\n", err.msg);
+        fputs("ubpipe serve: ", stderr);
+        ub_show_fputs(err.msg, stderr);
+        fputc('\n', stderr);
         goto done;
     }
     int bad = 0;
@@ -221,7 +226,9 @@ int ub_cmd_serve(int argc, char **argv)
     int bound = 0;
     srv = ub_server_start(s, host, (int)port, token, &bound, &err);
     if (!srv) {
-        fprintf(stderr, "ubpipe serve: %s\n", err.msg);
+        fputs("ubpipe serve: ", stderr);
+        ub_show_fputs(err.msg, stderr);
+        fputc('\n', stderr);
         goto done;
     }
     printf(strchr(host, ':') ? "serving on http://[%s]:%d\n" : "serving on http://%s:%d\n", host, bound);

@@ -1,6 +1,7 @@
 /* ctx.c — the operator API (op.h) over an engine and a task. */
 #include "core/engine.h"
 #include "base/date.h"
+#include "io/fsutil.h"
 #include "io/stream.h"
 #include <errno.h>
 #include <lauxlib.h>
@@ -459,29 +460,36 @@ const char *ub_op_file_rendered(ub_opctx *c, const char *key)
         return NULL;
     ub_buf text = UB_BUF_INIT, out = UB_BUF_INIT;
     const char *result = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    const char *bad = NULL;
+    int fd = ub_open_regular(path, &bad);     /* a FIFO fails at once, it does not block */
+    if (fd < 0 && !bad) {
         if (at)
             node_error(c, at, "cannot read '%s': %s", path, strerror(errno));
         else
             ub_op_fail(c, "cannot read '%s': %s", path, strerror(errno));
         goto out;
     }
-    struct stat st;
-    const char *bad = fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode) ? "is a directory, not a file" : NULL;
     char chunk[65536];
-    size_t got;
-    while (!bad && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (ub_buf_add(&text, chunk, got) || text.len > (16u << 20)) {
+    for (;;) {
+        ssize_t got = fd < 0 ? 0 : read(fd, chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            bad = strerror(errno);            /* unreadable: EIO, EISDIR... */
+            break;
+        }
+        if (got == 0)
+            break;
+        if (ub_buf_add(&text, chunk, (size_t)got) || text.len > (16u << 20)) {
             ub_op_fail(c, "'%s' is too large for a template (limit 16 MiB)", path);
-            fclose(f);
+            close(fd);
             goto out;
         }
-    if (!bad && ferror(f))
-        bad = strerror(errno);
-    else if (!bad && text.len == 0)
+    }
+    if (fd >= 0)
+        close(fd);
+    if (!bad && text.len == 0)
         bad = "is empty";
-    fclose(f);
     if (bad) {
         if (at)
             node_error(c, at, "cannot use '%s': %s", path, bad);
@@ -505,6 +513,23 @@ const char *ub_op_file_rendered(ub_opctx *c, const char *key)
             disp = path;
     }
     ub_diag_source(c->e->diag, disp, ub_buf_str(&text), text.len);
+    const char *nul = memchr(ub_buf_str(&text), '\0', text.len);
+    if (nul) {
+        /* a C string would end there: the rest of the file silently cut off */
+        ub_loc loc = { disp, 1, 1 };
+        for (const char *q = ub_buf_str(&text); q < nul; q++) {
+            if (*q == '\n') {
+                loc.line++;
+                loc.col = 1;
+            } else if (((unsigned char)*q & 0xC0) != 0x80) {
+                loc.col++;
+            }
+        }
+        if (c->e->planning)
+            ub_diag_error(c->e->diag, loc, "NUL byte in '%s' (a template is text)", path);
+        ub_op_fatal(c, "%s:%d:%d: NUL byte in '%s' (a template is text)", disp, loc.line, loc.col, path);
+        goto out;
+    }
     const char *s = ub_buf_str(&text), *end = s + text.len, *p = s;
     int line = 1, col = 1;
     const char *lp = s;                      /* scan position for line counting */
@@ -519,8 +544,8 @@ const char *ub_op_file_rendered(ub_opctx *c, const char *key)
             if (*lp == '\n') {
                 line++;
                 col = 1;
-            } else {
-                col++;
+            } else if (((unsigned char)*lp & 0xC0) != 0x80) {
+                col++;                       /* columns count characters, as libyaml's do */
             }
         }
         size_t blen = ub_tmpl_block_len(open, (size_t)(end - open));

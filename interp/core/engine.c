@@ -18,8 +18,8 @@ static int is_plain_int(const ub_node *n)
     const char *s = n->str;
     if (*s == '-')
         s++;
-    if (!*s || strlen(s) > 18)
-        return 0;
+    if (!*s || strlen(s) > 18 || (s[0] == '0' && s[1]))
+        return 0;                 /* 02139 stays the string it reads as, not 2139 (nor octal) */
     for (; *s; s++)
         if (!isdigit((unsigned char)*s))
             return 0;

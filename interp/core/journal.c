@@ -1,6 +1,7 @@
 /* journal.c — append-only, fsync'd run journal (JSON lines). */
 #include "core/journal.h"
 #include "base/date.h"
+#include "base/jtext.h"
 #include "io/stream.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -300,8 +301,8 @@ static int append_line(ub_journal *j, json_t *r, ub_err *err)
 
 int ub_journal_decision(ub_journal *j, const char *task, const char *decision, const char *reason, ub_err *err)
 {
-    json_t *r = json_pack("{s:f, s:s, s:s, s:s}", "ts", ub_now(), "task", task, "decision", decision, "reason",
-                          reason ? reason : "");
+    json_t *r = json_pack("{s:f, s:s, s:s, s:o}", "ts", ub_now(), "task", task, "decision", decision, "reason",
+                          ub_jtext(reason));
     int rc = r ? append_line(j, r, err) : ub_err_oom(err);
     if (rc == 0)
         apply_decision(j, task, decision, reason);
@@ -315,7 +316,7 @@ int ub_journal_run_start(ub_journal *j, const ub_kv *params, size_t n, ub_err *e
     for (size_t i = 0; i < n; i++) {
         ub_buf m = UB_BUF_INIT;
         ub_secret_mask(params[i].val, &m);
-        json_object_set_new(ps, params[i].key, json_string(ub_buf_str(&m)));
+        json_object_set_new(ps, params[i].key, ub_jtext(ub_buf_str(&m)));   /* -p bytes as they came */
         ub_buf_free(&m);
     }
     json_t *r = json_pack("{s:f, s:s, s:O}", "ts", ub_now(), "run", "start", "params", ps);
@@ -345,14 +346,14 @@ int ub_journal_record_fp(ub_journal *j, const char *task, const char *state, int
     if (error) {
         ub_buf m = UB_BUF_INIT;
         ub_secret_mask(error, &m);
-        json_object_set_new(r, "error", json_string(ub_buf_str(&m)));
+        json_object_set_new(r, "error", ub_jtext(ub_buf_str(&m)));   /* never dropped (base/jtext.h) */
         ub_buf_free(&m);
     }
     json_t *masked = json_array();
     for (size_t i = 0; i < nout; i++) {
-        json_object_set_new(o, outputs[i].key, json_string(outputs[i].val));
+        json_object_set_new(o, outputs[i].key, ub_jtext(outputs[i].val));
         if (ub_secret_found(outputs[i].val))
-            json_array_append_new(masked, json_string(outputs[i].key));
+            json_array_append_new(masked, ub_jtext(outputs[i].key));
     }
     json_object_set(r, "outputs", o);
     if (json_array_size(masked))

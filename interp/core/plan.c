@@ -3,15 +3,24 @@
 #include "core/hooks.h"
 #include "core/fingerprint.h"
 #include "core/journal.h"
+#include "base/jtext.h"
+#include "base/show.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-static void print_masked(const ub_buf *b, FILE *out)
+/* Secrets masked; a text plan also made safe for a terminal (base/show.h):
+ * SQL, keys and parameters can hold ESC sequences.  JSON carries no raw
+ * control (ub_jtext_dumps). */
+static void print_masked(const ub_buf *b, FILE *out, int json)
 {
     ub_buf m = UB_BUF_INIT;
     ub_secret_mask(ub_buf_str(b), &m);
-    fputs(ub_buf_str(&m), out);
+    if (json)
+        fputs(ub_buf_str(&m), out);
+    else
+        ub_show_fwrite(ub_buf_str(&m), m.len, out);
     ub_buf_free(&m);
 }
 
@@ -106,16 +115,22 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
             json_t *jt = json_object(), *after = json_array(), *effs = json_array();
             for (size_t i = 0; i < t->nafter; i++)
                 json_array_append_new(after, json_string(s->tasks[t->after[i]].id));
-            for (size_t i = 0; i < ne; i++)
-                json_array_append_new(effs, json_pack("{s:s, s:s, s:s}", "kind", ef[i].kind, "target",
-                                                      ef[i].target, "text", ef[i].text));
+            for (size_t i = 0; i < ne; i++) {
+                /* target and text as ub_jtext: invalid UTF-8 in SQL or a -p value is
+                 * shown as \xNN, never a dropped effect */
+                json_t *je = json_object();
+                json_object_set_new(je, "kind", ub_jtext(ef[i].kind));
+                json_object_set_new(je, "target", ub_jtext(ef[i].target));
+                json_object_set_new(je, "text", ub_jtext(ef[i].text));
+                json_array_append_new(effs, je);
+            }
             json_object_set_new(jt, "id", json_string(t->id));
             json_object_set_new(jt, "op", json_string(t->op->name));
             json_object_set_new(jt, "after", after);
             json_object_set_new(jt, "effects", effs);
             if (dec) {
                 json_object_set_new(jt, "action", json_string(dec[t->index].action == UB_FP_RUN ? "run" : "skip"));
-                json_object_set_new(jt, "reason", json_string(dec[t->index].reason));
+                json_object_set_new(jt, "reason", ub_jtext(dec[t->index].reason));
             }
             json_array_append_new(jtasks, jt);
         } else {
@@ -148,7 +163,7 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
             json_object_set_new(sum, kinds[q], json_integer((json_int_t)counts[q]));
         json_object_set_new(root, "summary", sum);
         ub_secret_mask_json(root);            /* the values first: the text stays valid JSON */
-        char *txt = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        char *txt = ub_jtext_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(root);
         if (!txt) {
             rc = 2;
@@ -168,7 +183,7 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
             ub_buf_addf(&b, "This ds ran before: a run would run %zu task%s and skip %zu (unchanged).\n", nrun,
                         nrun == 1 ? "" : "s", s->ntasks - nrun);
     }
-    print_masked(&b, out);
+    print_masked(&b, out, json);
 out:
     ub_fp_decisions_free(dec, dec ? s->ntasks : 0);
     ub_free(dec);
@@ -202,10 +217,8 @@ int ub_plan_render(ub_engine *e, const char *what, FILE *out, ub_diag *diag)
         else
             ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "%s", err.msg);
         if (r) {
-            ub_buf m = UB_BUF_INIT;
-            ub_secret_mask(r, &m);
-            fprintf(out, "%s\n", ub_buf_str(&m));
-            ub_buf_free(&m);
+            ub_buf_addc(&b, '\n');
+            print_masked(&b, out, !isatty(fileno(out)));
             rc = 0;
         }
         goto out;
@@ -253,7 +266,9 @@ int ub_plan_render(ub_engine *e, const char *what, FILE *out, ub_diag *diag)
         ub_diag_error(diag, task->loc, "%s", ub_ctx_error(c));
     ub_ctx_free(c);
     if (ub_diag_count(diag) == errs0) {
-        print_masked(&b, out);
+        /* raw bytes into a pipe (`render ... | psql` gets exactly what a run sends),
+         * made safe on a terminal */
+        print_masked(&b, out, !isatty(fileno(out)));
         rc = 0;
     }
 out:

@@ -115,6 +115,11 @@ static int check_type(loadctx *lc, const ub_node *n, ub_ptype t, const char *cho
         }
         return 0;
     case UB_T_INT:
+        if (n->kind == UB_SCALAR && !n->plain && is_int(n->str)) {
+            ub_diag_error(lc->d, n->loc, "%s must be an integer, not the quoted string '%s' (write it without quotes)",
+                          what, n->str);
+            return -1;
+        }
         if (n->kind != UB_SCALAR || !n->plain || !is_int(n->str)) {
             ub_diag_error(lc->d, n->loc, "%s must be an integer, not %s%s%s", what,
                           n->kind == UB_SCALAR ? "'" : "a ", n->kind == UB_SCALAR ? n->str : ub_node_kind_name(n),
@@ -122,8 +127,9 @@ static int check_type(loadctx *lc, const ub_node *n, ub_ptype t, const char *cho
             return -1;
         }
         long long v;
-        if (ub_parse_int(n->str, 0, INT_MAX, &v, NULL)) {
-            ub_diag_error(lc->d, n->loc, "%s out of range: %s", what, n->str);
+        ub_err perr;
+        if (ub_parse_dec(n->str, 0, INT_MAX, &v, &perr)) {    /* +5, 05, overflow: never taken silently */
+            ub_diag_error(lc->d, n->loc, "%s: %s", what, perr.msg);
             return -1;
         }
         return 0;
@@ -358,7 +364,7 @@ static void load_task(loadctx *lc, ub_task *t, const ub_node *defaults)
     const ub_node *n;
 #define PICK(key) ((n = ub_node_get(b, key)) ? n : ub_node_get(defaults, key))
     long long retries = 0;   /* checked by check_type: an integer from 0 to INT_MAX */
-    if ((n = PICK("retries")) && n->kind == UB_SCALAR && ub_parse_int(n->str, 0, INT_MAX, &retries, NULL))
+    if ((n = PICK("retries")) && n->kind == UB_SCALAR && ub_parse_dec(n->str, 0, INT_MAX, &retries, NULL))
         retries = 0;
     t->retries = (int)retries;
     t->retry_delay = duration_of(PICK("retry_delay"), 60);
@@ -496,7 +502,11 @@ ub_spec *ub_spec_load(const char *path, ub_diag *d)
         s->catchup = strcmp(n->str, "false") != 0;
     n = ub_node_get(s->root, "max_active_runs");
     if (n && n->kind == UB_SCALAR)
-        s->max_active_runs = (int)strtol(n->str, NULL, 10);   /* checked as UB_T_INT by check_table */
+    {
+        long long v = 0;                      /* checked as UB_T_INT by check_table */
+        if (ub_parse_dec(n->str, 0, INT_MAX, &v, NULL) == 0)
+            s->max_active_runs = (int)v;
+    }
     n = ub_node_get(s->root, "lua_grant");
     for (size_t i = 0; n && n->kind == UB_SEQ && i < n->n; i++) {
         ub_err err;

@@ -2,6 +2,7 @@
 #include "emr/local.h"
 #include "base/mem.h"
 #include "base/secret.h"
+#include "base/jtext.h"
 #include "io/fsutil.h"
 #include <dirent.h>
 #include <errno.h>
@@ -160,13 +161,7 @@ int el_rec_set_str(json_t *rec, const char *key, const char *val)
 {
     ub_buf b = UB_BUF_INIT;
     el_one_line(val, &b);
-    json_t *s = b.err ? NULL : json_string(b.p);
-    if (!s && !b.err) {               /* jansson is stricter than el_one_line: keep ASCII only */
-        for (size_t i = 0; i < b.len; i++)
-            if ((unsigned char)b.p[i] >= 0x80)
-                b.p[i] = '?';
-        s = json_string(b.p);
-    }
+    json_t *s = b.err ? NULL : ub_jtextn(ub_buf_str(&b), b.len);   /* invalid UTF-8 as \xNN (base/jtext.h) */
     ub_buf_free(&b);
     return json_object_set_new(rec, key, s);   /* takes s; fails when s is NULL */
 }

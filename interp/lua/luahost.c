@@ -2,6 +2,7 @@
  * read-only views of the sandbox, the template scope.  Templates are in template.c, user code
  * (require, grants, calls) in usercode.c; lua_int.h holds what they share. */
 #include "lua/lua_int.h"
+#include "base/show.h"
 #include "base/mem.h"
 #include "base/secret.h"
 
@@ -333,10 +334,12 @@ static int host_log(lua_State *L)
 {
     const char *level = luaL_checkstring(L, 1);
     const char *msg = luaL_checkstring(L, 2);
-    ub_buf m = UB_BUF_INIT;
+    ub_buf m = UB_BUF_INIT, b = UB_BUF_INIT;
     ub_secret_mask(msg, &m);            /* a spec may log what it read from env */
-    fprintf(stderr, "ubpipe: lua %s: %s\n", level, m.err ? "(out of memory)" : ub_buf_str(&m));
+    ub_buf_addf(&b, "ubpipe: lua %s: %s\n", level, m.err ? "(out of memory)" : ub_buf_str(&m));
+    ub_show_fwrite(ub_buf_str(&b), b.len, stderr);    /* user code prints data (base/show.h) */
     ub_buf_free(&m);
+    ub_buf_free(&b);
     return 0;
 }
 

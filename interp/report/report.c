@@ -2,6 +2,8 @@
  * core's node loader for the block bodies), run its queries (libpq), and
  * write one self-contained HTML page (chart library, styles and data inlined). */
 #include "report/report.h"
+#include "base/parse.h"
+#include "io/fsutil.h"
 #include "base/mem.h"
 #include "base/secret.h"
 #include "core/node.h"
@@ -13,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "report_assets.h"
 
 #define MAX_FILE ((size_t)4 << 20)
@@ -70,11 +73,15 @@ static void err_at(rep *r, ub_loc loc, const char *fmt, ...)
 
 static int read_file(rep *r)
 {
-    FILE *f = fopen(r->o->path, "rb");
+    const char *bad = NULL;
+    int fd = ub_open_regular(r->o->path, &bad);   /* a FIFO fails at once, it does not block */
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     ub_buf b = UB_BUF_INIT;
     int rc = -1;
     if (!f) {
-        err_at(r, (ub_loc){ r->file, 0, 0 }, "cannot open report: %s", strerror(errno));
+        err_at(r, (ub_loc){ r->file, 0, 0 }, "cannot open report: %s", bad ? bad : strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     ub_buf_init(&b, MAX_FILE);
@@ -344,10 +351,8 @@ static long int_key(rep *r, block *b, const char *key, long lo, long hi)
     const ub_node *n = ub_node_get(b->body, key);
     if (!n)
         return 0;
-    char *end = NULL;
-    errno = 0;
-    long v = n->kind == UB_SCALAR ? strtol(n->str, &end, 10) : 0;
-    if (n->kind != UB_SCALAR || !*n->str || *end || errno || v < lo || v > hi) {
+    long long v = 0;
+    if (n->kind != UB_SCALAR || ub_parse_dec(n->str, lo, hi, &v, NULL)) {    /* no " 5", "+5", "05", overflow */
         err_at(r, n->loc, "%s block: '%s' must be a whole number from %ld to %ld", kind_names[b->kind], key, lo, hi);
         return 0;
     }

@@ -1,6 +1,7 @@
 /* api.c — the JSON replies of `ubpipe serve` (see api.h). */
 #include "web/api.h"
 #include "base/date.h"
+#include "base/jtext.h"
 #include "base/mem.h"
 #include "base/secret.h"
 #include "core/engine.h"
@@ -35,7 +36,7 @@ static json_t *masked(const char *s)
         return json_null();
     ub_buf b = UB_BUF_INIT;
     ub_secret_mask(s, &b);
-    json_t *j = json_string(b.err ? "" : ub_buf_str(&b));
+    json_t *j = ub_jtext(b.err ? "" : ub_buf_str(&b));
     ub_buf_free(&b);
     return j;
 }

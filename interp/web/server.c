@@ -7,6 +7,8 @@
  * The scheduler runs in the main thread and never waits on a client. */
 #include "web/server.h"
 #include "base/mem.h"
+#include "base/jtext.h"
+#include "base/parse.h"
 #include "base/date.h"
 #include "web/api.h"
 #include "web/pages.h"
@@ -161,7 +163,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *v
 
 static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *msg)
 {
-    return send_json(c, status, json_pack("{s:s}", "error", msg));
+    return send_json(c, status, json_pack("{s:o}", "error", ub_jtext(msg)));   /* never a 500 for odd bytes */
 }
 
 /* ---- Server-Sent Events --------------------------------------------------------------------- */
@@ -311,10 +313,8 @@ static long long num_arg(struct MHD_Connection *c, const char *k, long long def)
     const char *v = arg(c, k);
     if (!v || !*v)
         return def;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (*end || errno || x < 0)
+    long long x;
+    if (ub_parse_dec(v, 0, LLONG_MAX, &x, NULL))     /* no " 5", "+5", "0x10", overflow */
         return -1;
     return x;
 }
