@@ -137,6 +137,22 @@ static void print_caret(const ub_diag *d, FILE *out, ub_loc loc)
     fputs("^\n", out);
 }
 
+/* 1 when message i (sorted) repeats an earlier one at the same place: two checks that
+ * meet the same problem (a task's preflight and its operator) report it once */
+static int shown_before(const ub_diag *d, size_t i)
+{
+    const ub_diag_msg *m = &d->msgs[i];
+    for (size_t j = i; j-- > 0;) {
+        const ub_diag_msg *o = &d->msgs[j];
+        if (o->loc.line != m->loc.line || o->loc.col != m->loc.col ||
+            strcmp(o->loc.file ? o->loc.file : "", m->loc.file ? m->loc.file : "") != 0)
+            return 0;                         /* sorted: no earlier one at this place */
+        if (strcmp(o->text, m->text) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 size_t ub_diag_flush(ub_diag *d, FILE *out)
 {
     size_t n = d->n;
@@ -149,6 +165,8 @@ size_t ub_diag_flush(ub_diag *d, FILE *out)
             break;
         }
         ub_diag_msg *m = &d->msgs[i];
+        if (shown_before(d, i))
+            continue;
         if (m->loc.file && m->loc.line > 0)
             fprintf(out, "%s:%d:%d: %s\n", m->loc.file, m->loc.line, m->loc.col, m->text);
         else if (m->loc.file)

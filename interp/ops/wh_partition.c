@@ -11,7 +11,7 @@ static const ub_param params[] = {
       .desc = "partition column" },
     { .name = "value", .type = UB_T_STR, .def = "{{ ds }}",
       .desc = "partition value" },
-    { .name = "location", .type = UB_T_LAKEREF, .required = 1,
+    { .name = "location", .type = UB_T_LAKEREF, .required = 1, .choices = "object|prefix",
       .desc = "lake object, or prefix ending in '/' (every object under it)" },
     { .name = "setup", .type = UB_T_PATH,
       .desc = "SQL file run first, one setup at a time, in its own transaction (idempotent DDL creating the table)" },
