@@ -300,8 +300,9 @@ static ub_reader *open_object(ub_lake *lake, const char *key, ub_err *err)
     return ub_lake_open_read_decoded(lake, key, err);
 }
 
-/* "(col, col, ...)" from the object's header line */
-static int header_cols(ub_lake *lake, const char *key, ub_buf *cols, ub_err *err)
+/* "(col, col, ...)" from the object's header line, each name quoted by the dialect; a name
+ * the server would cut short (and so perhaps take for another column) is a data error */
+static int header_cols(const ub_dialect *d, ub_lake *lake, const char *key, ub_buf *cols, ub_err *err)
 {
     ub_reader *r = open_object(lake, key, err);
     ub_csv *csv = NULL;
@@ -318,13 +319,17 @@ static int header_cols(ub_lake *lake, const char *key, ub_buf *cols, ub_err *err
     const ub_csv_field *f = ub_csv_fields(csv);
     ub_buf_addc(cols, '(');
     for (int i = 0; i < n; i++) {
-        ub_buf_adds(cols, i ? ", \"" : "\"");
-        for (size_t j = 0; j < f[i].n; j++) {
-            if (f[i].p[j] == '"')
-                ub_buf_addc(cols, '"');
-            ub_buf_addc(cols, f[i].p[j]);
+        if (f[i].n > d->max_ident) {
+            int cut = 40;                        /* a UTF-8 character is not split */
+            while (cut > 0 && ((unsigned char)f[i].p[cut] & 0xc0) == 0x80)
+                cut--;
+            ub_err_set(err, "'%s': column %d of the CSV header ('%.*s...') is %zu bytes; the %s dialect keeps at most "
+                       "%zu bytes of a name", key, i + 1, cut, f[i].p, f[i].n, d->name, d->max_ident);
+            goto out;
         }
-        ub_buf_addc(cols, '"');
+        if (i)
+            ub_buf_adds(cols, ", ");
+        d->quote_ident(cols, f[i].p, f[i].n);
     }
     ub_buf_addc(cols, ')');
     rc = cols->err ? ub_err_set(err, "out of memory") : 0;
@@ -342,7 +347,8 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
     PGconn *db = NULL;
     ub_err err;
     int rc = -1;
-    if (!lake || pg_statements(ub_dialect_of(c, p->conn_param), p, &pre, &post, &head))
+    const ub_dialect *d = ub_dialect_of(c, p->conn_param);
+    if (!lake || !d || pg_statements(d, p, &pre, &post, &head))
         goto out;
     size_t ll = strlen(p->location);
     if (p->location[ll - 1] == '/') {
@@ -367,7 +373,7 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
     for (size_t i = 0; i < keys.n; i++) {
         ub_buf_reset(&stmt);
         ub_buf_addf(&stmt, "%s ", ub_buf_str(&head));
-        if (header_cols(lake, keys.k[i], &stmt, &err)) {
+        if (header_cols(d, lake, keys.k[i], &stmt, &err)) {
             ub_op_fail(c, "%s", err.msg);
             goto out;
         }

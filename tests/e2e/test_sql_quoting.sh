@@ -12,7 +12,8 @@
 #  3. a NUL byte or invalid UTF-8 is refused with a clear error, by both functions;
 #  4. wh.partition (issue 14, item 7) with a table and a column that only quoting can name
 #     (mixed case, a space, a double quote; the column from a template) and a reserved word as
-#     column: two ds load into the right partitions, and reading them back finds every row.
+#     column: two ds load into the right partitions, and reading them back finds every row; a CSV
+#     header name longer than PostgreSQL keeps fails the task and leaves nothing behind.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
@@ -95,6 +96,14 @@ same "quoted column: a row read back" "$(Q "SELECT name FROM qp.\"Odd \"\"Table\
        \"Load \"\"Day\"\"\" = '2021-01-02'")" "two, with a comma"
 same "reserved-word column: rows per partition" "$(Q "SELECT string_agg(d || '=' || n, ',' ORDER BY d) FROM
        (SELECT \"order\"::text AS d, count(*) AS n FROM qp.\"Orders\" GROUP BY 1) x")" "2021-01-01=2,2021-01-02=2"
+# a CSV header name the server would cut short: a data error, and the partition is not made
+long=$(printf 'h%.0s' $(seq 64))
+printf 'id,%s\n1,x\n' "$long" > "$TMP/long.csv"
+"$UBPIPE" run "$PART" --ds 2021-01-03 -p csv="$TMP/long.csv" -q > "$TMP/long.out" 2>&1
+same "long CSV header name: exit status" "$?" "1"
+grep -q "column 2 of the CSV header ('hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh...') is 64 bytes; the postgres dialect keeps at most 63 bytes of a name" \
+  "$TMP/long.out" && ok || ko "long CSV header name: no message in: $(cat "$TMP/long.out")"
+same "long CSV header name: no partition for that ds" "$(Q "SELECT count(*) FROM pg_class WHERE relname LIKE '%_p20210103%'")" "0"
 same "no table left half-made" "$(Q "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE n.nspname = 'qp' AND c.relname LIKE '%__new'")" "0"
 
