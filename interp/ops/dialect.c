@@ -495,6 +495,8 @@ static const ub_dialect dialects[] = {
 
 const ub_dialect *ub_dialect_of(ub_opctx *c, const char *conn_param)
 {
+    if (!ub_op_conn_name(c, conn_param))
+        return NULL;                     /* not a connection of the profile: reported at the parameter */
     const char *name = ub_op_conn(c, conn_param, "dialect");
     if (!name)
         name = "postgres";
