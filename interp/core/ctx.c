@@ -346,6 +346,10 @@ static const char *lakeref_key(ub_opctx *c, const ub_param *p, const char *ref, 
         node_error(c, at, "unknown lake area '%.*s' in '%s' (areas: raw, stage, scripts)", (int)al, ref, ref);
         return NULL;
     }
+    if (!colon[1] || (colon[1] == '/' && !colon[2])) {
+        node_error(c, at, "key '%s': the lake reference '%s' names no key (write AREA:KEY)", p->name, ref);
+        return NULL;
+    }
     ub_buf b = UB_BUF_INIT;
     ub_buf_add(&b, ref, al);
     ub_buf_addc(&b, '/');

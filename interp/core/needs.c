@@ -29,7 +29,7 @@ static void conn_list(const prof *p, ub_buf *b)
 /* "(its connections: a, b; did you mean 'x'?)" or "(the spec declares no profiles)" */
 static void tail(const ub_spec *s, const prof *p, const char *name, ub_buf *b)
 {
-    if (!s->profiles) {
+    if (!s->profiles || !s->profiles->n) {
         ub_buf_adds(b, " (the spec declares no profiles)");
         return;
     }
@@ -110,10 +110,11 @@ static void check_reports(const ub_spec *s, const prof *p, ub_diag *d)
 
 void ub_spec_check_needs(const ub_spec *s, ub_diag *d)
 {
-    size_t np = s->profiles ? s->profiles->n / 2 : 1;
+    int declared = s->profiles && s->profiles->n;     /* `profiles: {}` declares none either */
+    size_t np = declared ? s->profiles->n / 2 : 1;
     for (size_t k = 0; k < np; k++) {
         prof p = { "local", NULL };
-        if (s->profiles) {
+        if (declared) {
             const ub_node *pv = s->profiles->items[2 * k + 1];
             if (pv->kind != UB_MAP)
                 continue;                       /* reported by check_profiles */

@@ -88,6 +88,10 @@ static int check_lake_key(loadctx *lc, const ub_node *n, const char *choices, co
     }
     if (strstr(n->str, "{{"))
         return 0;                                /* checked once rendered */
+    if (!colon[1] || (colon[1] == '/' && !colon[2])) {
+        ub_diag_error(lc->d, n->loc, "%s: the lake reference '%s' names no key (write AREA:KEY)", what, n->str);
+        return -1;
+    }
     ub_buf key = UB_BUF_INIT;
     ub_err err;
     ub_buf_add(&key, n->str, (size_t)(colon - n->str));
@@ -144,7 +148,7 @@ static int check_type(loadctx *lc, const ub_node *n, ub_ptype t, const char *cho
                                   what, n->str);
                     return -1;
                 }
-                return 0;
+                return check_lake_key(lc, n, choices, what);   /* the trailing '/' only */
             }
             size_t al = (size_t)(colon - n->str);
             if (!ub_lake_is_area(n->str, al)) {
