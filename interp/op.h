@@ -1,8 +1,9 @@
 /* op.h — the operator API: everything an operator may see.
  *
  * An operator is a static descriptor: a name, a parameter table, and the
- * callbacks check (static checks at load, nothing rendered), plan (describe
- * every effect, touch nothing) and run (do it).  Operators include this
+ * callbacks check (what the rendered parameters alone show wrong, touching
+ * nothing: names, keys), plan (describe every effect, touch nothing) and run
+ * (do it).  Operators include this
  * header, interp/lake/lake.h and the interp/io headers — never the spec loader,
  * the DAG or the scheduler.  Adding an operator = one file in interp/ops/,
  * one line in interp/ops/registry.c, its tests and its man page section.
@@ -48,7 +49,10 @@ typedef struct ub_opdesc {
     const char     *summary;   /* one line */
     const char     *doc;       /* a paragraph for `ubpipe help OP` */
     const ub_param *params;    /* terminated by an entry with name NULL */
-    int (*check)(ub_opctx *);  /* optional */
+    /* optional: checks of the rendered parameters that need no connection, each error at
+     * its parameter (ub_op_param_error); called in planning mode before the plan, and by
+     * `run` for every task before any task starts, so that they exit 2, not 1 */
+    int (*check)(ub_opctx *);
     int (*plan)(ub_opctx *);
     int (*run)(ub_opctx *);
 } ub_opdesc;

@@ -15,7 +15,7 @@ int ub_cli_run(ub_cli *c)
     ub_engine *e = ub_engine_new(c->spec, &eo, c->diag);
     if (!e)
         return UB_EXIT_USAGE;
-    int nrc = ub_plan_check_needs(e, c->diag);    /* connections named by templates, rendered */
+    int nrc = ub_plan_preflight(e, c->diag);      /* connections, names and keys, rendered */
     ub_engine_free(e);
     if (nrc)
         return UB_EXIT_USAGE;

@@ -86,7 +86,7 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
             break;
         }
         size_t terrs0 = ub_diag_count(diag);
-        int nrc = ub_ctx_check_needs(c);
+        int nrc = ub_ctx_check_needs(c) | (t->op->check ? t->op->check(c) : 0);
         int prc = t->op->plan(c) || nrc;       /* the operator's own errors too */
         if (prc == 0) {
             /* the task's Lua hooks and the grants they run with (ubpipe-lua(7)) */
@@ -178,7 +178,7 @@ out:
     return rc;
 }
 
-int ub_plan_check_needs(ub_engine *e, ub_diag *diag)
+int ub_plan_preflight(ub_engine *e, ub_diag *diag)
 {
     size_t errs0 = ub_diag_count(diag);
     for (size_t k = 0; k < e->spec->ntasks; k++) {
@@ -188,7 +188,11 @@ int ub_plan_check_needs(ub_engine *e, ub_diag *diag)
             ub_diag_error(diag, t->loc, "out of memory");
             break;
         }
-        if (ub_ctx_check_needs(c) && ub_diag_count(diag) == errs0)
+        size_t terrs0 = ub_diag_count(diag);
+        int rc = ub_ctx_check_needs(c);
+        if (!rc && t->op->check)
+            rc = t->op->check(c);
+        if (rc && ub_diag_count(diag) == terrs0)
             ub_diag_error(diag, t->loc, "task '%s': %s", t->id, ub_ctx_error(c));
         ub_ctx_free(c);
     }

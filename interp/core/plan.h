@@ -10,9 +10,10 @@
 int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag);
 /* `render`: what names a template text, a task id (all its parameters) or
  * TASK.KEY (one parameter; file parameters show the rendered file). */
-/* What every task needs of the profile (ub_ctx_check_needs), for `run` before
- * anything runs: e is a planning engine.  0, or 2 with the errors on diag. */
-int ub_plan_check_needs(ub_engine *e, ub_diag *diag);
+/* For `run`, before anything runs (e is a planning engine): what every task
+ * needs of the profile (ub_ctx_check_needs) and its operator's check of the
+ * rendered parameters.  0, or 2 with the errors on diag. */
+int ub_plan_preflight(ub_engine *e, ub_diag *diag);
 int ub_plan_render(ub_engine *e, const char *what, FILE *out, ub_diag *diag);
 /* `graph`: dot or mermaid. */
 int ub_plan_graph(const ub_spec *s, const char *format, FILE *out);

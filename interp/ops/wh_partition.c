@@ -36,6 +36,14 @@ static int fill(ub_opctx *c, const ub_dialect *d, ub_partition *p)
     return d->partition_check(c, d, p);
 }
 
+/* the names (dialect.c), before anything runs */
+static int check(ub_opctx *c)
+{
+    ub_partition p;
+    const ub_dialect *d = ub_dialect_of(c, "conn");
+    return !d || fill(c, d, &p) ? -1 : 0;
+}
+
 static int plan(ub_opctx *c)
 {
     ub_partition p;
@@ -66,6 +74,7 @@ const ub_opdesc ub_op_wh_partition = {
            "(postgres 63 bytes, counting the partition's own table TABLE_pVALUE__new; redshift 127): the server "
            "would cut it short without an error, and two long names would be one table.",
     .params = params,
+    .check = check,
     .plan = plan,
     .run = run,
 };
