@@ -606,15 +606,19 @@ const char *ub_op_conn_name(ub_opctx *c, const char *param)
     return cn ? cn->name : NULL;
 }
 
-int ub_ctx_check_needs(ub_opctx *c)
+int ub_ctx_preflight(ub_opctx *c)
 {
     const char *lakeref = NULL;
     int rc = 0;
     for (const ub_param *p = c->t->op->params; p && p->name; p++) {
         if (p->type == UB_T_CONN && ub_op_has(c, p->name) && !ub_op_conn_name(c, p->name))
             rc = -1;
-        if (p->type == UB_T_LAKEREF && !lakeref && ub_op_has(c, p->name))
-            lakeref = p->name;
+        if (p->type == UB_T_LAKEREF && ub_op_has(c, p->name)) {
+            if (!lakeref)
+                lakeref = p->name;
+            if (!ub_op_str(c, p->name))         /* rendered and checked: an object, a key in the lake */
+                rc = -1;
+        }
     }
     if (lakeref && !ub_engine_lake_url(c->e)) {
         ub_buf names = UB_BUF_INIT;

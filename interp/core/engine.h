@@ -73,8 +73,9 @@ void      ub_ctx_free(ub_opctx *c);
 size_t    ub_ctx_effects(const ub_opctx *c, const ub_effect **out);
 /* What the task needs of the profile, before its plan or run: every UB_T_CONN
  * parameter names a connection the profile defines, and a task with a
- * UB_T_LAKEREF parameter has a `lake`.  -1 with errors at the parameters. */
-int       ub_ctx_check_needs(ub_opctx *c);
+ * UB_T_LAKEREF parameter has a `lake`; each UB_T_LAKEREF renders to a valid
+ * key (an object where the parameter needs one).  -1 with errors at the parameters. */
+int       ub_ctx_preflight(ub_opctx *c);
 const char *ub_ctx_error(const ub_opctx *c);          /* "" when none */
 int       ub_ctx_fatal(const ub_opctx *c);            /* failed for good: no retry */
 /* Publishes the task's outputs to later templates (outputs.<id>.<key>). */

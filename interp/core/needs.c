@@ -7,7 +7,7 @@
  * say so, at the parameter, instead of a task failing in `run`.  A spec
  * without `profiles` runs with an empty `local` profile: it can name none.
  * A connection name that holds a template is checked by `plan`, rendered
- * (ctx.c, ub_ctx_check_needs).
+ * (ctx.c, ub_ctx_preflight).
  */
 #include "core/spec.h"
 #include <string.h>

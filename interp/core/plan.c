@@ -86,7 +86,7 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
             break;
         }
         size_t terrs0 = ub_diag_count(diag);
-        int nrc = ub_ctx_check_needs(c) | (t->op->check ? t->op->check(c) : 0);
+        int nrc = ub_ctx_preflight(c) | (t->op->check ? t->op->check(c) : 0);
         int prc = t->op->plan(c) || nrc;       /* the operator's own errors too */
         if (prc == 0) {
             /* the task's Lua hooks and the grants they run with (ubpipe-lua(7)) */
@@ -189,7 +189,7 @@ int ub_plan_preflight(ub_engine *e, ub_diag *diag)
             break;
         }
         size_t terrs0 = ub_diag_count(diag);
-        int rc = ub_ctx_check_needs(c);
+        int rc = ub_ctx_preflight(c);
         if (!rc && t->op->check)
             rc = t->op->check(c);
         if (rc && ub_diag_count(diag) == terrs0)
