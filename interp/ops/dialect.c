@@ -251,13 +251,14 @@ static int pg_partition_plan(ub_opctx *c, const ub_partition *p)
     ub_buf pre = UB_BUF_INIT, post = UB_BUF_INIT, head = UB_BUF_INIT;
     const char *conn = ub_op_str(c, p->conn_param);
     int rc = -1;
-    if (!conn || pg_statements(ub_dialect_of(c, p->conn_param), p, &pre, &post, &head))
+    const ub_dialect *d = ub_dialect_of(c, p->conn_param);
+    if (!conn || !d || pg_statements(d, p, &pre, &post, &head))
         goto out;
     int prefix = p->location[strlen(p->location) - 1] == '/';
     ub_op_effect(c, "read", ub_op_lake_url(c) ? ub_op_lake_url(c) : "lake", "%s%s", p->location,
                  prefix ? " (every object under it)" : "");
     if (p->setup)
-        ub_dialect_setup_plan(c, ub_dialect_of(c, p->conn_param), conn, p->setup);
+        ub_dialect_setup_plan(c, d, conn, p->setup);
     ub_op_effect(c, "sql", conn,
                  "BEGIN;\n%s\n%s (<columns of the CSV header>) FROM STDIN (FORMAT csv, HEADER true, FREEZE true);"
                  "  -- per object%s\n%s\nCOMMIT;",
@@ -366,7 +367,7 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
     }
     if (!(db = ub_pg_connect(c, p->conn_param)))
         goto out;
-    if ((p->setup && ub_dialect_setup_run(c, ub_dialect_of(c, p->conn_param), db, p->setup)) ||
+    if ((p->setup && ub_dialect_setup_run(c, d, db, p->setup)) ||
         ub_pg_exec(c, db, "BEGIN") || ub_pg_exec(c, db, ub_buf_str(&pre)))
         goto out;
     uint64_t bytes = 0, rows = 0;
