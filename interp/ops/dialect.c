@@ -76,6 +76,11 @@ int ub_dialect_ident(const ub_dialect *d, const char *name, int qualified, ub_bu
 int ub_dialect_check_name(ub_opctx *c, const ub_dialect *d, const char *param, const char *what, const char *name,
                           int qualified)
 {
+    /* first, so that no message below shows a control character to a terminal */
+    for (size_t i = 0; name[i]; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return ub_op_param_error(c, param, "%s name holds a control character (byte %zu, 0x%02x)", what, i + 1,
+                                     (unsigned)(unsigned char)name[i]);
     const char *p = name;
     for (;;) {
         const char *dot = qualified ? strchr(p, '.') : NULL;
@@ -83,10 +88,6 @@ int ub_dialect_check_name(ub_opctx *c, const ub_dialect *d, const char *param, c
         if (l == 0)
             return ub_op_param_error(c, param, "%s name '%s' has an empty part%s", what, name,
                                      qualified ? " (write schema.table)" : "");
-        for (size_t i = 0; i < l; i++)
-            if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-                return ub_op_param_error(c, param, "%s name '%.*s' holds a control character (byte %zu)", what,
-                                         (int)l, p, i + 1);
         if (l > d->max_ident)
             return ub_op_param_error(c, param,
                                      "%s name '%.*s' is %zu bytes; the %s dialect keeps at most %zu bytes of a name "
