@@ -171,6 +171,22 @@ static void print_line(FILE *out, const char *fmt, ...)
     ub_buf_free(&b);
 }
 
+/* 1 when message i (sorted) repeats an earlier one at the same place: two checks that
+ * meet the same problem (a task's preflight and its operator) report it once */
+static int shown_before(const ub_diag *d, size_t i)
+{
+    const ub_diag_msg *m = &d->msgs[i];
+    for (size_t j = i; j-- > 0;) {
+        const ub_diag_msg *o = &d->msgs[j];
+        if (o->loc.line != m->loc.line || o->loc.col != m->loc.col ||
+            strcmp(o->loc.file ? o->loc.file : "", m->loc.file ? m->loc.file : "") != 0)
+            return 0;                         /* sorted: no earlier one at this place */
+        if (strcmp(o->text, m->text) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 size_t ub_diag_flush(ub_diag *d, FILE *out)
 {
     size_t n = d->n;
@@ -183,6 +199,8 @@ size_t ub_diag_flush(ub_diag *d, FILE *out)
             break;
         }
         ub_diag_msg *m = &d->msgs[i];
+        if (shown_before(d, i))
+            continue;
         ub_buf t = UB_BUF_INIT;
         ub_secret_mask(m->text, &t);        /* a message may quote a rendered value */
         const char *text = t.err ? "(out of memory)" : ub_buf_str(&t);

@@ -130,16 +130,38 @@ int ub_ctx_fatal(const ub_opctx *c) { return c->fatal; }
  * and as the task's error in both modes. */
 static void node_error(ub_opctx *c, const ub_node *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void node_error(ub_opctx *c, const ub_node *n, const char *fmt, ...)
+__attribute__((format(printf, 3, 0)))
+static void loc_verror(ub_opctx *c, ub_loc loc, const char *fmt, va_list ap)
 {
     char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (c->e->planning)
+        ub_diag_error(c->e->diag, loc, "%s", msg);
+    ub_op_fatal(c, "%s:%d:%d: %s", loc.file, loc.line, loc.col, msg);
+}
+
+static void node_error(ub_opctx *c, const ub_node *n, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    loc_verror(c, n->loc, fmt, ap);
     va_end(ap);
-    if (c->e->planning)
-        ub_diag_error(c->e->diag, n->loc, "%s", msg);
-    ub_op_fatal(c, "%s:%d:%d: %s", n->loc.file, n->loc.line, n->loc.col, msg);
+}
+
+/* where a parameter's problem is shown: its value, or the task's id when the default is used */
+static ub_loc param_loc(const ub_opctx *c, const char *key)
+{
+    const ub_node *n = ub_node_get(c->t->body, key);
+    return n ? n->loc : c->t->loc;
+}
+
+int ub_op_param_error(ub_opctx *c, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    loc_verror(c, param_loc(c, key), fmt, ap);
+    va_end(ap);
+    return -1;
 }
 
 void ub_op_log(ub_opctx *c, const char *fmt, ...)
@@ -312,7 +334,7 @@ static const char *abs_path(ub_opctx *c, const char *p)
     return r;
 }
 
-static const char *lakeref_key(ub_opctx *c, const char *ref, const ub_node *at)
+static const char *lakeref_key(ub_opctx *c, const ub_param *p, const char *ref, const ub_node *at)
 {
     const char *colon = strchr(ref, ':');
     ub_err err;
@@ -325,6 +347,10 @@ static const char *lakeref_key(ub_opctx *c, const char *ref, const ub_node *at)
         node_error(c, at, "unknown lake area '%.*s' in '%s' (areas: raw, stage, scripts)", (int)al, ref, ref);
         return NULL;
     }
+    if (!colon[1] || (colon[1] == '/' && !colon[2])) {
+        node_error(c, at, "key '%s': the lake reference '%s' names no key (write AREA:KEY)", p->name, ref);
+        return NULL;
+    }
     ub_buf b = UB_BUF_INIT;
     ub_buf_add(&b, ref, al);
     ub_buf_addc(&b, '/');
@@ -333,8 +359,12 @@ static const char *lakeref_key(ub_opctx *c, const char *ref, const ub_node *at)
     ub_buf_free(&b);
     if (!key)
         return NULL;
-    /* a prefix may end in '/': check it without the slash */
+    /* a prefix ends in '/', where the parameter accepts one: check it without the slash */
     size_t kl = strlen(key);
+    if (kl && key[kl - 1] == '/' && !ub_lakeref_takes_prefix(p)) {
+        node_error(c, at, "key '%s' names a lake object, not a prefix: '%s' ends in '/'", p->name, key);
+        return NULL;
+    }
     char *chk = ub_arena_strndup(&c->arena, key, kl && key[kl - 1] == '/' ? kl - 1 : kl);
     if (!chk || ub_lake_key_check(chk, &err)) {
         node_error(c, at, "%s", chk ? err.msg : "out of memory");
@@ -381,7 +411,7 @@ const char *ub_op_str(ub_opctx *c, const char *key)
     if (p->type == UB_T_PATH)
         return abs_path(c, v);
     if (p->type == UB_T_LAKEREF)
-        return lakeref_key(c, v, n ? n : c->t->body);
+        return lakeref_key(c, p, v, n ? n : c->t->body);
     return v;
 }
 
@@ -587,12 +617,42 @@ static const ub_conn *conn_of(ub_opctx *c, const char *param)
     for (size_t i = 0; i < c->e->nconns; i++)
         if (strcmp(c->e->conns[i].name, name) == 0)
             return &c->e->conns[i];
-    ub_node *n = param_node(c, param);
-    if (n)
-        node_error(c, n, "connection '%s' is not defined in profile '%s'", name, c->e->profile);
-    else
-        ub_op_fail(c, "connection '%s' is not defined in profile '%s'", name, c->e->profile);
+    ub_buf names = UB_BUF_INIT;
+    ub_engine_conn_names(c->e, &names);
+    ub_op_param_error(c, param, "connection '%s' is not defined in profile '%s' (its connections: %s)", name,
+                      c->e->profile, ub_buf_str(&names));
+    ub_buf_free(&names);
     return NULL;
+}
+
+const char *ub_op_conn_name(ub_opctx *c, const char *param)
+{
+    const ub_conn *cn = conn_of(c, param);
+    return cn ? cn->name : NULL;
+}
+
+int ub_ctx_preflight(ub_opctx *c)
+{
+    const char *lakeref = NULL;
+    int rc = 0;
+    for (const ub_param *p = c->t->op->params; p && p->name; p++) {
+        if (p->type == UB_T_CONN && ub_op_has(c, p->name) && !ub_op_conn_name(c, p->name))
+            rc = -1;
+        if (p->type == UB_T_LAKEREF && ub_op_has(c, p->name)) {
+            if (!lakeref)
+                lakeref = p->name;
+            if (!ub_op_str(c, p->name))         /* rendered and checked: an object, a key in the lake */
+                rc = -1;
+        }
+    }
+    if (lakeref && !ub_engine_lake_url(c->e)) {
+        ub_buf names = UB_BUF_INIT;
+        ub_engine_conn_names(c->e, &names);
+        rc = ub_op_param_error(c, lakeref, "task '%s' uses the lake (key '%s'), but profile '%s' defines no 'lake' "
+                               "connection (its connections: %s)", c->t->id, lakeref, c->e->profile, ub_buf_str(&names));
+        ub_buf_free(&names);
+    }
+    return rc;
 }
 
 const char *ub_op_conn(ub_opctx *c, const char *param, const char *field)

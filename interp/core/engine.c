@@ -362,6 +362,14 @@ void ub_engine_free(ub_engine *e)
     ub_free(e);
 }
 
+void ub_engine_conn_names(const ub_engine *e, ub_buf *out)
+{
+    for (size_t i = 0; i < e->nconns; i++)
+        ub_buf_addf(out, "%s%s", i ? ", " : "", e->conns[i].name);
+    if (!e->nconns)
+        ub_buf_adds(out, "none");
+}
+
 const char *ub_engine_ds(const ub_engine *e) { return e->ds; }
 const char *ub_engine_profile(const ub_engine *e) { return e->profile; }
 ub_lua *ub_engine_lua(ub_engine *e) { return e->lua; }

@@ -94,7 +94,9 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
             rc = 2;
             break;
         }
-        int prc = t->op->plan(c);
+        size_t terrs0 = ub_diag_count(diag);
+        int nrc = ub_ctx_preflight(c) | (t->op->check ? t->op->check(c) : 0);
+        int prc = t->op->plan(c) || nrc;       /* the operator's own errors too */
         if (prc == 0) {
             /* the task's Lua hooks and the grants they run with (ubpipe-lua(7)) */
             ub_buf hb = UB_BUF_INIT;
@@ -102,7 +104,7 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
                 ub_op_effect(c, "hook", "lua", "%s", ub_buf_str(&hb));
             ub_buf_free(&hb);
         }
-        if (prc && ub_diag_count(diag) == errs0)        /* an error not tied to a node */
+        if (prc && ub_diag_count(diag) == terrs0)       /* an error not tied to a node */
             ub_diag_error(diag, t->loc, "task '%s': %s", t->id,
                           *ub_ctx_error(c) ? ub_ctx_error(c) : "cannot be planned");
         const ub_effect *ef;
@@ -190,6 +192,27 @@ out:
     json_decref(jtasks);
     ub_buf_free(&b);
     return rc;
+}
+
+int ub_plan_preflight(ub_engine *e, ub_diag *diag)
+{
+    size_t errs0 = ub_diag_count(diag);
+    for (size_t k = 0; k < e->spec->ntasks; k++) {
+        ub_task *t = &e->spec->tasks[e->spec->order[k]];
+        ub_opctx *c = ub_ctx_new(e, t, 1);
+        if (!c) {
+            ub_diag_error(diag, t->loc, "out of memory");
+            break;
+        }
+        size_t terrs0 = ub_diag_count(diag);
+        int rc = ub_ctx_preflight(c);
+        if (!rc && t->op->check)
+            rc = t->op->check(c);
+        if (rc && ub_diag_count(diag) == terrs0)
+            ub_diag_error(diag, t->loc, "task '%s': %s", t->id, ub_ctx_error(c));
+        ub_ctx_free(c);
+    }
+    return ub_diag_count(diag) == errs0 ? 0 : 2;
 }
 
 int ub_plan_render(ub_engine *e, const char *what, FILE *out, ub_diag *diag)

@@ -345,26 +345,3 @@ finish:;
     }
     return rc;
 }
-
-int ub_pg_qualified(const char *name, ub_buf *out)
-{
-    const char *p = name;
-    for (;;) {
-        const char *dot = strchr(p, '.');
-        size_t l = dot ? (size_t)(dot - p) : strlen(p);
-        if (l == 0)
-            return -1;
-        ub_buf_addc(out, '"');
-        for (size_t i = 0; i < l; i++) {
-            if (p[i] == '"')
-                ub_buf_addc(out, '"');
-            ub_buf_addc(out, p[i]);
-        }
-        ub_buf_addc(out, '"');
-        if (!dot)
-            break;
-        ub_buf_addc(out, '.');
-        p = dot + 1;
-    }
-    return out->err ? -1 : 0;
-}

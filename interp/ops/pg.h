@@ -28,8 +28,5 @@ PGresult *ub_pg_start(ub_opctx *c, PGconn *db, const char *sql, char *why, size_
  * result.  On a server error names `what` and the line reported by COPY.
  * Adds the bytes sent and the rows loaded to *bytes and *rows (may be NULL). */
 int     ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t *bytes, uint64_t *rows);
-/* Quotes "schema.table" as "schema"."table" into out (ub_buf). */
-struct ub_buf;
-int     ub_pg_qualified(const char *name, struct ub_buf *out);
 
 #endif
