@@ -75,7 +75,7 @@ table() {
   echo "Each row is a test: the exact output is \`cases/NAME.out\`, the exit status \`cases/NAME.code\`, and"
   echo "the runner checks that the case left nothing half-written (lake, warehouse, journal; see the"
   echo "header of \`tests/badinput/run.sh\`). The message is the first line of the output, with the"
-  echo "directory \`tests/badinput/cases/\` left out of file names."
+  echo "directory \`tests/badinput/cases/\` left out of relative file names."
   echo
   n=0
   for k in $KINDS; do
@@ -91,7 +91,7 @@ table() {
     for c in "$CASES"/*.case; do
       [ "$(field "$c" kind)" = "$k" ] || continue
       name=$(basename "$c" .case)
-      msg=$(head -n 1 "$CASES/$name.out" 2>/dev/null | sed -e 's/^[[:space:]]*//' -e "s|$CASES/||g")
+      msg=$(head -n 1 "$CASES/$name.out" 2>/dev/null | sed -e 's/^[[:space:]]*//' -e "s#\(^\|[ '\"]\)$CASES/#\1#g")
       code=$(cat "$CASES/$name.code" 2>/dev/null)
       printf '| %s | %s | %s | %s | %s |\n' "$k" "$name" "$(md "$(field "$c" what)")" "$(md "$msg")" "$code"
     done
