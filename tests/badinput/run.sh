@@ -48,7 +48,8 @@
 #
 # Adding a case: write cases/NAME.case and its inputs, run `UPDATE=1 sh tests/badinput/run.sh NAME`,
 # read NAME.out (is the message plain, does it say FILE:LINE:COL?), then `sh tests/badinput/run.sh
-# --table` and commit all of it.  Cases in tests/golden/cases are not repeated here.
+# --table` and commit all of it.  Cases in tests/golden/cases are not repeated here.  CATALOGUE.md is
+# generated: on a merge conflict in it, take either side and run --table again.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
@@ -117,6 +118,10 @@ for c in "$CASES"/*.case; do
   m=$(field "$c" may)
   case $m in '' | journal) ;; *) ko "$name" "may: '$m' (only 'journal')" ;; esac
 done
+for g in "$CASES"/*.out "$CASES"/*.code; do   # golden files left behind by a renamed or removed case
+  c=${g%.*}.case
+  [ -f "$c" ] || ko "$(basename "$g")" "no $(basename "$c") beside it"
+done
 
 TMP=$(mktemp -d /tmp/ubpipe-badinput.XXXXXX) || exit 1
 chmod 755 "$TMP"
@@ -130,7 +135,8 @@ EXCL="home/pg run bin"
 
 # the baseline: the stack, the small demo, the reference pipeline for DS
 DS=2021-04-30
-for v in $(env | sed -n 's/^\(UBPIPE_CONN_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
+# nothing from the caller's environment may reach a connection: no UBPIPE_CONN_*, no libpq PG* variable
+for v in $(env | sed -n 's/^\(UBPIPE_CONN_[A-Za-z0-9_]*\)=.*/\1/p; s/^\(PG[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
 unset OPENLINEAGE_URL OPENLINEAGE__TRANSPORT__TYPE AWS_ENDPOINT_URL 2>/dev/null
 export NO_COLOR=1 LC_ALL=C
 sh scripts/stack.sh start >/dev/null || { echo "badinput: cannot start the stack"; exit 1; }
