@@ -7,6 +7,8 @@
 #   sh tests/badinput/run.sh --table       rewrite CATALOGUE.md from the case files (no stack needed)
 #   UPDATE=1 sh tests/badinput/run.sh      rewrite every NAME.out / NAME.code (and the table) from the
 #                                          current binary; read every diff before committing it
+# `sh tests/run.sh build badinput` runs it alone, `make test` with the e2e group, `make san` with the
+# ASan/UBSan binary (UBPIPE=build-san/ubpipe).  The file half of the state check is state.py.
 #
 # A case is cases/NAME.case, a few "key: value" lines ('#' starts a comment):
 #   what: the bad input in one line (the table's "input" column)
@@ -35,7 +37,7 @@
 #   - the lake, the work directory, the EMR-local state, the demo data and $SCRATCH: every file and
 #     directory under UBPIPE_HOME (but pg/, the cluster itself) and $SCRATCH has the same bytes as
 #     before, and none was added or removed (no temporary file left behind either);
-#   - the warehouse: the same relations (tables, partitions, views, sequences), and every table and
+#   - the warehouse (database ubpipe_warehouse): the same relations (tables, partitions, views, sequences), and every table and
 #     partition the same rows (row count and checksum of the sorted rows);
 #   - the journal: byte for byte as before; no run directory made.
 # A case that gets as far as running a task (kinds vendor, conn, sql, and lake or report at run time) says
