@@ -37,8 +37,9 @@
 #   - the lake, the work directory, the EMR-local state, the demo data and $SCRATCH: every file and
 #     directory under UBPIPE_HOME (but pg/, the cluster itself) and $SCRATCH has the same bytes as
 #     before, and none was added or removed (no temporary file left behind either);
-#   - the warehouse (database ubpipe_warehouse): the same relations (tables, partitions, views, sequences), and every table and
-#     partition the same rows (row count and checksum of the sorted rows);
+#   - the warehouse (database ubpipe_warehouse): the same schemas and relations (tables, partitions,
+#     views, sequences, indexes), and every table and partition the same rows (row count and checksum
+#     of the sorted rows);
 #   - the journal: byte for byte as before; no run directory made.
 # A case that gets as far as running a task (kinds vendor, conn, sql, and lake or report at run time) says
 # `may: journal`: its tries are part of the record, so under UBPIPE_HOME/runs/ it may append complete
@@ -145,7 +146,7 @@ sh scripts/stack.sh start >/dev/null || { echo "badinput: cannot start the stack
 UBPIPE_DEMO_SCALE=0.01 sh scripts/demo-data.sh >/dev/null || { echo "badinput: demo data failed"; exit 1; }
 "$UBPIPE" run pipelines/user_behavior.yaml --ds $DS -q || { echo "badinput: the baseline run failed"; exit 1; }
 
-warehouse() {   # every relation of the warehouse, with the row count and checksum of each table
+warehouse() {   # every schema and relation of the warehouse, with the row count and checksum of each table
   sh scripts/stack.sh psql warehouse -X -q -A -t -v ON_ERROR_STOP=1 -c "
     SELECT c.oid::regclass::text || ' ' || c.relkind::text || ' ' || CASE WHEN c.relkind IN ('r', 'p', 'm') THEN
              (xpath('/row/s/text()', query_to_xml(format(
@@ -153,7 +154,11 @@ warehouse() {   # every relation of the warehouse, with the row count and checks
                   AS s FROM %s t', c.oid::regclass), false, true, '')))[1]::text ELSE '' END
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-       AND n.nspname NOT LIKE 'pg_temp%' AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+       AND n.nspname NOT LIKE 'pg_temp%' AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'i', 'I')
+    UNION ALL
+    SELECT 'schema ' || nspname FROM pg_namespace
+     WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg_toast%'
+       AND nspname NOT LIKE 'pg_temp%'
      ORDER BY 1"
 }
 baseline() {
