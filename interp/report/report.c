@@ -670,7 +670,9 @@ static void pg_error(rep *r, ub_loc loc, const char *what, PGconn *db, const PGr
             snprintf(line + used, sizeof line - used, " (a query is one SELECT, VALUES or WITH ... SELECT)");
     } else {
         const char *m = res ? PQresultErrorMessage(res) : PQerrorMessage(db);
-        snprintf(line, sizeof line, "%s", m && *m ? m : "unknown error");
+        /* no error text: the server answered a second statement (DECLARE ... FOR q1; q2) */
+        snprintf(line, sizeof line, "%s",
+                 m && *m ? m : "more than one statement (a query is one SELECT, VALUES or WITH ... SELECT)");
     }
     for (char *p = line; *p; p++)
         if (*p == '\n')
