@@ -110,6 +110,7 @@ san:
 	$(MAKE) DEV=1 SAN=1 BUILD=build-san OPT='-O1 -g' build-san/ubpipe unit-bins
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBPIPE=build-san/ubpipe sh tests/run.sh build-san unit
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBPIPE=build-san/ubpipe sh tests/run.sh build-san golden
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBPIPE=build-san/ubpipe sh tests/run.sh build-san badinput
 
 # libFuzzer targets tests/fuzz/*.c, linked against everything but cli/main.c
 # (build-fuzz, clang).  `make fuzz` runs each for FUZZ_S seconds; `make test`

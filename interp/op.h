@@ -1,8 +1,9 @@
 /* op.h — the operator API: everything an operator may see.
  *
  * An operator is a static descriptor: a name, a parameter table, and the
- * callbacks check (static checks at load, nothing rendered), plan (describe
- * every effect, touch nothing) and run (do it).  Operators include this
+ * callbacks check (what the rendered parameters alone show wrong, touching
+ * nothing: names, keys), plan (describe every effect, touch nothing) and run
+ * (do it).  Operators include this
  * header, interp/lake/lake.h and the interp/io headers — never the spec loader,
  * the DAG or the scheduler.  Adding an operator = one file in interp/ops/,
  * one line in interp/ops/registry.c, its tests and its man page section.
@@ -22,7 +23,8 @@ typedef enum {
     UB_T_BOOL,       /* true / false */
     UB_T_DURATION,   /* 90, 90s, 5m, 1h30m */
     UB_T_PATH,       /* templated local path, relative to the spec's directory */
-    UB_T_LAKEREF,    /* templated lake reference "AREA:KEY", AREA in raw|stage|scripts */
+    UB_T_LAKEREF,    /* templated lake reference "AREA:KEY", AREA in raw|stage|scripts;
+                      * a task with one needs the profile's `lake` connection */
     UB_T_CONN,       /* name of a connection of the profile (choices = its kind) */
     UB_T_ENUM,       /* one of choices, "a|b|c" */
     UB_T_LIST,       /* list of templated strings */
@@ -34,7 +36,9 @@ typedef struct ub_param {
     ub_ptype    type;
     int         required;
     const char *def;        /* default, as spec text; NULL = none */
-    const char *choices;    /* UB_T_ENUM: "a|b"; UB_T_CONN: "postgres|warehouse|lake|emr" */
+    const char *choices;    /* UB_T_ENUM: "a|b"; UB_T_CONN: "postgres|warehouse|lake|emr";
+                             * UB_T_LAKEREF: NULL = an object only (a key ending in '/' is an
+                             * error at the parameter), "object|prefix" = a prefix is accepted */
     const char *desc;       /* one line, for `ubpipe help OP`, the man page and the schema */
 } ub_param;
 
@@ -45,9 +49,16 @@ typedef struct ub_opdesc {
     const char     *summary;   /* one line */
     const char     *doc;       /* a paragraph for `ubpipe help OP` */
     const ub_param *params;    /* terminated by an entry with name NULL */
-    int (*check)(ub_opctx *);  /* optional */
+    /* optional: checks of the rendered parameters that need no connection, each error at
+     * its parameter (ub_op_param_error); called in planning mode before the plan, and by
+     * `run` for every task before any task starts, so that they exit 2, not 1 */
+    int (*check)(ub_opctx *);
     int (*plan)(ub_opctx *);
     int (*run)(ub_opctx *);
+    /* optional: in a later run, sets again (ub_op_set_output) the outputs of an
+     * earlier success whose recorded values had a secret masked in the journal,
+     * from the rendered parameters alone; touches nothing */
+    int (*restore)(ub_opctx *);
 } ub_opdesc;
 
 /* ---- identity ---------------------------------------------------------- */
@@ -79,7 +90,17 @@ const char *ub_op_file_rendered(ub_opctx *c, const char *key);
 /* Renders arbitrary template text; `where` names it in messages. */
 const char *ub_op_render(ub_opctx *c, const char *text, const char *where);
 
+/* A spec error at parameter key (its value, or the task when the default is used):
+ * in plan FILE:LINE:COL on the diagnostics (exit 2), in run the task fails for good.
+ * For what only the rendered value shows (a name too long for the warehouse). -1. */
+int ub_op_param_error(ub_opctx *c, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* ---- connections of the active profile ---------------------------------- */
+/* The rendered name of the connection a UB_T_CONN parameter names, when the
+ * active profile defines it; NULL and an error at the parameter otherwise.
+ * Every UB_T_CONN parameter of a task (and `lake`, for a task with a
+ * UB_T_LAKEREF parameter) is checked this way before its plan and run. */
+const char *ub_op_conn_name(ub_opctx *c, const char *param);
 /* A field of the connection named by a UB_T_CONN parameter: "dsn", "url",
  * "dialect", "cluster", "iam_role", ... (rendered; environment overrides
  * UBPIPE_CONN_<NAME> applied to the main field).  NULL when not set. */

@@ -17,7 +17,8 @@
 --                  "spectrum"."user_purchase_staging".  To name something that
 --                  contains a dot pass the parts as an array:
 --                  sql.ident{'s', 'a.b'} -> "s"."a.b".  Empty names or parts and
---                  NUL bytes and invalid UTF-8 are an error.  Quoting keeps the
+--                  NUL bytes, invalid UTF-8 and a part longer than 63 bytes (what
+--                  PostgreSQL keeps of a name) are an error.  Quoting keeps the
 --                  case as written; a backslash is ordinary in a quoted name.
 -- sql.list(t)      '(' .. literals of t[1..#t] joined by ', ' .. ')' for IN
 --                  lists; an empty list is an error (SQL has no empty IN list).
@@ -70,8 +71,17 @@ function M.literal(x)
   return literal(x, 'sql.literal')
 end
 
+-- PostgreSQL keeps NAMEDATALEN - 1 bytes of a name and cuts the rest with a notice only,
+-- so two names that differ after them would be one: longer is an error (Redshift keeps
+-- 127, but a template does not know where its SQL runs; the shorter limit holds for both)
+local MAX_NAME = 63
+
 local function quote_part(p)
   if p == '' then return nil, 'empty name' end
+  if #p > MAX_NAME then
+    return nil, sfmt('a part of %d bytes (PostgreSQL keeps %d bytes of a name and cuts the rest, '
+                     .. 'so two names that differ after byte %d would be one)', #p, MAX_NAME, MAX_NAME)
+  end
   if sfind(p, '\0', 1, true) then return nil, 'name contains a NUL byte' end
   if not ulen(p) then return nil, 'name is not valid UTF-8' end
   return '"' .. sgsub(p, '"', '""') .. '"'
@@ -100,11 +110,11 @@ function M.ident(x)
   else
     error(sfmt('sql.ident: cannot quote a %s value as a name', type(x)), 2)
   end
+  local shown = type(x) == 'string' and x or concat(parts, '.')   -- before any part is quoted
   for i = 1, #parts do
     local q, why = quote_part(parts[i])
     if not q then
-      error(sfmt("sql.ident: %s in '%s'", why,
-                 type(x) == 'string' and x or concat(parts, '.')), 2)
+      error(sfmt("sql.ident: %s in '%s'", why, shown), 2)
     end
     parts[i] = q
   end

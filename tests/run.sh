@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs every test: unit programs, golden cases, end-to-end scripts.
-# Usage: sh tests/run.sh [BUILD_DIR] [unit|golden|fuzz|e2e]
+# Usage: sh tests/run.sh [BUILD_DIR] [unit|golden|fuzz|badinput|e2e]  (e2e includes badinput)
 set -u
 BUILD=${1:-build}
 ONLY=${2:-all}
@@ -35,6 +35,10 @@ if [ "$ONLY" = all ] || [ "$ONLY" = fuzz ]; then
   else
     echo "skip  fuzz: $why"
   fi
+fi
+if [ "$ONLY" = all ] || [ "$ONLY" = e2e ] || [ "$ONLY" = badinput ]; then
+  # the bad-input catalogue (tests/badinput/CATALOGUE.md): exact message, exit status, nothing half-written
+  run badinput sh tests/badinput/run.sh
 fi
 if [ "$ONLY" = all ] || [ "$ONLY" = e2e ]; then
   for t in tests/e2e/test_*.sh; do

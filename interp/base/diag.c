@@ -1,6 +1,10 @@
 /* diag.c — collected, sorted, located error messages with a caret line. */
 #include "base/diag.h"
+#include "base/buf.h"
+#include "base/jtext.h"
 #include "base/mem.h"
+#include "base/secret.h"
+#include "base/show.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,10 +135,56 @@ static void print_caret(const ub_diag *d, FILE *out, ub_loc loc)
     size_t len = (size_t)(e - p);
     if (len > 200)
         len = 200;
-    fprintf(out, "%5d | %.*s\n      | ", loc.line, (int)len, p);
-    for (int c = 1; c < loc.col && (size_t)(c - 1) < len; c++)
-        fputc(p[c - 1] == '\t' ? '\t' : ' ', out);
-    fputs("^\n", out);
+    /* the line made safe to print (base/show.h), and the caret under the
+     * col-th character of it: a character shown as \xNN is four columns wide */
+    ub_buf b = UB_BUF_INIT;
+    ub_buf_addf(&b, "%5d | ", loc.line);
+    ub_show(&b, p, len);
+    ub_buf_adds(&b, "\n      | ");
+    size_t i = 0;
+    for (int c = 1; c < loc.col && i < len; c++) {
+        size_t l = ub_jtext_seq((const unsigned char *)p + i, len - i);
+        if (!l)
+            l = 1;
+        if (p[i] == '\t')
+            ub_buf_addc(&b, '\t');
+        else
+            for (size_t w = ub_show_width(p + i, l); w > 0; w--)
+                ub_buf_addc(&b, ' ');
+        i += l;
+    }
+    ub_buf_adds(&b, "^\n");
+    fputs(ub_buf_str(&b), out);
+    ub_buf_free(&b);
+}
+
+/* One message line, made safe to print: messages quote keys, values and paths. */
+static void print_line(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void print_line(FILE *out, const char *fmt, ...)
+{
+    ub_buf b = UB_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    ub_buf_vaddf(&b, fmt, ap);
+    va_end(ap);
+    ub_show_fwrite(ub_buf_str(&b), b.len, out);
+    ub_buf_free(&b);
+}
+
+/* 1 when message i (sorted) repeats an earlier one at the same place: two checks that
+ * meet the same problem (a task's preflight and its operator) report it once */
+static int shown_before(const ub_diag *d, size_t i)
+{
+    const ub_diag_msg *m = &d->msgs[i];
+    for (size_t j = i; j-- > 0;) {
+        const ub_diag_msg *o = &d->msgs[j];
+        if (o->loc.line != m->loc.line || o->loc.col != m->loc.col ||
+            strcmp(o->loc.file ? o->loc.file : "", m->loc.file ? m->loc.file : "") != 0)
+            return 0;                         /* sorted: no earlier one at this place */
+        if (strcmp(o->text, m->text) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 size_t ub_diag_flush(ub_diag *d, FILE *out)
@@ -149,12 +199,18 @@ size_t ub_diag_flush(ub_diag *d, FILE *out)
             break;
         }
         ub_diag_msg *m = &d->msgs[i];
+        if (shown_before(d, i))
+            continue;
+        ub_buf t = UB_BUF_INIT;
+        ub_secret_mask(m->text, &t);        /* a message may quote a rendered value */
+        const char *text = t.err ? "(out of memory)" : ub_buf_str(&t);
         if (m->loc.file && m->loc.line > 0)
-            fprintf(out, "%s:%d:%d: %s\n", m->loc.file, m->loc.line, m->loc.col, m->text);
+            print_line(out, "%s:%d:%d: %s\n", m->loc.file, m->loc.line, m->loc.col, text);
         else if (m->loc.file)
-            fprintf(out, "%s: %s\n", m->loc.file, m->text);
+            print_line(out, "%s: %s\n", m->loc.file, text);
         else
-            fprintf(out, "ubpipe: %s\n", m->text);
+            print_line(out, "ubpipe: %s\n", text);
+        ub_buf_free(&t);
         print_caret(d, out, m->loc);
     }
     for (size_t i = 0; i < d->n; i++) {

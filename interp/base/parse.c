@@ -61,3 +61,32 @@ int ub_parse_int(const char *s, long long min, long long max, long long *out, ub
 {
     return ub_parse_intn(s, s ? strlen(s) : 0, min, max, out, err);
 }
+
+int ub_parse_dec(const char *s, long long min, long long max, long long *out, ub_err *err)
+{
+    size_t n = s ? strlen(s) : 0;
+    size_t i = n && (s[0] == '-' || s[0] == '+') ? 1 : 0;
+    size_t digits = strspn(s ? s + i : "", "0123456789");
+    if (n && i + digits == n && digits) {            /* a number, perhaps oddly written */
+        size_t z = i;
+        while (z + 1 < n && s[z] == '0')
+            z++;                                     /* the digits without leading zeros */
+        if (s[0] == '+') {
+            if (err)
+                ub_err_set(err, "'%.*s%s': write it without the '+'", QUOTE(s, n));
+            return -1;
+        }
+        if (s[0] == '-' && s[z] == '0') {            /* -0, -00 */
+            if (err)
+                ub_err_set(err, "'%.*s%s': write 0", QUOTE(s, n));
+            return -1;
+        }
+        if (z > i) {
+            if (err)
+                ub_err_set(err, "'%.*s%s': a leading zero is ambiguous (octal in YAML 1.1); write %s%.*s",
+                           QUOTE(s, n), s[0] == '-' ? "-" : "", (int)(n - z > 64 ? 64 : n - z), s + z);
+            return -1;
+        }
+    }
+    return ub_parse_intn(s, n, min, max, out, err);
+}

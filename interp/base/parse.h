@@ -14,4 +14,11 @@ int ub_parse_int(const char *s, long long min, long long max, long long *out, ub
 /* The same for the n bytes at s (not NUL-terminated: "2021" in "2021-04-30"). */
 int ub_parse_intn(const char *s, size_t n, long long min, long long max, long long *out, ub_err *err);
 
+/* The same, for numbers people write in a spec or on the command line, where an odd notation
+ * is more likely a mistake than a number: decimal digits only, with '-' when negative; no '+',
+ * no leading zero ("05", "010": YAML 1.1 reads them as octal), no "-0".  Messages:
+ * "'+5': write it without the '+'", "'010': a leading zero is ambiguous (octal in YAML 1.1);
+ * write 10", "'-0': write 0", and those of ub_parse_int. */
+int ub_parse_dec(const char *s, long long min, long long max, long long *out, ub_err *err);
+
 #endif

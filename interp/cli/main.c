@@ -4,6 +4,7 @@
  * inspect.c (plan, validate, render, graph, schema, help, version), state.c
  * (status, logs), s3cli.c (s3). */
 #include "cli/cli.h"
+#include "base/show.h"
 #include "cli/report.h"
 #include "cli/serve.h"
 #include "cli/s3cli.h"
@@ -105,12 +106,16 @@ void ub_cli_usage(FILE *out)
 
 int ub_cli_usage_error(const char *fmt, ...)
 {
+    /* made safe to print: the message quotes the command line (base/show.h) */
+    ub_buf b = UB_BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    fputs("ubpipe: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    ub_buf_adds(&b, "ubpipe: ");
+    ub_buf_vaddf(&b, fmt, ap);
     va_end(ap);
-    fputs("\nTry 'ubpipe --help'.\n", stderr);
+    ub_buf_adds(&b, "\nTry 'ubpipe --help'.\n");
+    ub_show_fwrite(ub_buf_str(&b), b.len, stderr);
+    ub_buf_free(&b);
     return UB_EXIT_USAGE;
 }
 
@@ -168,7 +173,7 @@ static int parse(ub_cli *c, int argc, char **argv)
         case 'M': {
             const char *name = ch == 't' ? "--try" : ch == 'j' ? "--jobs" : "--max-active-runs";
             long long v, min = ch == 'M' ? 0 : 1, max = ch == 't' ? INT_MAX : 256;
-            if (ub_parse_int(optarg, min, max, &v, NULL))
+            if (ub_parse_dec(optarg, min, max, &v, NULL))     /* no "+4", "04", " 4", overflow */
                 return ub_cli_usage_error("%s wants a number from %lld to %lld, not '%s'", name, min, max, optarg);
             *(ch == 't' ? &c->try_no : ch == 'j' ? &c->jobs : &c->max_active_runs) = (int)v;
             break;
@@ -212,8 +217,11 @@ static int unknown_verb(const char *name)
             names[n++] = verbs[i].name;
     names[n] = NULL;
     const char *sug = ub_suggest(name, names);
-    fprintf(stderr, "ubpipe: unknown command '%s'%s%s%s\nTry 'ubpipe --help'.\n", name,
-            sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
+    ub_buf b = UB_BUF_INIT;
+    ub_buf_addf(&b, "ubpipe: unknown command '%s'%s%s%s\nTry 'ubpipe --help'.\n", name,
+                sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
+    ub_show_fwrite(ub_buf_str(&b), b.len, stderr);
+    ub_buf_free(&b);
     return UB_EXIT_USAGE;
 }
 

@@ -1,5 +1,6 @@
 /* report.c — the `report` verb: one declared report, rendered for a ds. */
 #include "cli/report.h"
+#include "base/show.h"
 #include "base/mem.h"
 #include "base/secret.h"
 #include "core/engine.h"
@@ -72,7 +73,9 @@ int ub_cmd_report(int argc, char **argv)
         case 'p': {
             char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg || np == sizeof params / sizeof params[0]) {
-                fprintf(stderr, "ubpipe report: -p wants KEY=VALUE, not '%s'\n", optarg);
+                fputs("ubpipe report: -p wants KEY=VALUE, not '", stderr);
+                ub_show_fputs(optarg, stderr);
+                fputs("'\n", stderr);
                 return REP_USAGE;
             }
             *eq = '\0';
@@ -126,7 +129,9 @@ int ub_cmd_report(int argc, char **argv)
     }
     ub_err err;
     if (write_atomic(outpath, &html, &err)) {
-        fprintf(stderr, "ubpipe report: %s\n", err.msg);
+        fputs("ubpipe report: ", stderr);
+        ub_show_fputs(err.msg, stderr);
+        fputc('\n', stderr);
         rc = REP_FAIL;
         goto done;
     }

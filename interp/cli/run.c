@@ -1,5 +1,6 @@
 /* run.c — the verb `run`: every task of the pipeline for a ds (or a backfill). */
 #include "cli/cli.h"
+#include "core/plan.h"
 
 int ub_cli_run(ub_cli *c)
 {
@@ -14,7 +15,10 @@ int ub_cli_run(ub_cli *c)
     ub_engine *e = ub_engine_new(c->spec, &eo, c->diag);
     if (!e)
         return UB_EXIT_USAGE;
+    int nrc = ub_plan_preflight(e, c->diag);      /* connections, names and keys, rendered */
     ub_engine_free(e);
+    if (nrc)
+        return UB_EXIT_USAGE;
     eo.planning = 0;
     return ub_run(c->spec, &eo, c->dates, c->ndates, &ro, c->diag);
 }

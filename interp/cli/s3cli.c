@@ -1,5 +1,7 @@
 /* s3cli.c — the `ubpipe s3` verbs (presign, ls, cp) on the S3 lake backend and the signer. */
 #include "cli/s3cli.h"
+#include "base/parse.h"
+#include "base/show.h"
 #include "aws/creds.h"
 #include "aws/sigv4.h"
 #include "base/buf.h"
@@ -30,7 +32,9 @@ static int usage(const char *msg)
 
 static int fail(const ub_err *err)
 {
-    fprintf(stderr, "ubpipe s3: %s\n", err->msg);
+    fputs("ubpipe s3: ", stderr);
+    ub_show_fputs(err->msg, stderr);                  /* quotes keys and server replies */
+    fputc('\n', stderr);
     return S3CLI_FAIL;
 }
 
@@ -88,12 +92,12 @@ static int cmd_presign(int argc, char **argv)
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {
-            char *end;
-            expires = strtol(argv[++i], &end, 10);
-            if (*end || expires < 1 || expires > UB_SIGV4_MAX_EXPIRES) {
+            long long ex = 0;
+            if (ub_parse_dec(argv[++i], 1, UB_SIGV4_MAX_EXPIRES, &ex, NULL)) {
                 rc = usage("--expires must be 1..604800 seconds");
                 goto out;
             }
+            expires = (long)ex;
         } else if (argv[i][0] == '-') {
             rc = usage("unknown option for presign");
             goto out;
@@ -165,7 +169,9 @@ static int print_entry(void *ud, const char *key, const ub_lake_info *st)
     struct tm tm;
     if (st->mtime > 0 && gmtime_r(&t, &tm))
         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-    printf("%s %12llu %s\n", when, (unsigned long long)st->size, key);
+    printf("%s %12llu ", when, (unsigned long long)st->size);
+    ub_show_fputs(key, stdout);                       /* a key can hold any byte but NUL */
+    fputc('\n', stdout);
     return 0;
 }
 
@@ -362,6 +368,8 @@ int ub_cmd_s3(int argc, char **argv)
         return cmd_ls(argc, argv);
     if (strcmp(argv[0], "cp") == 0)
         return cmd_cp(argc, argv);
-    fprintf(stderr, "ubpipe s3: unknown command '%s'\n", argv[0]);
+    fputs("ubpipe s3: unknown command '", stderr);
+    ub_show_fputs(argv[0], stderr);
+    fputs("'\n", stderr);
     return usage(NULL);
 }

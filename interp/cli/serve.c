@@ -2,6 +2,8 @@
  * [--no-scheduler]`: the scheduler daemon and the web UI in one process
  * (web/serve.c, web/server.c; documented in ubpipe-serve(1)). */
 #include "cli/serve.h"
+#include "base/parse.h"
+#include "base/show.h"
 #include "base/date.h"
 #include "base/mem.h"
 #include "base/secret.h"
@@ -32,7 +34,8 @@ static void on_stop(int sig)
 
 static const char serve_usage[] =
     "usage: ubpipe serve FILE... [--listen HOST:PORT] [--read-only] [--no-scheduler]\n"
-    "  --listen HOST:PORT  address to serve on (default 127.0.0.1:8080; port 0 = a free one)\n"
+    "  --listen HOST:PORT  address to serve on (default 127.0.0.1:8080; [::1]:8080 for IPv6;\n"
+    "                      port 0 = a free one)\n"
     "  --read-only         refuse every POST (trigger, clear, pause)\n"
     "  --no-scheduler      start no run by schedule; POSTed runs still start\n"
     "Environment: UBPIPE_HOME (state directory), UBPIPE_SERVE_TOKEN (the token POSTs need; default the\n"
@@ -42,7 +45,9 @@ static const char serve_usage[] =
 
 static int usage(const char *msg, const char *arg)
 {
-    fprintf(stderr, "ubpipe serve: %s%s\n%s", msg, arg, serve_usage);
+    fprintf(stderr, "ubpipe serve: %s", msg);
+    ub_show_fputs(arg, stderr);                       /* from the command line (base/show.h) */
+    fprintf(stderr, "\n%s", serve_usage);
     return 2;
 }
 
@@ -105,7 +110,7 @@ static int load_token(const char *state_dir, char *out, size_t cap)
 
 static int is_loopback(const char *host)
 {
-    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0;
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
 }
 
 int ub_cmd_serve(int argc, char **argv)
@@ -137,15 +142,26 @@ int ub_cmd_serve(int argc, char **argv)
     }
     char host[256];
     const char *colon = strrchr(listen, ':');
-    char *end = NULL;
-    long port = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host || !end || *end || colon[1] == 0 ||
-        port < 0 || port > 65535) {
+    long long port = -1;
+    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host ||
+        ub_parse_dec(colon + 1, 0, 65535, &port, NULL)) {     /* no " 80", "+80", "0x50", overflow */
         ub_diag_free(&d);
         return usage("--listen takes HOST:PORT, not ", listen);
     }
     memcpy(host, listen, (size_t)(colon - listen));
     host[colon - listen] = 0;
+    if (host[0] == '[') {            /* [IPv6]:PORT, as in a URL */
+        size_t hl = strlen(host);
+        if (hl < 3 || host[hl - 1] != ']') {
+            ub_diag_free(&d);
+            return usage("--listen takes HOST:PORT or [IPv6]:PORT, not ", listen);
+        }
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = 0;
+    } else if (strchr(host, ':')) {
+        ub_diag_free(&d);
+        return usage("--listen: an IPv6 address goes in brackets, [ADDR]:PORT, not ", listen);
+    }
 
     /* the state directory, as `ubpipe run` finds it */
     char state[PATH_MAX];
@@ -187,7 +203,9 @@ int ub_cmd_serve(int argc, char **argv)
     ub_err err;
     s = ub_serve_new(state, exe, read_only, scheduler, &err);
     if (!s) {
-        fprintf(stderr, "ubpipe serve: %s\n", err.msg);
+        fputs("ubpipe serve: ", stderr);
+        ub_show_fputs(err.msg, stderr);
+        fputc('\n', stderr);
         goto done;
     }
     int bad = 0;
@@ -208,10 +226,12 @@ int ub_cmd_serve(int argc, char **argv)
     int bound = 0;
     srv = ub_server_start(s, host, (int)port, token, &bound, &err);
     if (!srv) {
-        fprintf(stderr, "ubpipe serve: %s\n", err.msg);
+        fputs("ubpipe serve: ", stderr);
+        ub_show_fputs(err.msg, stderr);
+        fputc('\n', stderr);
         goto done;
     }
-    printf("serving on http://%s:%d\n", host, bound);
+    printf(strchr(host, ':') ? "serving on http://[%s]:%d\n" : "serving on http://%s:%d\n", host, bound);
     fflush(stdout);
     if (!is_loopback(host))
         fprintf(stderr, "ubpipe serve: warning: listening on %s, which is not loopback: anyone who can reach it "

@@ -2,6 +2,7 @@
 #include "core/engine.h"
 #include "core/handoff.h"
 #include "base/date.h"
+#include "io/fsutil.h"
 #include "io/stream.h"
 #include <errno.h>
 #include <lauxlib.h>
@@ -148,16 +149,38 @@ int ub_ctx_fatal(const ub_opctx *c) { return c->fatal; }
  * and as the task's error in both modes. */
 static void node_error(ub_opctx *c, const ub_node *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void node_error(ub_opctx *c, const ub_node *n, const char *fmt, ...)
+__attribute__((format(printf, 3, 0)))
+static void loc_verror(ub_opctx *c, ub_loc loc, const char *fmt, va_list ap)
 {
     char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (c->e->planning)
+        ub_diag_error(c->e->diag, loc, "%s", msg);
+    ub_op_fatal(c, "%s:%d:%d: %s", loc.file, loc.line, loc.col, msg);
+}
+
+static void node_error(ub_opctx *c, const ub_node *n, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    loc_verror(c, n->loc, fmt, ap);
     va_end(ap);
-    if (c->e->planning)
-        ub_diag_error(c->e->diag, n->loc, "%s", msg);
-    ub_op_fatal(c, "%s:%d:%d: %s", n->loc.file, n->loc.line, n->loc.col, msg);
+}
+
+/* where a parameter's problem is shown: its value, or the task's id when the default is used */
+static ub_loc param_loc(const ub_opctx *c, const char *key)
+{
+    const ub_node *n = ub_node_get(c->t->body, key);
+    return n ? n->loc : c->t->loc;
+}
+
+int ub_op_param_error(ub_opctx *c, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    loc_verror(c, param_loc(c, key), fmt, ap);
+    va_end(ap);
+    return -1;
 }
 
 void ub_op_log(ub_opctx *c, const char *fmt, ...)
@@ -330,7 +353,7 @@ static const char *abs_path(ub_opctx *c, const char *p)
     return r;
 }
 
-static const char *lakeref_key(ub_opctx *c, const char *ref, const ub_node *at)
+static const char *lakeref_key(ub_opctx *c, const ub_param *p, const char *ref, const ub_node *at)
 {
     const char *colon = strchr(ref, ':');
     ub_err err;
@@ -343,6 +366,10 @@ static const char *lakeref_key(ub_opctx *c, const char *ref, const ub_node *at)
         node_error(c, at, "unknown lake area '%.*s' in '%s' (areas: raw, stage, scripts)", (int)al, ref, ref);
         return NULL;
     }
+    if (!colon[1] || (colon[1] == '/' && !colon[2])) {
+        node_error(c, at, "key '%s': the lake reference '%s' names no key (write AREA:KEY)", p->name, ref);
+        return NULL;
+    }
     ub_buf b = UB_BUF_INIT;
     ub_buf_add(&b, ref, al);
     ub_buf_addc(&b, '/');
@@ -351,8 +378,12 @@ static const char *lakeref_key(ub_opctx *c, const char *ref, const ub_node *at)
     ub_buf_free(&b);
     if (!key)
         return NULL;
-    /* a prefix may end in '/': check it without the slash */
+    /* a prefix ends in '/', where the parameter accepts one: check it without the slash */
     size_t kl = strlen(key);
+    if (kl && key[kl - 1] == '/' && !ub_lakeref_takes_prefix(p)) {
+        node_error(c, at, "key '%s' names a lake object, not a prefix: '%s' ends in '/'", p->name, key);
+        return NULL;
+    }
     char *chk = ub_arena_strndup(&c->arena, key, kl && key[kl - 1] == '/' ? kl - 1 : kl);
     if (!chk || ub_lake_key_check(chk, &err)) {
         node_error(c, at, "%s", chk ? err.msg : "out of memory");
@@ -399,7 +430,7 @@ const char *ub_op_str(ub_opctx *c, const char *key)
     if (p->type == UB_T_PATH)
         return abs_path(c, v);
     if (p->type == UB_T_LAKEREF)
-        return lakeref_key(c, v, n ? n : c->t->body);
+        return lakeref_key(c, p, v, n ? n : c->t->body);
     return v;
 }
 
@@ -478,29 +509,36 @@ const char *ub_op_file_rendered(ub_opctx *c, const char *key)
         return NULL;
     ub_buf text = UB_BUF_INIT, out = UB_BUF_INIT;
     const char *result = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    const char *bad = NULL;
+    int fd = ub_open_regular(path, &bad);     /* a FIFO fails at once, it does not block */
+    if (fd < 0 && !bad) {
         if (at)
             node_error(c, at, "cannot read '%s': %s", path, strerror(errno));
         else
             ub_op_fail(c, "cannot read '%s': %s", path, strerror(errno));
         goto out;
     }
-    struct stat st;
-    const char *bad = fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode) ? "is a directory, not a file" : NULL;
     char chunk[65536];
-    size_t got;
-    while (!bad && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (ub_buf_add(&text, chunk, got) || text.len > (16u << 20)) {
+    for (;;) {
+        ssize_t got = fd < 0 ? 0 : read(fd, chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            bad = strerror(errno);            /* unreadable: EIO, EISDIR... */
+            break;
+        }
+        if (got == 0)
+            break;
+        if (ub_buf_add(&text, chunk, (size_t)got) || text.len > (16u << 20)) {
             ub_op_fail(c, "'%s' is too large for a template (limit 16 MiB)", path);
-            fclose(f);
+            close(fd);
             goto out;
         }
-    if (!bad && ferror(f))
-        bad = strerror(errno);
-    else if (!bad && text.len == 0)
+    }
+    if (fd >= 0)
+        close(fd);
+    if (!bad && text.len == 0)
         bad = "is empty";
-    fclose(f);
     if (bad) {
         if (at)
             node_error(c, at, "cannot use '%s': %s", path, bad);
@@ -524,6 +562,23 @@ const char *ub_op_file_rendered(ub_opctx *c, const char *key)
             disp = path;
     }
     ub_diag_source(c->e->diag, disp, ub_buf_str(&text), text.len);
+    const char *nul = memchr(ub_buf_str(&text), '\0', text.len);
+    if (nul) {
+        /* a C string would end there: the rest of the file silently cut off */
+        ub_loc loc = { disp, 1, 1 };
+        for (const char *q = ub_buf_str(&text); q < nul; q++) {
+            if (*q == '\n') {
+                loc.line++;
+                loc.col = 1;
+            } else if (((unsigned char)*q & 0xC0) != 0x80) {
+                loc.col++;
+            }
+        }
+        if (c->e->planning)
+            ub_diag_error(c->e->diag, loc, "NUL byte in '%s' (a template is text)", path);
+        ub_op_fatal(c, "%s:%d:%d: NUL byte in '%s' (a template is text)", disp, loc.line, loc.col, path);
+        goto out;
+    }
     const char *s = ub_buf_str(&text), *end = s + text.len, *p = s;
     int line = 1, col = 1;
     const char *lp = s;                      /* scan position for line counting */
@@ -538,8 +593,8 @@ const char *ub_op_file_rendered(ub_opctx *c, const char *key)
             if (*lp == '\n') {
                 line++;
                 col = 1;
-            } else {
-                col++;
+            } else if (((unsigned char)*lp & 0xC0) != 0x80) {
+                col++;                       /* columns count characters, as libyaml's do */
             }
         }
         size_t blen = ub_tmpl_block_len(open, (size_t)(end - open));
@@ -581,12 +636,42 @@ static const ub_conn *conn_of(ub_opctx *c, const char *param)
     for (size_t i = 0; i < c->e->nconns; i++)
         if (strcmp(c->e->conns[i].name, name) == 0)
             return &c->e->conns[i];
-    ub_node *n = param_node(c, param);
-    if (n)
-        node_error(c, n, "connection '%s' is not defined in profile '%s'", name, c->e->profile);
-    else
-        ub_op_fail(c, "connection '%s' is not defined in profile '%s'", name, c->e->profile);
+    ub_buf names = UB_BUF_INIT;
+    ub_engine_conn_names(c->e, &names);
+    ub_op_param_error(c, param, "connection '%s' is not defined in profile '%s' (its connections: %s)", name,
+                      c->e->profile, ub_buf_str(&names));
+    ub_buf_free(&names);
     return NULL;
+}
+
+const char *ub_op_conn_name(ub_opctx *c, const char *param)
+{
+    const ub_conn *cn = conn_of(c, param);
+    return cn ? cn->name : NULL;
+}
+
+int ub_ctx_preflight(ub_opctx *c)
+{
+    const char *lakeref = NULL;
+    int rc = 0;
+    for (const ub_param *p = c->t->op->params; p && p->name; p++) {
+        if (p->type == UB_T_CONN && ub_op_has(c, p->name) && !ub_op_conn_name(c, p->name))
+            rc = -1;
+        if (p->type == UB_T_LAKEREF && ub_op_has(c, p->name)) {
+            if (!lakeref)
+                lakeref = p->name;
+            if (!ub_op_str(c, p->name))         /* rendered and checked: an object, a key in the lake */
+                rc = -1;
+        }
+    }
+    if (lakeref && !ub_engine_lake_url(c->e)) {
+        ub_buf names = UB_BUF_INIT;
+        ub_engine_conn_names(c->e, &names);
+        rc = ub_op_param_error(c, lakeref, "task '%s' uses the lake (key '%s'), but profile '%s' defines no 'lake' "
+                               "connection (its connections: %s)", c->t->id, lakeref, c->e->profile, ub_buf_str(&names));
+        ub_buf_free(&names);
+    }
+    return rc;
 }
 
 const char *ub_op_conn(ub_opctx *c, const char *param, const char *field)
@@ -733,6 +818,31 @@ void ub_engine_publish(ub_engine *e, const char *task, const ub_kv *out, size_t 
     }
     lua_setfield(L, -2, task);              /* outputs[<task id>] = { ... } */
     lua_pop(L, 1);
+}
+
+void ub_engine_publish_journaled(ub_engine *e, ub_task *t, const ub_kv *out, const unsigned char *masked, size_t n)
+{
+    int any = 0;
+    for (size_t i = 0; masked && i < n; i++)
+        any |= masked[i];
+    ub_kv *kv = any && t->op->restore ? ub_calloc(n ? n : 1, sizeof *kv) : NULL;
+    ub_opctx *c = kv ? ub_ctx_new(e, t, 1) : NULL;
+    if (!c) {
+        ub_free(kv);
+        ub_engine_publish(e, t->id, out, n);
+        return;
+    }
+    const ub_kv *fresh = NULL;
+    size_t nf = t->op->restore(c) == 0 && !*ub_ctx_error(c) ? ub_ctx_outputs(c, &fresh) : 0;
+    for (size_t i = 0; i < n; i++) {
+        kv[i] = out[i];
+        for (size_t k = 0; masked[i] && k < nf; k++)
+            if (strcmp(fresh[k].key, out[i].key) == 0)
+                kv[i].val = fresh[k].val;
+    }
+    ub_engine_publish(e, t->id, kv, n);
+    ub_ctx_free(c);
+    ub_free(kv);
 }
 
 void ub_ctx_publish(ub_opctx *c) { ub_engine_publish(c->e, c->t->id, c->out, c->nout); }

@@ -18,8 +18,8 @@ static int is_plain_int(const ub_node *n)
     const char *s = n->str;
     if (*s == '-')
         s++;
-    if (!*s || strlen(s) > 18)
-        return 0;
+    if (!*s || strlen(s) > 18 || (s[0] == '0' && s[1]))
+        return 0;                 /* 02139 stays the string it reads as, not 2139 (nor octal) */
     for (; *s; s++)
         if (!isdigit((unsigned char)*s))
             return 0;
@@ -360,6 +360,14 @@ void ub_engine_free(ub_engine *e)
     ub_lua_free(e->lua);
     ub_arena_free(&e->arena);
     ub_free(e);
+}
+
+void ub_engine_conn_names(const ub_engine *e, ub_buf *out)
+{
+    for (size_t i = 0; i < e->nconns; i++)
+        ub_buf_addf(out, "%s%s", i ? ", " : "", e->conns[i].name);
+    if (!e->nconns)
+        ub_buf_adds(out, "none");
 }
 
 const char *ub_engine_ds(const ub_engine *e) { return e->ds; }

@@ -58,6 +58,8 @@ typedef struct ub_engine {
 /* Sets up the scope for spec at ds/profile.  Errors (bad ds, unknown
  * profile, template errors in the profile) go to diag; NULL then. */
 ub_engine *ub_engine_new(ub_spec *spec, const ub_engine_opts *o, ub_diag *diag);
+/* "a, b, c": the connections of the active profile ("none" when it has none), for messages. */
+void ub_engine_conn_names(const ub_engine *e, ub_buf *out);
 void       ub_engine_free(ub_engine *e);
 const char *ub_engine_ds(const ub_engine *e);
 const char *ub_engine_profile(const ub_engine *e);
@@ -69,6 +71,11 @@ const char *ub_engine_render_node(ub_engine *e, const ub_node *n);
 ub_opctx *ub_ctx_new(ub_engine *e, ub_task *t, int try_no);
 void      ub_ctx_free(ub_opctx *c);
 size_t    ub_ctx_effects(const ub_opctx *c, const ub_effect **out);
+/* What the task needs of the profile, before its plan or run: every UB_T_CONN
+ * parameter names a connection the profile defines, and a task with a
+ * UB_T_LAKEREF parameter has a `lake`; each UB_T_LAKEREF renders to a valid
+ * key (an object where the parameter needs one).  -1 with errors at the parameters. */
+int       ub_ctx_preflight(ub_opctx *c);
 const char *ub_ctx_error(const ub_opctx *c);          /* "" when none */
 int       ub_ctx_fatal(const ub_opctx *c);            /* failed for good: no retry */
 /* Publishes the task's outputs to later templates (outputs.<id>.<key>). */
@@ -87,6 +94,11 @@ size_t    ub_ctx_inputs(const ub_opctx *c, const ub_kv **out);
 void      ub_ctx_set_deadline(ub_opctx *c, double deadline);
 /* Publishes given outputs of task id (from the journal, for skipped tasks). */
 void      ub_engine_publish(ub_engine *e, const char *task, const ub_kv *out, size_t n);
+/* Publishes the outputs of task t that the journal recorded; those recorded with a
+ * secret masked (masked[i], may be NULL) are first set again by the operator's
+ * restore callback, when it has one (else they stay masked). */
+void      ub_engine_publish_journaled(ub_engine *e, ub_task *t, const ub_kv *out, const unsigned char *masked,
+                                      size_t n);
 
 /* The value of connection c's main field (the one UBPIPE_CONN_<NAME>
  * overrides: dsn, url or cluster), or NULL. */

@@ -1,6 +1,8 @@
 /* fingerprint.c — the fingerprint of a task (what it read) and the run/skip
  * decision taken from it; see fingerprint.h for the components. */
 #include "core/fingerprint.h"
+#include "base/jtext.h"
+#include "io/fsutil.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
@@ -33,7 +35,8 @@ int ub_fp_file_sha256(const char *path, char out[65])
 {
     unsigned char d[32], buf[65536];
     unsigned int dl = 0;
-    int rc = -1, fd = open(path, O_RDONLY | O_CLOEXEC);
+    const char *bad;
+    int rc = -1, fd = ub_open_regular(path, &bad);    /* never blocks on a FIFO */
     EVP_MD_CTX *m = EVP_MD_CTX_new();
     ssize_t got;
     if (fd < 0 || !m || !EVP_DigestInit_ex(m, EVP_sha256(), NULL))
@@ -66,7 +69,7 @@ static char *masked(const char *s)
 static void set_masked(json_t *o, const char *k, const char *v)
 {
     char *m = masked(v);
-    json_object_set_new(o, k, json_string(m ? m : ""));
+    json_object_set_new(o, k, ub_jtext(m ? m : ""));
     ub_free(m);
 }
 
@@ -98,7 +101,7 @@ static json_t *conn_identity(const ub_conn *cn)
             continue;
         if (strcmp(k, "dsn") == 0 || (strcmp(k, "url") != 0 && strchr(v, '=') && strstr(v, "dbname"))) {
             char *id = conninfo_identity(v);
-            json_object_set_new(o, k, json_string(id ? id : ""));
+            json_object_set_new(o, k, ub_jtext(id ? id : ""));
             ub_free(id);
         } else {
             set_masked(o, k, v);
@@ -107,7 +110,7 @@ static json_t *conn_identity(const ub_conn *cn)
     for (size_t i = 0; i < cn->nscripts; i++) {
         char key[300];
         snprintf(key, sizeof key, "scripts.%s", cn->scripts[i].key);
-        json_object_set_new(o, key, json_string(cn->scripts[i].val ? cn->scripts[i].val : ""));
+        json_object_set_new(o, key, ub_jtext(cn->scripts[i].val ? cn->scripts[i].val : ""));
     }
     return o;
 }
@@ -189,9 +192,9 @@ static json_t *file_component(ub_opctx *c, const char *path, const json_t *old, 
     json_t *f = json_object();
     struct stat st;
     char h[65], sb[96];
-    json_object_set_new(f, "path", json_string(path));
+    json_object_set_new(f, "path", ub_jtext(path));
     if (stat(path, &st)) {
-        json_object_set_new(f, "sha256", json_string("missing"));
+        json_object_set_new(f, "sha256", ub_jtext("missing"));
         return f;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -200,12 +203,12 @@ static json_t *file_component(ub_opctx *c, const char *path, const json_t *old, 
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
         snprintf(sb, sizeof sb, "not-a-file:%lld.%09ld", (long long)now.tv_sec, now.tv_nsec);
-        json_object_set_new(f, "sha256", json_string(sb));
+        json_object_set_new(f, "sha256", ub_jtext(sb));
         return f;
     }
     snprintf(sb, sizeof sb, "%lld:%lld.%09ld:%llu", (long long)st.st_size, (long long)st.st_mtim.tv_sec,
              st.st_mtim.tv_nsec, (unsigned long long)st.st_ino);
-    json_object_set_new(f, "stat", json_string(sb));
+    json_object_set_new(f, "stat", ub_jtext(sb));
     if ((uint64_t)st.st_size > UB_FP_SMALL) {
         /* large (a data file): no extra read; the same size, mtime and inode
          * keep the content hash the streaming try reported */
@@ -213,27 +216,31 @@ static json_t *file_component(ub_opctx *c, const char *path, const json_t *old, 
         const char *oh = json_string_value(json_object_get(old, "sha256"));
         const char *op = json_string_value(json_object_get(old, "path"));
         if (os && oh && op && strcmp(os, sb) == 0 && strcmp(op, path) == 0) {
-            json_object_set_new(f, "sha256", json_string(oh));
+            json_object_set_new(f, "sha256", ub_jtext(oh));
         } else {
             char id[128];
             snprintf(id, sizeof id, "stat:%s", sb);
-            json_object_set_new(f, "sha256", json_string(id));
+            json_object_set_new(f, "sha256", ub_jtext(id));
         }
         return f;
     }
     ub_buf text = UB_BUF_INIT;
-    FILE *in = fopen(path, "rb");
+    const char *bad;
+    int ifd = ub_open_regular(path, &bad);
+    FILE *in = ifd >= 0 ? fdopen(ifd, "rb") : NULL;
+    if (!in && ifd >= 0)
+        close(ifd);
     char chunk[65536];
     size_t got;
     if (!in) {
-        json_object_set_new(f, "sha256", json_string("unreadable"));
+        json_object_set_new(f, "sha256", ub_jtext("unreadable"));
         return f;
     }
     while ((got = fread(chunk, 1, sizeof chunk, in)) > 0)
         ub_buf_add(&text, chunk, got);
     fclose(in);
     sha256_mem(text.p ? text.p : "", text.len, h);
-    json_object_set_new(f, "sha256", json_string(h));
+    json_object_set_new(f, "sha256", ub_jtext(h));
     if (text.len && has_braces(text.p, text.len)) {
         /* a template: what it renders to at this ds counts too */
         ub_buf z = UB_BUF_INIT;
@@ -242,7 +249,7 @@ static json_t *file_component(ub_opctx *c, const char *path, const json_t *old, 
         ub_buf_free(&z);
         if (r) {
             sha256_mem(r, strlen(r), h);
-            json_object_set_new(f, "rendered", json_string(h));
+            json_object_set_new(f, "rendered", ub_jtext(h));
         }
         note_params(c, text.p, text.len, pp);
     }
@@ -260,12 +267,12 @@ static void upstream_hash(const ub_journal *j, const char *id, char out[65])
         char h[65];
         if (fp) {
             ub_fp_hash(fp, h);
-            json_object_set_new(o, "fp", json_string(h));
+            json_object_set_new(o, "fp", ub_jtext(h));
             json_decref(fp);
         }
     }
     for (size_t i = 0; jt && i < jt->nout; i++)
-        json_object_set_new(outs, jt->outputs[i].key, json_string(jt->outputs[i].val ? jt->outputs[i].val : ""));
+        json_object_set_new(outs, jt->outputs[i].key, ub_jtext(jt->outputs[i].val ? jt->outputs[i].val : ""));
     json_object_set_new(o, "outputs", outs);
     char *txt = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     sha256_mem(txt ? txt : "", txt ? strlen(txt) : 0, out);
@@ -289,7 +296,7 @@ json_t *ub_fp_compute(ub_engine *e, ub_task *t, const ub_journal *j, const char 
     up = json_object();
     pp = json_object();
     snprintf(opv, sizeof opv, "%s %s", t->op->name, UB_VERSION);
-    json_object_set_new(fp, "op", json_string(opv));
+    json_object_set_new(fp, "op", ub_jtext(opv));
     for (const ub_param *p = t->op->params; p && p->name; p++) {
         if (!ub_op_has(c, p->name))
             continue;
@@ -298,7 +305,7 @@ json_t *ub_fp_compute(ub_engine *e, ub_task *t, const ub_journal *j, const char 
             for (size_t i = 0; i < ub_op_list_len(c, p->name); i++) {
                 const char *v = ub_op_list_item(c, p->name, i);
                 char *m = v ? masked(v) : NULL;
-                json_array_append_new(a, json_string(m ? m : ""));
+                json_array_append_new(a, ub_jtext(m ? m : ""));
                 ub_free(m);
             }
             json_object_set_new(params, p->name, a);
@@ -336,14 +343,14 @@ json_t *ub_fp_compute(ub_engine *e, ub_task *t, const ub_journal *j, const char 
     const char *lu = lake_url(e);
     if (lu) {
         char *m = masked(lu);
-        json_object_set_new(conns, "lake", json_string(m ? m : ""));
+        json_object_set_new(conns, "lake", ub_jtext(m ? m : ""));
         ub_free(m);
     }
     for (size_t i = 0; i < t->nafter; i++) {
         char h[65];
         const char *uid = e->spec->tasks[t->after[i]].id;
         upstream_hash(j, uid, h);
-        json_object_set_new(up, uid, json_string(h));
+        json_object_set_new(up, uid, ub_jtext(h));
     }
     json_object_set_new(fp, "params", params);
     json_object_set_new(fp, "pipeline_params", pp);
@@ -566,7 +573,7 @@ int ub_fp_decide(ub_engine *e, const ub_journal *j, const char *force, ub_fp_dec
             if (!d->reason) {
                 d->action = UB_FP_SKIP;
                 d->reason = ub_strdup("up to date");
-                ub_engine_publish(e, t->id, jt->outputs, jt->nout);
+                ub_engine_publish_journaled(e, t, jt->outputs, jt->out_masked, jt->nout);
             }
         }
         json_decref(now);

@@ -1,6 +1,7 @@
 /* journal.c — append-only, fsync'd run journal (JSON lines). */
 #include "core/journal.h"
 #include "base/date.h"
+#include "base/jtext.h"
 #include "io/stream.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -43,13 +44,26 @@ static void free_outputs(ub_jtask *t)
         ub_free((char *)t->outputs[i].val);
     }
     ub_free(t->outputs);
+    ub_free(t->out_masked);
     t->outputs = NULL;
+    t->out_masked = NULL;
     t->nout = 0;
 }
 
-/* Folds one record into the in-memory view. */
+static int listed(const json_t *list, const char *k)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+        if (json_is_string(v) && strcmp(json_string_value(v), k) == 0)
+            return 1;
+    return 0;
+}
+
+/* Folds one record into the in-memory view; masked: the names of the outputs whose
+ * recorded values had a secret masked (an array, or NULL). */
 static void apply(ub_journal *j, const char *task, const char *state, int try_no, double ts, const char *error,
-                  json_t *outputs, json_t *fp)
+                  json_t *outputs, const json_t *masked, json_t *fp)
 {
     ub_jtask *t = slot(j, task);
     if (!t)
@@ -84,12 +98,17 @@ static void apply(ub_journal *j, const char *task, const char *state, int try_no
                 if (!p)
                     return;
                 t->outputs = p;
+                unsigned char *m = ub_realloc(t->out_masked, t->nout + 1);
+                if (!m)
+                    return;
+                t->out_masked = m;
                 t->outputs[i].key = ub_strdup(k);
                 t->outputs[i].val = NULL;
                 t->nout++;
             }
             ub_free((char *)t->outputs[i].val);
             t->outputs[i].val = ub_strdup(json_string_value(v));
+            t->out_masked[i] = (unsigned char)listed(masked, k);
         }
     }
 }
@@ -173,7 +192,7 @@ int ub_journal_open(ub_journal *j, const char *state_dir, const char *pipeline, 
                 apply(j, task, state, (int)json_integer_value(json_object_get(r, "try")),
                       json_number_value(json_object_get(r, "ts")),
                       json_string_value(json_object_get(r, "error")), json_object_get(r, "outputs"),
-                      json_object_get(r, "fp"));
+                      json_object_get(r, "masked"), json_object_get(r, "fp"));
             else if (task && dec)
                 apply_decision(j, task, dec, json_string_value(json_object_get(r, "reason")));
             else if (json_is_string(json_object_get(r, "run")))
@@ -235,7 +254,15 @@ const ub_jtask *ub_journal_task(const ub_journal *j, const char *task)
  * full disk leaves no torn line behind, and err has the errno's text. */
 static int append_line(ub_journal *j, json_t *r, ub_err *err)
 {
-    char *line = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* every string of the line masked (error texts, -p values, outputs, reasons):
+     * a copy, the caller's record keeps the clear values for this process */
+    json_t *m = json_deep_copy(r);
+    char *line = NULL;
+    if (m) {
+        ub_secret_mask_json(m);
+        line = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(m);
+    }
     if (!line)
         return ub_err_oom(err);
     size_t len = strlen(line);
@@ -274,8 +301,8 @@ static int append_line(ub_journal *j, json_t *r, ub_err *err)
 
 int ub_journal_decision(ub_journal *j, const char *task, const char *decision, const char *reason, ub_err *err)
 {
-    json_t *r = json_pack("{s:f, s:s, s:s, s:s}", "ts", ub_now(), "task", task, "decision", decision, "reason",
-                          reason ? reason : "");
+    json_t *r = json_pack("{s:f, s:s, s:s, s:o}", "ts", ub_now(), "task", task, "decision", decision, "reason",
+                          ub_jtext(reason));
     int rc = r ? append_line(j, r, err) : ub_err_oom(err);
     if (rc == 0)
         apply_decision(j, task, decision, reason);
@@ -289,7 +316,7 @@ int ub_journal_run_start(ub_journal *j, const ub_kv *params, size_t n, ub_err *e
     for (size_t i = 0; i < n; i++) {
         ub_buf m = UB_BUF_INIT;
         ub_secret_mask(params[i].val, &m);
-        json_object_set_new(ps, params[i].key, json_string(ub_buf_str(&m)));
+        json_object_set_new(ps, params[i].key, ub_jtext(ub_buf_str(&m)));   /* -p bytes as they came */
         ub_buf_free(&m);
     }
     json_t *r = json_pack("{s:f, s:s, s:O}", "ts", ub_now(), "run", "start", "params", ps);
@@ -319,20 +346,27 @@ int ub_journal_record_fp(ub_journal *j, const char *task, const char *state, int
     if (error) {
         ub_buf m = UB_BUF_INIT;
         ub_secret_mask(error, &m);
-        json_object_set_new(r, "error", json_string(ub_buf_str(&m)));
+        json_object_set_new(r, "error", ub_jtext(ub_buf_str(&m)));   /* never dropped (base/jtext.h) */
         ub_buf_free(&m);
     }
-    for (size_t i = 0; i < nout; i++)
-        json_object_set_new(o, outputs[i].key, json_string(outputs[i].val));
+    json_t *masked = json_array();
+    for (size_t i = 0; i < nout; i++) {
+        json_object_set_new(o, outputs[i].key, ub_jtext(outputs[i].val));
+        if (ub_secret_found(outputs[i].val))
+            json_array_append_new(masked, ub_jtext(outputs[i].key));
+    }
     json_object_set(r, "outputs", o);
+    if (json_array_size(masked))
+        json_object_set(r, "masked", masked);   /* a later run restores these (ub_engine_publish_journaled) */
     if (fpt && strcmp(state, "success") == 0 && (fp = json_loads(fpt, 0, NULL)) != NULL)
         json_object_set(r, "fp", fp);
     int rc = -1;
     if (append_line(j, r, err))
         goto out;
-    apply(j, task, state, try_no, ts, error, o, fp);
+    apply(j, task, state, try_no, ts, error, o, masked, fp);
     rc = 0;
 out:
+    json_decref(masked);
     json_decref(fp);
     json_decref(o);
     json_decref(r);

@@ -23,7 +23,8 @@ typedef struct ub_jtask {
     int     tries;
     double  started, ended; /* epoch seconds of the last try */
     char   *error;
-    ub_kv  *outputs;      /* owned */
+    ub_kv  *outputs;      /* owned; secrets masked when read back from the file */
+    unsigned char *out_masked;  /* per output: 1 when its recorded value had a secret masked */
     size_t  nout;
     char   *fp;           /* fingerprint components (JSON) of the last success; NULL = none recorded */
     char   *decision, *reason;  /* the last run's decision and why, or NULL */

@@ -3,6 +3,7 @@
  * with DB.SCHEMA.TABLE, s3://BUCKET with the key, file with the path. */
 #include "core/lineage.h"
 #include "base/date.h"
+#include "base/jtext.h"
 #include "io/stream.h"
 #include <ctype.h>
 #include <curl/curl.h>
@@ -158,7 +159,7 @@ static void add_dataset(json_t *arr, const char *ns, const char *name)
         if (strcmp(json_string_value(json_object_get(d, "namespace")), ns) == 0 &&
             strcmp(json_string_value(json_object_get(d, "name")), name) == 0)
             return;
-    json_array_append_new(arr, json_pack("{s:s, s:s}", "namespace", ns, "name", name));
+    json_array_append_new(arr, json_pack("{s:o, s:o}", "namespace", ub_jtext(ns), "name", ub_jtext(name)));
 }
 
 /* A table of the connection of parameter param. */
@@ -285,7 +286,7 @@ static void datasets(ub_engine *e, ub_task *t, ub_opctx *c, json_t *in, json_t *
         const char *sql = ub_op_file_rendered(c, "sql");
         if (sql) {
             json_t *f = base_facet(FACET("SQLJobFacet", "1-1-0"));
-            json_object_set_new(f, "query", json_string(sql));
+            json_object_set_new(f, "query", ub_jtext(sql));
             json_object_set_new(jobf, "sql", f);
             sql_tables(sql, e, c, "conn", in, out);
         }
@@ -434,7 +435,7 @@ int ub_lineage_emit(ub_lineage *l, ub_engine *e, ub_task *t, ub_opctx *c, const 
     json_object_set_new(runf, "nominalTime", nt);
     if (error && *error && (strcmp(type, "FAIL") == 0 || strcmp(type, "ABORT") == 0)) {
         json_t *em = base_facet(FACET("ErrorMessageRunFacet", "1-0-1"));
-        json_object_set_new(em, "message", json_string(error));
+        json_object_set_new(em, "message", ub_jtext(error));
         json_object_set_new(em, "programmingLanguage", json_string("C"));
         json_object_set_new(runf, "errorMessage", em);
     }
@@ -453,6 +454,8 @@ int ub_lineage_emit(ub_lineage *l, ub_engine *e, ub_task *t, ub_opctx *c, const 
                            "eventTime", now, "producer", PRODUCER, "schemaURL", SPEC_URL, "run", "runId", run_id,
                            "facets", runf, "job", "namespace", l->ns, "name", ub_buf_str(&job), "facets", jobf,
                            "inputs", in, "outputs", out);
+    if (ev)
+        ub_secret_mask_json(ev);                 /* the values, so that the event stays valid JSON */
     char *txt = ev ? json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     ub_buf masked = UB_BUF_INIT;
     if (txt)

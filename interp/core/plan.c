@@ -4,15 +4,24 @@
 #include "core/fingerprint.h"
 #include "core/handoff.h"
 #include "core/journal.h"
+#include "base/jtext.h"
+#include "base/show.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-static void print_masked(const ub_buf *b, FILE *out)
+/* Secrets masked; a text plan also made safe for a terminal (base/show.h):
+ * SQL, keys and parameters can hold ESC sequences.  JSON carries no raw
+ * control (ub_jtext_dumps). */
+static void print_masked(const ub_buf *b, FILE *out, int json)
 {
     ub_buf m = UB_BUF_INIT;
     ub_secret_mask(ub_buf_str(b), &m);
-    fputs(ub_buf_str(&m), out);
+    if (json)
+        fputs(ub_buf_str(&m), out);
+    else
+        ub_show_fwrite(ub_buf_str(&m), m.len, out);
     ub_buf_free(&m);
 }
 
@@ -91,7 +100,9 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
             rc = 2;
             break;
         }
-        int prc = t->op->plan(c);
+        size_t terrs0 = ub_diag_count(diag);
+        int nrc = ub_ctx_preflight(c) | (t->op->check ? t->op->check(c) : 0);
+        int prc = t->op->plan(c) || nrc;       /* the operator's own errors too */
         if (prc == 0) {
             /* the task's Lua hooks and the grants they run with (ubpipe-lua(7)) */
             ub_buf hb = UB_BUF_INIT;
@@ -105,7 +116,7 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
                                  "commits only after %s and %s succeeded (UBPIPE_HANDOFF=0: after them)",
                                  s->tasks[ho[q].src].id, s->tasks[ho[q].src].id, s->tasks[ho[q].link].id);
         }
-        if (prc && ub_diag_count(diag) == errs0)        /* an error not tied to a node */
+        if (prc && ub_diag_count(diag) == terrs0)       /* an error not tied to a node */
             ub_diag_error(diag, t->loc, "task '%s': %s", t->id,
                           *ub_ctx_error(c) ? ub_ctx_error(c) : "cannot be planned");
         const ub_effect *ef;
@@ -118,16 +129,22 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
             json_t *jt = json_object(), *after = json_array(), *effs = json_array();
             for (size_t i = 0; i < t->nafter; i++)
                 json_array_append_new(after, json_string(s->tasks[t->after[i]].id));
-            for (size_t i = 0; i < ne; i++)
-                json_array_append_new(effs, json_pack("{s:s, s:s, s:s}", "kind", ef[i].kind, "target",
-                                                      ef[i].target, "text", ef[i].text));
+            for (size_t i = 0; i < ne; i++) {
+                /* target and text as ub_jtext: invalid UTF-8 in SQL or a -p value is
+                 * shown as \xNN, never a dropped effect */
+                json_t *je = json_object();
+                json_object_set_new(je, "kind", ub_jtext(ef[i].kind));
+                json_object_set_new(je, "target", ub_jtext(ef[i].target));
+                json_object_set_new(je, "text", ub_jtext(ef[i].text));
+                json_array_append_new(effs, je);
+            }
             json_object_set_new(jt, "id", json_string(t->id));
             json_object_set_new(jt, "op", json_string(t->op->name));
             json_object_set_new(jt, "after", after);
             json_object_set_new(jt, "effects", effs);
             if (dec) {
                 json_object_set_new(jt, "action", json_string(dec[t->index].action == UB_FP_RUN ? "run" : "skip"));
-                json_object_set_new(jt, "reason", json_string(dec[t->index].reason));
+                json_object_set_new(jt, "reason", ub_jtext(dec[t->index].reason));
             }
             json_array_append_new(jtasks, jt);
         } else {
@@ -159,7 +176,8 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
         for (size_t q = 0; kinds[q]; q++)
             json_object_set_new(sum, kinds[q], json_integer((json_int_t)counts[q]));
         json_object_set_new(root, "summary", sum);
-        char *txt = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        ub_secret_mask_json(root);            /* the values first: the text stays valid JSON */
+        char *txt = ub_jtext_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(root);
         if (!txt) {
             rc = 2;
@@ -179,7 +197,7 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
             ub_buf_addf(&b, "This ds ran before: a run would run %zu task%s and skip %zu (unchanged).\n", nrun,
                         nrun == 1 ? "" : "s", s->ntasks - nrun);
     }
-    print_masked(&b, out);
+    print_masked(&b, out, json);
 out:
     ub_handoff_free(ho, nho);
     ub_fp_decisions_free(dec, dec ? s->ntasks : 0);
@@ -187,6 +205,27 @@ out:
     json_decref(jtasks);
     ub_buf_free(&b);
     return rc;
+}
+
+int ub_plan_preflight(ub_engine *e, ub_diag *diag)
+{
+    size_t errs0 = ub_diag_count(diag);
+    for (size_t k = 0; k < e->spec->ntasks; k++) {
+        ub_task *t = &e->spec->tasks[e->spec->order[k]];
+        ub_opctx *c = ub_ctx_new(e, t, 1);
+        if (!c) {
+            ub_diag_error(diag, t->loc, "out of memory");
+            break;
+        }
+        size_t terrs0 = ub_diag_count(diag);
+        int rc = ub_ctx_preflight(c);
+        if (!rc && t->op->check)
+            rc = t->op->check(c);
+        if (rc && ub_diag_count(diag) == terrs0)
+            ub_diag_error(diag, t->loc, "task '%s': %s", t->id, ub_ctx_error(c));
+        ub_ctx_free(c);
+    }
+    return ub_diag_count(diag) == errs0 ? 0 : 2;
 }
 
 int ub_plan_render(ub_engine *e, const char *what, FILE *out, ub_diag *diag)
@@ -214,10 +253,8 @@ int ub_plan_render(ub_engine *e, const char *what, FILE *out, ub_diag *diag)
         else
             ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "%s", err.msg);
         if (r) {
-            ub_buf m = UB_BUF_INIT;
-            ub_secret_mask(r, &m);
-            fprintf(out, "%s\n", ub_buf_str(&m));
-            ub_buf_free(&m);
+            ub_buf_addc(&b, '\n');
+            print_masked(&b, out, !isatty(fileno(out)));
             rc = 0;
         }
         goto out;
@@ -265,7 +302,9 @@ int ub_plan_render(ub_engine *e, const char *what, FILE *out, ub_diag *diag)
         ub_diag_error(diag, task->loc, "%s", ub_ctx_error(c));
     ub_ctx_free(c);
     if (ub_diag_count(diag) == errs0) {
-        print_masked(&b, out);
+        /* raw bytes into a pipe (`render ... | psql` gets exactly what a run sends),
+         * made safe on a terminal */
+        print_masked(&b, out, !isatty(fileno(out)));
         rc = 0;
     }
 out:

@@ -10,6 +10,10 @@
 int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag);
 /* `render`: what names a template text, a task id (all its parameters) or
  * TASK.KEY (one parameter; file parameters show the rendered file). */
+/* For `run`, before anything runs (e is a planning engine): what every task
+ * needs of the profile and its lake keys (ub_ctx_preflight) and its operator's
+ * check of the rendered parameters.  0, or 2 with the errors on diag. */
+int ub_plan_preflight(ub_engine *e, ub_diag *diag);
 int ub_plan_render(ub_engine *e, const char *what, FILE *out, ub_diag *diag);
 /* `graph`: dot or mermaid. */
 int ub_plan_graph(const ub_spec *s, const char *format, FILE *out);

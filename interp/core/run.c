@@ -7,6 +7,8 @@
 #include "core/handoff.h"
 #include "core/lineage.h"
 #include "base/date.h"
+#include "base/jtext.h"
+#include "base/show.h"
 #include "core/journal.h"
 #include "core/plan.h"
 #include "core/sched.h"
@@ -222,24 +224,48 @@ static void draw_live(runner *R, int force)
     fflush(stderr);
 }
 
-/* A line on stderr, secrets masked: progress (error 0) is dropped by
- * --quiet and --log-format json, failures (error 1) only by json. */
-static void say(runner *R, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(runner *R, int error, const char *fmt, ...)
+/* A line on stderr, secrets masked and made safe for a terminal (base/show.h:
+ * errors and reasons quote paths, SQL and data): progress (error 0) is dropped
+ * by --quiet and --log-format json, failures (error 1) only by json.  lead,
+ * printed as it is before the line, is ubpipe's own (the painted state word). */
+static void vsay(runner *R, int error, const char *lead, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void vsay(runner *R, int error, const char *lead, const char *fmt, va_list ap)
 {
     if ((R->o->quiet && !error) || R->o->log_json)
         return;
     char msg[4096];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    ub_buf m = UB_BUF_INIT, v = UB_BUF_INIT;
+    ub_secret_mask(msg, &m);
+    ub_show(&v, ub_buf_str(&m), m.len);
+    clear_live(R);
+    fprintf(stderr, "%s%s\n", lead ? lead : "", ub_buf_str(&v));
+    ub_buf_free(&m);
+    ub_buf_free(&v);
+    draw_live(R, 1);
+}
+
+static void say(runner *R, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(runner *R, int error, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsay(R, error, NULL, fmt, ap);
     va_end(ap);
-    ub_buf m = UB_BUF_INIT;
-    ub_secret_mask(msg, &m);
-    clear_live(R);
-    fprintf(stderr, "%s\n", ub_buf_str(&m));
-    ub_buf_free(&m);
-    draw_live(R, 1);
+}
+
+/* "  WORD " (painted) and the line */
+static void say_state(runner *R, int error, const char *word, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void say_state(runner *R, int error, const char *word, const char *fmt, ...)
+{
+    char lead[96];
+    snprintf(lead, sizeof lead, "  %s ", word);
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(R, error, lead, fmt, ap);
+    va_end(ap);
 }
 
 /* --log-format json: one object per event on stderr, secrets masked. */
@@ -250,8 +276,9 @@ static void emit_json(runner *R, json_t *ev)
         return;
     }
     json_object_set_new(ev, "ts", json_real(ub_now()));
-    json_object_set_new(ev, "pipeline", json_string(R->spec->pipeline));
-    char *txt = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_object_set_new(ev, "pipeline", ub_jtext(R->spec->pipeline));
+    ub_secret_mask_json(ev);                  /* the values first: the line stays valid JSON */
+    char *txt = ub_jtext_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(ev);
     if (!txt)
         return;
@@ -371,7 +398,7 @@ static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const 
     char lrun[37];
     ub_lineage_uuid(lrun);
     int ldown = ub_lineage_emit(R->lineage, e, t, c, lrun, R->runs[r].lineage_run, "START", NULL) != 0;
-    int rc = t->op->run(c);
+    int rc = ub_ctx_preflight(c) ? -1 : t->op->run(c);      /* fails for good: the spec is wrong */
     if (rc == 0 && *ub_ctx_error(c))
         rc = -1;
     if (rc && !*ub_ctx_error(c))
@@ -404,12 +431,17 @@ static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const 
     const ub_kv *kv;
     size_t n = ub_ctx_outputs(c, &kv);
     for (size_t k = 0; k < n; k++)
-        json_object_set_new(outs, kv[k].key, json_string(kv[k].val));
+        json_object_set_new(outs, kv[k].key, ub_jtext(kv[k].val));
     n = ub_ctx_inputs(c, &kv);
     for (size_t k = 0; k < n; k++)
-        json_object_set_new(ins, kv[k].key, json_string(kv[k].val));
-    child_send(fd, json_pack("{s:{s:b, s:b, s:s, s:o, s:o, s:b}}", "result", "ok", rc == 0, "fatal", ub_ctx_fatal(c),
-                             "error", ub_ctx_error(c), "outputs", outs, "inputs", ins, "lineage_down", ldown));
+        json_object_set_new(ins, kv[k].key, ub_jtext(kv[k].val));
+    /* the error as ub_jtext: a message quoting a path that is not UTF-8 must not
+     * lose the whole result ("exited with status 0 without a result") */
+    json_t *res = json_pack("{s:{s:b, s:b, s:o, s:o, s:o, s:b}}", "result", "ok", rc == 0, "fatal", ub_ctx_fatal(c),
+                            "error", ub_jtext(ub_ctx_error(c)), "outputs", outs, "inputs", ins, "lineage_down", ldown);
+    if (!res)                                  /* out of memory: still a result */
+        res = json_pack("{s:{s:b, s:b, s:s}}", "result", "ok", 0, "fatal", 0, "error", "out of memory");
+    child_send(fd, res);
     ub_ctx_set_log(c, NULL);
     if (log)
         fclose(log);
@@ -829,7 +861,7 @@ static void op_record(void *ud, size_t r, size_t i, const char *state, int try_n
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:i}", "event", "task", "ds", ri->ds.s, "task", t->id, "state",
                            state, "try", try_no);
     if (error)
-        json_object_set_new(ev, "error", json_string(error));
+        json_object_set_new(ev, "error", ub_jtext(error));
     if (w)
         json_object_set_new(ev, "duration_s", json_real(dur));
     if (delay > 0)
@@ -839,10 +871,10 @@ static void op_record(void *ud, size_t r, size_t i, const char *state, int try_n
         json_object_set_new(ev, "bytes", json_integer((json_int_t)w->bytes));
     }
     if (w && w->logpath && strcmp(state, "success") != 0)
-        json_object_set_new(ev, "log", json_string(w->logpath));
+        json_object_set_new(ev, "log", ub_jtext(w->logpath));
     emit_json(R, ev);
     if (strcmp(state, "running") == 0) {
-        say(R, 0, "  %s %s%s%s (try %d)", paint(R, "0", "start", word, sizeof word), pre, sp, t->id, try_no);
+        say_state(R, 0, paint(R, "0", "start", word, sizeof word), "%s%s%s (try %d)", pre, sp, t->id, try_no);
     } else if (strcmp(state, "success") == 0) {
         ub_engine_publish(ri->e, t->id, kv, nkv);
         handoff_notify(R, r, i);
@@ -852,15 +884,15 @@ static void op_record(void *ud, size_t r, size_t i, const char *state, int try_n
             human_bytes(w->bytes, b, sizeof b);
             snprintf(extra, sizeof extra, ", %llu rows, %s", (unsigned long long)w->rows, b);
         }
-        say(R, 0, "  %s %s%s%s (%.2fs%s)", paint(R, "32", "ok", word, sizeof word), pre, sp, t->id, dur, extra);
+        say_state(R, 0, paint(R, "32", "ok", word, sizeof word), "%s%s%s (%.2fs%s)", pre, sp, t->id, dur, extra);
     } else if (strcmp(state, "up_for_retry") == 0) {
-        say(R, 0, "  %s %s%s%s (try %d failed: %s); next try in %gs", paint(R, "33", "retry", word, sizeof word),
+        say_state(R, 0, paint(R, "33", "retry", word, sizeof word), "%s%s%s (try %d failed: %s); next try in %gs",
             pre, sp, t->id, try_no, error, delay);
     } else if (strcmp(state, "failed") == 0) {
-        say(R, 1, "  %s %s%s%s (try %d): %s\n           log: %s", paint(R, "1;31", "FAILED", word, sizeof word),
+        say_state(R, 1, paint(R, "1;31", "FAILED", word, sizeof word), "%s%s%s (try %d): %s\n           log: %s",
             pre, sp, t->id, try_no, error, w && w->logpath ? w->logpath : "(none)");
     } else if (strcmp(state, "upstream_failed") == 0) {
-        say(R, 0, "  %s %s%s%s (upstream failed)", paint(R, "33", "skipped", word, sizeof word), pre, sp, t->id);
+        say_state(R, 0, paint(R, "33", "skipped", word, sizeof word), "%s%s%s (upstream failed)", pre, sp, t->id);
     }
 }
 
@@ -956,7 +988,7 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
         }
         if (!runs) {
             if (jt && R->o->only)
-                ub_engine_publish(ri->e, t->id, jt->outputs, jt->nout);   /* the decision published the rest */
+                ub_engine_publish_journaled(ri->e, t, jt->outputs, jt->out_masked, jt->nout);   /* the decision published the rest */
             init[t->index] = UB_SS_SUCCESS;
             continue;
         }
@@ -972,8 +1004,8 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
         const ub_task *t = &s->tasks[s->order[k]];
         const char *act = dec[t->index].action == UB_FP_RUN ? "run" : "skip";
         say(R, 0, "  %-7s %s: %s", act, t->id, dec[t->index].reason);
-        emit_json(R, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "decision", "ds", ri->ds.s, "task", t->id,
-                               "action", act, "reason", dec[t->index].reason));
+        emit_json(R, json_pack("{s:s, s:s, s:s, s:s, s:o}", "event", "decision", "ds", ri->ds.s, "task", t->id,
+                               "action", act, "reason", ub_jtext(dec[t->index].reason)));
     }
     ri->t0 = ub_mono();
     if (ri->pending)

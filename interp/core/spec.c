@@ -65,6 +65,50 @@ static int is_int(const char *s)
     return 1;
 }
 
+static int takes_prefix(const char *choices)
+{
+    return choices && strcmp(choices, "object|prefix") == 0;
+}
+
+int ub_lakeref_takes_prefix(const ub_param *p)
+{
+    return p && p->type == UB_T_LAKEREF && takes_prefix(p->choices);
+}
+
+/* The key of a lake reference "AREA:KEY" whose area is known: one that ends in '/'
+ * (after the last template, if any) names a prefix, an error where an object is
+ * required; a literal one is checked as the lake will check it once rendered (ctx.c). */
+static int check_lake_key(loadctx *lc, const ub_node *n, const char *choices, const char *what)
+{
+    const char *colon = strchr(n->str, ':');
+    size_t l = strlen(n->str);
+    if (l && n->str[l - 1] == '/' && !takes_prefix(choices)) {
+        ub_diag_error(lc->d, n->loc, "%s names a lake object, not a prefix: '%s' ends in '/'", what, n->str);
+        return -1;
+    }
+    if (strstr(n->str, "{{"))
+        return 0;                                /* checked once rendered */
+    if (!colon[1] || (colon[1] == '/' && !colon[2])) {
+        ub_diag_error(lc->d, n->loc, "%s: the lake reference '%s' names no key (write AREA:KEY)", what, n->str);
+        return -1;
+    }
+    ub_buf key = UB_BUF_INIT;
+    ub_err err;
+    ub_buf_add(&key, n->str, (size_t)(colon - n->str));
+    ub_buf_addc(&key, '/');
+    ub_buf_add(&key, colon + 1, l - (size_t)(colon + 1 - n->str) - (n->str[l - 1] == '/'));
+    int rc = 0;
+    if (key.err) {
+        ub_diag_error(lc->d, n->loc, "out of memory");
+        rc = -1;
+    } else if (ub_lake_key_check(ub_buf_str(&key), &err)) {
+        ub_diag_error(lc->d, n->loc, "%s", err.msg);
+        rc = -1;
+    }
+    ub_buf_free(&key);
+    return rc;
+}
+
 /* `choices` of a UB_T_MAP whose values may be any node (the top-level mappings, checked
  * entry by entry elsewhere); an operator's UB_T_MAP holds templated strings only. */
 static const char map_of_any[] = "any";
@@ -104,7 +148,7 @@ static int check_type(loadctx *lc, const ub_node *n, ub_ptype t, const char *cho
                                   what, n->str);
                     return -1;
                 }
-                return 0;
+                return check_lake_key(lc, n, choices, what);   /* the trailing '/' only */
             }
             size_t al = (size_t)(colon - n->str);
             if (!ub_lake_is_area(n->str, al)) {
@@ -112,9 +156,15 @@ static int check_type(loadctx *lc, const ub_node *n, ub_ptype t, const char *cho
                               what, (int)al, n->str);
                 return -1;
             }
+            return check_lake_key(lc, n, choices, what);
         }
         return 0;
     case UB_T_INT:
+        if (n->kind == UB_SCALAR && !n->plain && is_int(n->str)) {
+            ub_diag_error(lc->d, n->loc, "%s must be an integer, not the quoted string '%s' (write it without quotes)",
+                          what, n->str);
+            return -1;
+        }
         if (n->kind != UB_SCALAR || !n->plain || !is_int(n->str)) {
             ub_diag_error(lc->d, n->loc, "%s must be an integer, not %s%s%s", what,
                           n->kind == UB_SCALAR ? "'" : "a ", n->kind == UB_SCALAR ? n->str : ub_node_kind_name(n),
@@ -122,8 +172,9 @@ static int check_type(loadctx *lc, const ub_node *n, ub_ptype t, const char *cho
             return -1;
         }
         long long v;
-        if (ub_parse_int(n->str, 0, INT_MAX, &v, NULL)) {
-            ub_diag_error(lc->d, n->loc, "%s out of range: %s", what, n->str);
+        ub_err perr;
+        if (ub_parse_dec(n->str, 0, INT_MAX, &v, &perr)) {    /* +5, 05, overflow: never taken silently */
+            ub_diag_error(lc->d, n->loc, "%s: %s", what, perr.msg);
             return -1;
         }
         return 0;
@@ -358,7 +409,7 @@ static void load_task(loadctx *lc, ub_task *t, const ub_node *defaults)
     const ub_node *n;
 #define PICK(key) ((n = ub_node_get(b, key)) ? n : ub_node_get(defaults, key))
     long long retries = 0;   /* checked by check_type: an integer from 0 to INT_MAX */
-    if ((n = PICK("retries")) && n->kind == UB_SCALAR && ub_parse_int(n->str, 0, INT_MAX, &retries, NULL))
+    if ((n = PICK("retries")) && n->kind == UB_SCALAR && ub_parse_dec(n->str, 0, INT_MAX, &retries, NULL))
         retries = 0;
     t->retries = (int)retries;
     t->retry_delay = duration_of(PICK("retry_delay"), 60);
@@ -496,7 +547,11 @@ ub_spec *ub_spec_load(const char *path, ub_diag *d)
         s->catchup = strcmp(n->str, "false") != 0;
     n = ub_node_get(s->root, "max_active_runs");
     if (n && n->kind == UB_SCALAR)
-        s->max_active_runs = (int)strtol(n->str, NULL, 10);   /* checked as UB_T_INT by check_table */
+    {
+        long long v = 0;                      /* checked as UB_T_INT by check_table */
+        if (ub_parse_dec(n->str, 0, INT_MAX, &v, NULL) == 0)
+            s->max_active_runs = (int)v;
+    }
     n = ub_node_get(s->root, "lua_grant");
     for (size_t i = 0; n && n->kind == UB_SEQ && i < n->n; i++) {
         ub_err err;
@@ -529,8 +584,10 @@ ub_spec *ub_spec_load(const char *path, ub_diag *d)
     s->tasks_node = ub_node_get(s->root, "tasks");
     if (s->tasks_node && s->tasks_node->kind == UB_MAP)
         load_tasks(&lc, s->tasks_node);
-    if (s->tasks)
+    if (s->tasks) {
+        ub_spec_check_needs(s, d);
         ub_dag_build(s, d);
+    }
     if (ub_diag_count(d) != errs0)
         goto fail;
     return s;

@@ -49,6 +49,16 @@ typedef struct ub_spec {
 ub_spec *ub_spec_load(const char *path, ub_diag *diag);
 void     ub_spec_free(ub_spec *s);
 
+/* 1 when a UB_T_LAKEREF parameter accepts a prefix (a key ending in '/'), op.h. */
+int ub_lakeref_takes_prefix(const ub_param *p);
+
+/* What the tasks need of the profiles (needs.c): every connection a task names
+ * (UB_T_CONN parameters, literal or default; `lake` for a task with a
+ * UB_T_LAKEREF parameter) and every report's connection is defined in every
+ * profile the spec declares (the empty `local` profile when it declares
+ * none).  Errors at the parameter, or at the task when the default is used. */
+void ub_spec_check_needs(const ub_spec *s, ub_diag *diag);
+
 /* Connection fields a profile may set, NULL-terminated (for checks and docs). */
 extern const char *const ub_conn_fields[];
 

@@ -5,6 +5,8 @@
 #include "core/fingerprint.h"
 #include "core/journal.h"
 #include "core/run.h"
+#include "base/jtext.h"
+#include "base/show.h"
 #include <jansson.h>
 #include <string.h>
 
@@ -34,9 +36,9 @@ static json_t *status_json(const ub_spec *s, const char *ds, const ub_journal *j
         json_t *o = json_pack("{s:s, s:s, s:i}", "id", t->id, "state", st, "tries", r ? r->tries : 0);
         json_object_set_new(o, "duration_s", r && r->ended > 0 ? json_real(dur) : json_null());
         if (r && r->error)
-            json_object_set_new(o, "error", json_string(r->error));
+            json_object_set_new(o, "error", ub_jtext(r->error));
         if (why)
-            json_object_set_new(o, "reason", json_string(why));
+            json_object_set_new(o, "reason", ub_jtext(why));
         json_array_append_new(arr, o);
     }
     return json_pack("{s:s, s:s, s:o}", "pipeline", s->pipeline, "ds", ds, "tasks", arr);
@@ -84,7 +86,8 @@ int ub_run_status(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size
         }
         if (json) {
             json_t *root = status_json(s, e->ds, &j, dec);
-            char *txt = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+            ub_secret_mask_json(root);        /* journals of older versions held secrets in clear */
+            char *txt = root ? ub_jtext_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
             if (txt)
                 fprintf(out, "%s\n", txt);
             else
@@ -102,8 +105,24 @@ int ub_run_status(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size
                 double dur = r && r->started > 0 && r->ended >= r->started ? r->ended - r->started : 0;
                 const char *why;
                 const char *st = state_of(r, dec ? &dec[t->index] : NULL, &why);
-                fprintf(out, "%-48s %-16s %5d %9.2fs%s%s\n", t->id, st, r ? r->tries : 0, dur, why ? "  " : "",
-                        why ? why : "");
+                ub_buf line = UB_BUF_INIT;
+                ub_buf_addf(&line, "%-48s %-16s %5d %9.2fs%s%s\n", t->id, st, r ? r->tries : 0, dur,
+                            why ? "  " : "", why ? why : "");
+                /* the error of a try that failed, as the journal has it */
+                if (r && r->error && *r->error && strcmp(st, "success") && strcmp(st, "stale")) {
+                    ub_buf_adds(&line, "    error: ");
+                    for (const char *q = r->error; *q; q++) {     /* a traceback's lines indented too */
+                        ub_buf_addc(&line, *q);
+                        if (*q == '\n' && q[1])
+                            ub_buf_adds(&line, "           ");
+                    }
+                    ub_buf_addc(&line, '\n');
+                }
+                ub_buf m = UB_BUF_INIT;          /* journals of older versions held secrets in clear */
+                ub_secret_mask(ub_buf_str(&line), &m);
+                ub_show_fwrite(ub_buf_str(&m), m.len, out);    /* reasons and errors quote paths, data */
+                ub_buf_free(&m);
+                ub_buf_free(&line);
             }
         }
         ub_fp_decisions_free(dec, dec ? s->ntasks : 0);
@@ -134,10 +153,23 @@ int ub_run_logs(ub_engine *e, const char *task, int try_no, FILE *out, ub_diag *
         if (!f)
             continue;
         fprintf(out, "=== %s try %d ===\n", task, n);
-        char buf[8192];
-        size_t got;
-        while ((got = fread(buf, 1, sizeof buf, f)) > 0)
-            fwrite(buf, 1, got, out);
+        /* line by line, masked (a log of an older version, or one a hook wrote to) and made
+         * safe to print (base/show.h), to a terminal or not: a log quotes data, SQL and what
+         * the servers said; the file keeps the raw bytes */
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t got;
+        while ((got = getline(&line, &cap, f)) > 0) {
+            ub_buf m = UB_BUF_INIT, safe = UB_BUF_INIT;
+            ub_secret_mask(line, &m);
+            if (m.err || ub_show(&safe, ub_buf_str(&m), m.len))
+                fputs("(out of memory)\n", out);
+            else
+                fwrite(ub_buf_str(&safe), 1, safe.len, out);
+            ub_buf_free(&m);
+            ub_buf_free(&safe);
+        }
+        free(line);
         fclose(f);
         shown++;
     }

@@ -1,9 +1,11 @@
 /* yaml.c — libyaml events to a located ub_node tree, with input bounds. */
 #include "core/node.h"
+#include "io/fsutil.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 const ub_yaml_limits ub_yaml_default_limits = {
@@ -99,10 +101,53 @@ static int add_anchor(loader *ld, const char *name, ub_node *node, size_t weight
     return 0;
 }
 
+/* The location of byte off of text: libyaml counts columns in characters, so
+ * does this (a byte that is not a UTF-8 continuation starts one). */
+static ub_loc offset_loc(loader *ld, const char *text, size_t len, size_t off)
+{
+    ub_loc l = { ld->file, 1, 1 };
+    if (off > len)
+        off = len;
+    for (size_t i = 0; i < off; i++) {
+        if (text[i] == '\n') {
+            l.line++;
+            l.col = 1;
+        } else if (((unsigned char)text[i] & 0xC0) != 0x80) {
+            l.col++;
+        }
+    }
+    return l;
+}
+
 static void scanner_error(loader *ld, yaml_parser_t *p, const char *text, size_t len)
 {
     yaml_mark_t m = p->problem_mark;
     ub_loc loc = mark_loc(ld, m);
+    if (p->error == YAML_READER_ERROR) {
+        /* the reader gives a byte offset, not a mark: the offending byte's line and column */
+        size_t off = p->problem_offset;
+        if (off < len && p->problem && strstr(p->problem, "trailing")) {
+            for (size_t k = 1; k <= 3 && k <= off; k++) {   /* the sequence's first byte, not the bad follower */
+                unsigned char c = (unsigned char)text[off - k];
+                if (c >= 0xC0) {
+                    off -= k;
+                    break;
+                }
+                if ((c & 0xC0) != 0x80)
+                    break;
+            }
+        }
+        loc = offset_loc(ld, text, len, off);
+        unsigned char b = off < len ? (unsigned char)text[off] : 0;
+        if (off < len && b == 0)
+            ub_diag_error(ld->diag, loc, "NUL byte in the spec (a spec is text)");
+        else if (p->problem && strstr(p->problem, "control characters"))
+            ub_diag_error(ld->diag, loc, "control character 0x%02X is not allowed in YAML (write it as an escape "
+                          "in a double-quoted string)", (unsigned)p->problem_value);
+        else
+            ub_diag_error(ld->diag, loc, "invalid UTF-8 (byte 0x%02X); a spec is UTF-8 text", b);
+        return;
+    }
     const char *prob = p->problem ? p->problem : "syntax error";
     if (m.index < len && text[m.index] == '\t') {
         ub_diag_error(ld->diag, loc, "tab character in indentation; YAML indents with spaces");
@@ -112,6 +157,23 @@ static void scanner_error(loader *ld, yaml_parser_t *p, const char *text, size_t
         ub_diag_error(ld->diag, loc, "YAML syntax error: %s %s", prob, p->context);
     else
         ub_diag_error(ld->diag, loc, "YAML syntax error: %s", prob);
+}
+
+/* Explicit tags (!!str, !!binary, !custom): ubpipe types values by the spec's
+ * own rules, so a tag would be silently ignored; it is refused instead. */
+static int refuse_tag(loader *ld, const yaml_char_t *tag, yaml_mark_t m)
+{
+    if (!tag)
+        return 0;
+    static const char core[] = "tag:yaml.org,2002:";
+    const char *t = (const char *)tag;
+    int is_core = strncmp(t, core, sizeof core - 1) == 0;
+    ub_diag_error(ld->diag, mark_loc(ld, m), "YAML tags are not supported ('%s%.64s'); %s", is_core ? "!!" : "",
+                  is_core ? t + sizeof core - 1 : t,
+                  is_core && strcmp(t + sizeof core - 1, "str") == 0 ? "quote the value to make it a string"
+                                                                      : "write the value without a tag");
+    ld->failed = 1;
+    return 1;
 }
 
 static int keycmp(const void *a, const void *b)
@@ -133,6 +195,11 @@ static void check_map(loader *ld, ub_node *map)
         if (k->kind != UB_SCALAR) {
             ub_diag_error(ld->diag, k->loc, "mapping key must be a string, not a %s",
                           ub_node_kind_name(k));
+            ld->failed = 1;
+        } else if (k->plain && strcmp(k->str, "<<") == 0) {
+            /* YAML 1.1 merge keys: not taken as a key named "<<", nor merged */
+            ub_diag_error(ld->diag, k->loc, "YAML merge keys ('<<') are not supported; write the keys out "
+                          "(an alias '*name' may stand for a whole value)");
             ld->failed = 1;
         }
     }
@@ -239,6 +306,7 @@ static ub_node *load(loader *ld, const char *text, size_t len)
             }
             break;
         case YAML_SCALAR_EVENT:
+            refuse_tag(ld, ev.data.scalar.tag, ev.start_mark);
             n = new_node(ld, UB_SCALAR, ev.start_mark);
             if (!n) { rc = -1; break; }
             n->str = ub_arena_strndup(ld->a, (const char *)ev.data.scalar.value, ev.data.scalar.length);
@@ -260,6 +328,8 @@ static ub_node *load(loader *ld, const char *text, size_t len)
             break;
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT:
+            refuse_tag(ld, ev.type == YAML_MAPPING_START_EVENT ? ev.data.mapping_start.tag : ev.data.sequence_start.tag,
+                       ev.start_mark);
             n = new_node(ld, ev.type == YAML_MAPPING_START_EVENT ? UB_MAP : UB_SEQ, ev.start_mark);
             if (!n) { rc = -1; break; }
             ld->nodes++;
@@ -356,9 +426,16 @@ ub_node *ub_yaml_load_file(const char *path, const char *display, ub_arena *a,
     if (!lim)
         lim = &ub_yaml_default_limits;
     ub_loc where = { display, 0, 0 };
-    FILE *f = fopen(path, "rb");
+    const char *bad = NULL;
+    int fd = ub_open_regular(path, &bad);     /* a FIFO fails at once, it does not block */
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
-        ub_diag_error(diag, where, "cannot open: %s", strerror(errno));
+        if (bad)
+            ub_diag_error(diag, where, "cannot use: %s", bad);
+        else
+            ub_diag_error(diag, where, "cannot open: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return NULL;
     }
     struct stat st;

@@ -1,5 +1,6 @@
 /* emr_api.c — the EMR API backend: AddJobFlowSteps, DescribeStep, CancelSteps over AWS JSON 1.1. */
 #include "aws/creds.h"
+#include "base/jtext.h"
 #include "aws/awssign.h"
 #include "emr/emr.h"
 #include "aws/http.h"
@@ -183,7 +184,7 @@ static int api_add_steps(ub_emr *e, const char *steps_json, char ***ids, size_t 
         goto out;
     }
     in = json_object();
-    if (!in || json_object_set_new(in, "JobFlowId", json_string(a->cluster)) ||
+    if (!in || json_object_set_new(in, "JobFlowId", ub_jtext(a->cluster)) ||
         json_object_set_new(in, "Steps", steps)) {      /* steps now belongs to in */
         ub_err_oom(err);
         goto out;

@@ -4,6 +4,7 @@
 #endif
 #include "emr/local.h"
 #include "base/mem.h"
+#include "base/secret.h"
 #include "io/fsutil.h"
 #include "io/stream.h"
 #include <errno.h>
@@ -251,8 +252,9 @@ fail:
     return NULL;
 }
 
-/* the PENDING record of one submitted step; caller owns it */
-static json_t *new_record(local_emr *e, const json_t *step, const char *id)
+/* the PENDING record of one submitted step; caller owns it.  *clear: the clear
+ * Args (a new reference) when they hold a secret, masked in the record, else NULL */
+static json_t *new_record(local_emr *e, const json_t *step, const char *id, json_t **clear)
 {
     json_t *hjs = json_object_get(step, "HadoopJarStep");
     const char *aof = json_string_value(json_object_get(step, "ActionOnFailure"));
@@ -269,6 +271,14 @@ static json_t *new_record(local_emr *e, const json_t *step, const char *id)
         json_object_set(rec, "Scripts", scripts)) {
         json_decref(rec);
         rec = NULL;
+    }
+    *clear = NULL;
+    if (rec && ub_secret_mask_json(args)) {
+        *clear = json_deep_copy(json_object_get(hjs, "Args"));
+        if (!*clear || json_object_set_new(rec, "PrivateArgs", json_true())) {
+            json_decref(rec);
+            rec = NULL;
+        }
     }
     json_decref(args);
     json_decref(scripts);
@@ -306,12 +316,15 @@ static int local_add_steps(ub_emr *base, const char *steps_json, char ***ids_out
         char id[ID_LEN + 1];
         if (new_id(e->dir, id, err))
             goto out;
-        json_t *rec = new_record(e, st, id);
+        json_t *clear = NULL, *rec = new_record(e, st, id, &clear);
         if (!rec) {
             ub_err_oom(err);
             goto out;
         }
-        int bad = el_rec_save(e->dir, rec, err);
+        int bad = (clear && el_private_save(e->dir, id, clear, err)) || el_rec_save(e->dir, rec, err);
+        if (bad)
+            el_private_drop(e->dir, id);
+        json_decref(clear);
         json_decref(rec);
         if (bad)
             goto out;
@@ -349,8 +362,10 @@ static int local_add_steps(ub_emr *base, const char *steps_json, char ***ids_out
 out:
     if (rc && !queued)                /* records of a failed submission never reach the queue */
         for (size_t k = 0; k < ids.n; k++)
-            if (el_pathf(&p, "%s/steps/%s.json", e->dir, ids.v[k]))
+            if (el_pathf(&p, "%s/steps/%s.json", e->dir, ids.v[k])) {
                 unlink(p.p);
+                el_private_drop(e->dir, ids.v[k]);
+            }
     el_lock_drop(lk);
     json_decref(steps);
     el_strlist_free(&q);

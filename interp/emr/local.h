@@ -27,6 +27,8 @@
  *                     always replaced atomically, so it is valid JSON at
  *                     any moment
  *   queue             ids of the steps not yet final, in submission order
+ *   private/<id>.json the clear Args of a step whose arguments hold a secret
+ *                     (mode 0600, directory 0700; see el_private_save)
  *   logs/<id>.log     what the step printed
  *   runner.log        what the runner printed
  *   runner.lock       flock held by the one runner working the queue
@@ -111,6 +113,18 @@ int         el_rec_set_state(json_t *rec, ub_step_state s);
 int         el_rec_load(const char *dir, const char *id, json_t **out, ub_err *err);
 int         el_rec_save(const char *dir, json_t *rec, ub_err *err);   /* atomic replace */
 int         el_rec_finish(json_t *rec, ub_step_state s, const char *reason);
+
+/* ---- local_records.c: private arguments (DIR/private/<id>.json) ----
+ * The clear Args of a step whose arguments hold a registered secret (its record
+ * holds them masked and PrivateArgs true), with those secrets: mode 0600 in a
+ * 0700 directory, from submission until the runner takes them (take registers
+ * the secrets for masking and removes the file) or the step is final. */
+int  el_private_save(const char *dir, const char *id, const json_t *args, ub_err *err);
+int  el_private_take(const char *dir, const char *id, json_t **args, ub_err *err);
+void el_private_drop(const char *dir, const char *id);
+/* Under state.lock: removes the private files of steps not in queue q (a
+ * submitter or runner that died between two writes) and stale temporaries. */
+void el_private_sweep(const char *dir, const strlist *q);
 
 /* ---- local_records.c: the queue and the cluster ---- */
 

@@ -1,8 +1,12 @@
 /* local_records.c — the local EMR backend's state on disk: step records, the queue, locks. */
 #include "emr/local.h"
 #include "base/mem.h"
+#include "base/secret.h"
+#include "base/jtext.h"
 #include "io/fsutil.h"
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,13 +161,7 @@ int el_rec_set_str(json_t *rec, const char *key, const char *val)
 {
     ub_buf b = UB_BUF_INIT;
     el_one_line(val, &b);
-    json_t *s = b.err ? NULL : json_string(b.p);
-    if (!s && !b.err) {               /* jansson is stricter than el_one_line: keep ASCII only */
-        for (size_t i = 0; i < b.len; i++)
-            if ((unsigned char)b.p[i] >= 0x80)
-                b.p[i] = '?';
-        s = json_string(b.p);
-    }
+    json_t *s = b.err ? NULL : ub_jtextn(ub_buf_str(&b), b.len);   /* invalid UTF-8 as \xNN (base/jtext.h) */
     ub_buf_free(&b);
     return json_object_set_new(rec, key, s);   /* takes s; fails when s is NULL */
 }
@@ -227,25 +225,159 @@ static int dump_cb(const char *buf, size_t n, void *ud)
     return ub_buf_add(ud, buf, n);
 }
 
+/* Records are read by people (and `cat`): every string in them is masked.  A step
+ * whose arguments hold a secret keeps them clear only in its private file (below),
+ * which goes once the step is final. */
 int el_rec_save(const char *dir, json_t *rec, ub_err *err)
 {
     ub_buf p = UB_BUF_INIT, text = UB_BUF_INIT;
     int rc = -1;
     const char *id = el_rec_str(rec, "Id");
+    json_t *m = NULL;
     if (!el_valid_id(id)) {
         ub_err_set(err, "step record without a valid Id");
         goto out;
     }
-    if (json_dump_callback(rec, dump_cb, &text, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0 ||
+    if (!(m = json_deep_copy(rec))) {
+        ub_err_oom(err);
+        goto out;
+    }
+    ub_secret_mask_json(m);
+    if (json_dump_callback(m, dump_cb, &text, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0 ||
         ub_buf_addc(&text, '\n') < 0 || !el_pathf(&p, "%s/steps/%s.json", dir, id)) {
         ub_err_oom(err);
         goto out;
     }
     rc = ub_write_file_atomic(p.p, text.p, text.len, err);
+    if (rc == 0 && el_rec_state(rec) >= 0 && ub_step_state_final((ub_step_state)el_rec_state(rec)))
+        el_private_drop(dir, id);
 out:
+    json_decref(m);
     ub_buf_free(&p);
     ub_buf_free(&text);
     return rc;
+}
+
+/* ---- private arguments (DIR/private/<id>.json) ---------------------------------- */
+
+int el_private_save(const char *dir, const char *id, const json_t *args, ub_err *err)
+{
+    ub_buf p = UB_BUF_INIT, tmp = UB_BUF_INIT, text = UB_BUF_INIT;
+    json_t *o = json_object(), *secs = json_array();
+    int rc = -1, fd = -1;
+    size_t i;
+    json_t *a;
+    if (!o || !secs || json_object_set(o, "Args", (json_t *)args)) {
+        ub_err_oom(err);
+        goto out;
+    }
+    /* the secrets it holds, so that the runner masks them in what it writes */
+    for (size_t r = 0; r < ub_secret_nroots(); r++)
+        json_array_foreach(args, i, a)
+            if (ub_secret_root_in(r, json_string_value(a))) {
+                json_array_append_new(secs, json_string(ub_secret_root(r)));
+                break;
+            }
+    if (json_object_set(o, "Secrets", secs) || json_dump_callback(o, dump_cb, &text, JSON_COMPACT) < 0 ||
+        !el_pathf(&p, "%s/private", dir)) {
+        ub_err_oom(err);
+        goto out;
+    }
+    if ((mkdir(p.p, 0700) < 0 && errno != EEXIST) || chmod(p.p, 0700) < 0) {
+        ub_err_set(err, "could not create '%s': %s", p.p, strerror(errno));
+        goto out;
+    }
+    if (!el_pathf(&p, "%s/private/%s.json", dir, id) || ub_tmp_name(&tmp, p.p)) {
+        ub_err_oom(err);
+        goto out;
+    }
+    do
+        fd = open(tmp.p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0 || ub_write_all(fd, text.p, text.len) || ub_fsync_fd(fd)) {
+        ub_err_set(err, "could not write '%s': %s", tmp.p, strerror(errno));
+        if (fd >= 0)
+            unlink(tmp.p);
+        goto out;
+    }
+    close(fd);
+    fd = -1;
+    rc = ub_rename_durable(tmp.p, p.p, err);
+out:
+    if (fd >= 0)
+        close(fd);
+    json_decref(o);
+    json_decref(secs);
+    ub_buf_free(&p);
+    ub_buf_free(&tmp);
+    ub_buf_free(&text);
+    return rc;
+}
+
+int el_private_take(const char *dir, const char *id, json_t **args, ub_err *err)
+{
+    ub_buf p = UB_BUF_INIT, text = UB_BUF_INIT;
+    json_t *o = NULL;
+    int rc = -1;
+    *args = NULL;
+    if (!el_pathf(&p, "%s/private/%s.json", dir, id)) {
+        ub_err_oom(err);
+        goto out;
+    }
+    int r = ub_read_small(p.p, &text, QUEUE_MAX, err);
+    if (r <= 0) {
+        if (r == 0)
+            ub_err_set(err, "its private arguments '%s' are gone", p.p);
+        goto out;
+    }
+    o = json_loads(ub_buf_str(&text), 0, NULL);
+    json_t *a = json_object_get(o, "Args"), *s;
+    size_t i;
+    if (!json_is_array(a)) {
+        ub_err_set(err, "its private arguments '%s' do not read", p.p);
+        goto out;
+    }
+    json_array_foreach(json_object_get(o, "Secrets"), i, s)
+        ub_secret_add(json_string_value(s));
+    *args = json_incref(a);          /* the caller owns it */
+    unlink(p.p);                     /* used: a step that must run again is submitted again */
+    rc = 0;
+out:
+    json_decref(o);
+    ub_buf_free(&p);
+    ub_buf_free(&text);
+    return rc;
+}
+
+void el_private_sweep(const char *dir, const strlist *q)
+{
+    ub_buf p = UB_BUF_INIT;
+    if (!el_pathf(&p, "%s/private", dir))
+        return;
+    ub_sweep_tmp(p.p);                       /* temporaries of a submitter that died mid-write */
+    DIR *d = opendir(p.p);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n != ID_LEN + 5 || strcmp(de->d_name + ID_LEN, ".json") != 0)
+            continue;
+        size_t i = 0;
+        while (i < q->n && strncmp(q->v[i], de->d_name, ID_LEN) != 0)
+            i++;
+        if (i == q->n && el_pathf(&p, "%s/private/%s", dir, de->d_name))
+            unlink(p.p);                     /* its step never reached the queue, or left it */
+    }
+    if (d)
+        closedir(d);
+    ub_buf_free(&p);
+}
+
+void el_private_drop(const char *dir, const char *id)
+{
+    ub_buf p = UB_BUF_INIT;
+    if (el_pathf(&p, "%s/private/%s.json", dir, id))
+        unlink(p.p);
+    ub_buf_free(&p);
 }
 
 /* Ends a record in state s with reason (NULL: none). */
@@ -372,7 +504,11 @@ int el_apply_failure(const char *dir, const strlist *q, size_t at, const json_t 
             ub_err_oom(err);
             goto out;
         }
-        if (ub_write_file_atomic(p.p, why.p, why.len, err))
+        ub_buf m = UB_BUF_INIT;
+        ub_secret_mask(why.p, &m);
+        int bad = m.err ? ub_err_oom(err) : ub_write_file_atomic(p.p, m.p, m.len, err);
+        ub_buf_free(&m);
+        if (bad)
             goto out;
     }
     rc = 0;

@@ -4,6 +4,7 @@
 #endif
 #include "emr/local.h"
 #include "base/mem.h"
+#include "base/secret.h"
 #include "io/fsutil.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -32,14 +33,16 @@ typedef struct runner {
 static void rlog(runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void rlog(runner *r, const char *fmt, ...)
 {
-    char now[32];
+    char now[32], msg[2048];
     va_list ap;
+    ub_buf m = UB_BUF_INIT;
     el_iso_now(now);
-    dprintf(r->logfd, "%s runner[%ld]: ", now, (long)getpid());
     va_start(ap, fmt);
-    vdprintf(r->logfd, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    dprintf(r->logfd, "\n");
+    ub_secret_mask(msg, &m);
+    dprintf(r->logfd, "%s runner[%ld]: %s\n", now, (long)getpid(), m.err ? "(out of memory)" : ub_buf_str(&m));
+    ub_buf_free(&m);
 }
 
 typedef struct outcome {
@@ -100,10 +103,13 @@ static void execute(runner *r, const json_t *rec, const char *logpath, outcome *
         close(logfd);
         int rc = el_run_step(rec, &err);
         if (rc) {
-            size_t n = strnlen(err.msg, sizeof err.msg);
-            ssize_t w = write(pfd[1], err.msg, n);
+            ub_buf m = UB_BUF_INIT;
+            ub_secret_mask(err.msg, &m);
+            const char *txt = m.err ? "(out of memory)" : ub_buf_str(&m);
+            ssize_t w = write(pfd[1], txt, strlen(txt));
             (void)w;
-            dprintf(STDOUT_FILENO, "error: %s\n", err.msg);
+            dprintf(STDOUT_FILENO, "error: %s\n", txt);
+            ub_buf_free(&m);
         }
         _exit(rc ? 1 : 0);
     }
@@ -173,6 +179,7 @@ static int pick(runner *r, json_t **picked, ub_err *err)
     int term = el_terminated(r->dir, why, sizeof why, err);
     if (term < 0)
         goto out;
+    el_private_sweep(r->dir, &q);
     for (size_t i = 0; i < q.n; i++) {
         if (el_rec_load(r->dir, q.v[i], &rec, err)) {
             rlog(r, "dropping %s from the queue: %s", q.v[i], err->msg);
@@ -286,8 +293,17 @@ static int work(runner *r)
             return 0;
         const char *id = el_rec_str(rec, "Id"), *name = el_rec_str(rec, "Name");
         outcome o;
+        json_t *clear = NULL;
         rlog(r, "step %s ('%s') RUNNING", id, name ? name : "");
-        execute(r, rec, el_rec_str(rec, "LogFile"), &o);
+        /* arguments with a secret: the clear ones from the private file, into the
+         * record in memory only (what is saved is read from disk again, masked) */
+        if (json_is_true(json_object_get(rec, "PrivateArgs")) &&
+            (el_private_take(r->dir, id, &clear, &err) || json_object_set_new(rec, "Args", clear))) {
+            o.state = UB_STEP_FAILED;
+            snprintf(o.reason, sizeof o.reason, "not run: %.900s", clear ? "out of memory" : err.msg);
+        } else {
+            execute(r, rec, el_rec_str(rec, "LogFile"), &o);
+        }
         rlog(r, "step %s ('%s') %s%s%s", id, name ? name : "", ub_step_state_name(o.state),
              o.reason[0] ? ": " : "", o.reason);
         int bad = finish(r, id, &o, &err);
@@ -312,6 +328,7 @@ int ub_emr_local_runner_main(int argc, char **argv)
         return 2;
     }
     runner r = { argv[argc - 1], STDERR_FILENO };
+    ub_secret_scan_env();           /* and each step's own, from its private file */
     ub_buf p = UB_BUF_INIT;
     ub_err err;
     int rc = 0;

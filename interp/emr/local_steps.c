@@ -4,6 +4,7 @@
 #endif
 #include "emr/local.h"
 #include "base/mem.h"
+#include "base/secret.h"
 #include "io/classify.h"
 #include "io/fsutil.h"
 #include "io/stream.h"
@@ -31,11 +32,15 @@ typedef struct stepctx {
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
+    char msg[4096];
     va_list ap;
+    ub_buf m = UB_BUF_INIT;
     va_start(ap, fmt);
-    vdprintf(STDOUT_FILENO, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    dprintf(STDOUT_FILENO, "\n");
+    ub_secret_mask(msg, &m);            /* the step log is a file a user reads */
+    dprintf(STDOUT_FILENO, "%s\n", m.err ? "(out of memory)" : ub_buf_str(&m));
+    ub_buf_free(&m);
 }
 
 static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }

@@ -116,6 +116,37 @@ int ub_rm_tree(const char *path)
     return rm_tree(path, 0);
 }
 
+int ub_open_regular(const char *path, const char **bad)
+{
+    int fd;
+    struct stat st;
+    *bad = NULL;
+    do
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        *bad = S_ISDIR(st.st_mode)  ? "is a directory, not a file"
+             : S_ISFIFO(st.st_mode) ? "is a FIFO, not a file"
+             : S_ISSOCK(st.st_mode) ? "is a socket, not a file"
+             : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "is a device, not a file"
+                                                          : "is not a regular file";
+        close(fd);
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
 int ub_read_small(const char *path, ub_buf *out, size_t max, ub_err *err)
 {
     int fd;

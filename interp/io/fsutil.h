@@ -34,6 +34,13 @@ int ub_rm_tree(const char *path);
  * 1 read, 0 missing, -1 error (also when larger than max). */
 int ub_read_small(const char *path, ub_buf *out, size_t max, ub_err *err);
 
+/* Opens path for reading when it is a regular file: the descriptor (blocking,
+ * close-on-exec).  -1 with errno set when it cannot be opened, or -1 with
+ * *bad set ("is a directory, not a file", "is a FIFO, not a file", ...) when
+ * it is something else: a FIFO is opened without blocking, so a spec naming
+ * one fails at once instead of waiting for a writer.  *bad is NULL otherwise. */
+int ub_open_regular(const char *path, const char **bad);
+
 /* Sets out to a fresh temporary name for target: "<target>.ubtmp.<pid>.<n>",
  * n unique within the process.  0, or -1 when out of memory. */
 int ub_tmp_name(ub_buf *out, const char *target);

@@ -2,7 +2,9 @@
  * read-only views of the sandbox, the template scope.  Templates are in template.c, user code
  * (require, grants, calls) in usercode.c; lua_int.h holds what they share. */
 #include "lua/lua_int.h"
+#include "base/show.h"
 #include "base/mem.h"
+#include "base/secret.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -142,7 +144,9 @@ void ub_lua_budget_reset(ub_lua *H)
 static int on_panic(lua_State *L)
 {
     const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(no message)";
-    fprintf(stderr, "ubpipe: unprotected Lua error: %s\n", m);
+    ub_buf b = UB_BUF_INIT;
+    ub_secret_mask(m, &b);
+    fprintf(stderr, "ubpipe: unprotected Lua error: %s\n", b.err ? "(out of memory)" : ub_buf_str(&b));
     abort();
     return 0;
 }
@@ -330,7 +334,12 @@ static int host_log(lua_State *L)
 {
     const char *level = luaL_checkstring(L, 1);
     const char *msg = luaL_checkstring(L, 2);
-    fprintf(stderr, "ubpipe: lua %s: %s\n", level, msg);
+    ub_buf m = UB_BUF_INIT, b = UB_BUF_INIT;
+    ub_secret_mask(msg, &m);            /* a spec may log what it read from env */
+    ub_buf_addf(&b, "ubpipe: lua %s: %s\n", level, m.err ? "(out of memory)" : ub_buf_str(&m));
+    ub_show_fwrite(ub_buf_str(&b), b.len, stderr);    /* user code prints data (base/show.h) */
+    ub_buf_free(&m);
+    ub_buf_free(&b);
     return 0;
 }
 

@@ -215,6 +215,12 @@ static int eval_block(ub_lua *H, int env, eval_ctx *c, ub_buf *out, ub_err *err)
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, -1, &n);
+        if (memchr(s, '\0', n)) {           /* the text would end there: a path or SQL silently cut short */
+            snip(e, sizeof e, c->expr, c->elen);
+            ub_err_set(err, "in template '{{ %s }}': the value holds a NUL byte (at byte %zu)", e,
+                       (size_t)((const char *)memchr(s, '\0', n) - s) + 1);
+            break;
+        }
         rc = add_out(out, s, n, err);
         break;
     }

@@ -4,6 +4,7 @@
 #include "lua/lua_int.h"
 #include "base/buf.h"
 #include "base/mem.h"
+#include "io/fsutil.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -91,9 +92,14 @@ static void load_chunk(lua_State *L, const char *path, const char *display)
         display = bl && strncmp(path, H->base, bl) == 0 && path[bl] == '/' ? path + bl + 1 : path;
     lua_pushfstring(L, "@%s", display);
     file_rd *r = lua_newuserdatauv(L, sizeof *r, 0);
-    r->f = fopen(path, "rb");
-    if (!r->f)
-        luaL_error(L, "cannot read '%s': %s", display, strerror(errno));
+    const char *bad = NULL;
+    int fd = ub_open_regular(path, &bad);     /* a FIFO fails at once, it does not block */
+    r->f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!r->f) {
+        if (fd >= 0)
+            close(fd);
+        luaL_error(L, "cannot read '%s': %s", display, bad ? bad : strerror(errno));
+    }
     int st = lua_load(L, file_read, r, lua_tostring(L, -2), "t");
     int rerr = ferror(r->f);
     fclose(r->f);

@@ -39,6 +39,75 @@ static void part_name(ub_buf *b, const ub_partition *p)
             ub_buf_addc(b, *s);
 }
 
+/* the suffix of the table a postgres partition is loaded into before it is swapped in */
+#define PG_NEW_SUFFIX "__new"
+
+/* ---- names ------------------------------------------------------------------ */
+
+/* "name" with " doubled: PostgreSQL's and Redshift's delimited identifiers */
+static void dq_ident(ub_buf *b, const char *s, size_t n)
+{
+    ub_buf_addc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"')
+            ub_buf_addc(b, '"');
+        ub_buf_addc(b, s[i]);
+    }
+    ub_buf_addc(b, '"');
+}
+
+int ub_dialect_ident(const ub_dialect *d, const char *name, int qualified, ub_buf *out)
+{
+    const char *p = name;
+    for (;;) {
+        const char *dot = qualified ? strchr(p, '.') : NULL;
+        size_t l = dot ? (size_t)(dot - p) : strlen(p);
+        if (l == 0)
+            return -1;
+        d->quote_ident(out, p, l);
+        if (!dot)
+            break;
+        ub_buf_addc(out, '.');
+        p = dot + 1;
+    }
+    return out->err ? -1 : 0;
+}
+
+int ub_dialect_check_name(ub_opctx *c, const ub_dialect *d, const char *param, const char *what, const char *name,
+                          int qualified)
+{
+    /* first, so that no message below shows a control character to a terminal */
+    for (size_t i = 0; name[i]; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return ub_op_param_error(c, param, "%s name holds a control character (byte %zu, 0x%02x)", what, i + 1,
+                                     (unsigned)(unsigned char)name[i]);
+    const char *p = name;
+    for (;;) {
+        const char *dot = qualified ? strchr(p, '.') : NULL;
+        size_t l = dot ? (size_t)(dot - p) : strlen(p);
+        if (l == 0)
+            return ub_op_param_error(c, param, "%s name '%s' has an empty part%s", what, name,
+                                     qualified ? " (write schema.table)" : "");
+        if (l > d->max_ident)
+            return ub_op_param_error(c, param,
+                                     "%s name '%.*s' is %zu bytes; the %s dialect keeps at most %zu bytes of a name "
+                                     "(the server would cut it short, and two names that differ only after byte "
+                                     "%zu would be one)",
+                                     what, (int)l, p, l, d->name, d->max_ident, d->max_ident);
+        if (!dot)
+            return 0;
+        p = dot + 1;
+    }
+}
+
+static int check_names(ub_opctx *c, const ub_dialect *d, const ub_partition *p)
+{
+    if (ub_dialect_check_name(c, d, p->table_param, "table", p->table, 1) ||
+        ub_dialect_check_name(c, d, p->column_param, "column", p->column, 0))
+        return -1;
+    return 0;
+}
+
 /* ---- setup files ----------------------------------------------------------- */
 
 void ub_dialect_setup_plan(ub_opctx *c, const ub_dialect *d, const char *conn, const char *setup)
@@ -101,33 +170,68 @@ int ub_dialect_setup_run(ub_opctx *c, const ub_dialect *d, PGconn *db, const cha
 
 /* ---- postgres ------------------------------------------------------------ */
 
+/* postgres: the table, the column, and the partition's names (table_pVALUE, and
+ * table_pVALUE__new while it is loaded) each within 63 bytes: a longer partition
+ * name would be cut short by the server, and the partitions of two ds could
+ * then be one table (the DROP of the new one dropping the other's). */
+static int pg_partition_check(ub_opctx *c, const ub_dialect *d, const ub_partition *p)
+{
+    ub_buf nm = UB_BUF_INIT;
+    int rc = -1;
+    if (check_names(c, d, p))
+        goto out;
+    part_name(&nm, p);
+    if (nm.err) {
+        rc = ub_op_fail(c, "out of memory");
+        goto out;
+    }
+    const char *dot = strrchr(ub_buf_str(&nm), '.');
+    const char *bare = dot ? dot + 1 : ub_buf_str(&nm);
+    size_t l = strlen(bare) + strlen(PG_NEW_SUFFIX);
+    if (l > d->max_ident) {
+        rc = ub_op_param_error(c, p->table_param,
+                               "partition table name '%s" PG_NEW_SUFFIX "' (the table's name, '_p', the letters "
+                               "and digits of the value '%s', and '" PG_NEW_SUFFIX "' while it is loaded) is %zu "
+                               "bytes; the %s dialect keeps at most %zu bytes of a name (the server would cut it "
+                               "short, and the partitions of two values could be one table): use a shorter table name",
+                               bare, p->value, l, d->name, d->max_ident);
+        goto out;
+    }
+    rc = 0;
+out:
+    ub_buf_free(&nm);
+    return rc;
+}
+
 /* The statements, with {cols} standing for the column list of each object. */
-static int pg_statements(const ub_partition *p, ub_buf *pre, ub_buf *post, ub_buf *copy_head)
+static int pg_statements(const ub_dialect *d, const ub_partition *p, ub_buf *pre, ub_buf *post, ub_buf *copy_head)
 {
     ub_buf parent = UB_BUF_INIT, part = UB_BUF_INIT, partq = UB_BUF_INIT, newq = UB_BUF_INIT, nm = UB_BUF_INIT;
+    ub_buf col = UB_BUF_INIT, newnm = UB_BUF_INIT;
     int rc = -1;
     part_name(&nm, p);
-    if (ub_pg_qualified(p->table, &parent) || ub_pg_qualified(ub_buf_str(&nm), &partq))
+    ub_buf_adds(&newnm, ub_buf_str(&nm));
+    ub_buf_adds(&newnm, PG_NEW_SUFFIX);
+    if (nm.err || newnm.err || ub_dialect_ident(d, p->table, 1, &parent) ||
+        ub_dialect_ident(d, ub_buf_str(&nm), 1, &partq) || ub_dialect_ident(d, ub_buf_str(&newnm), 1, &newq) ||
+        ub_dialect_ident(d, p->column, 0, &col))
         goto out;
     const char *dot = strrchr(ub_buf_str(&nm), '.');
     const char *bare = dot ? dot + 1 : ub_buf_str(&nm);
-    ub_buf_adds(&part, bare);
-    ub_buf_adds(&newq, ub_buf_str(&partq));
-    newq.len--;                                   /* drop the closing quote */
-    ub_buf_adds(&newq, "__new\"");
-    newq.p[newq.len] = '\0';
+    if (ub_dialect_ident(d, bare, 0, &part))
+        goto out;
     ub_buf_addf(pre, "DROP TABLE IF EXISTS %s;\n", newq.p);
     ub_buf_addf(pre, "CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS);\n", newq.p, parent.p);
-    ub_buf_addf(pre, "ALTER TABLE %s ALTER COLUMN \"%s\" SET DEFAULT ", newq.p, p->column);
+    ub_buf_addf(pre, "ALTER TABLE %s ALTER COLUMN %s SET DEFAULT ", newq.p, col.p);
     lit(pre, p->value);
-    ub_buf_addf(pre, ";\nALTER TABLE %s ADD CHECK (\"%s\" IS NOT NULL AND \"%s\" = ", newq.p, p->column, p->column);
+    ub_buf_addf(pre, ";\nALTER TABLE %s ADD CHECK (%s IS NOT NULL AND %s = ", newq.p, col.p, col.p);
     lit(pre, p->value);
     ub_buf_adds(pre, ");");
     ub_buf_addf(copy_head, "COPY %s", newq.p);
     /* quick statistics (a small sample) so the queries that follow plan well */
     ub_buf_addf(post, "SET LOCAL default_statistics_target = 10;\nANALYZE %s;\n", newq.p);
     ub_buf_addf(post, "DROP TABLE IF EXISTS %s;\n", partq.p);
-    ub_buf_addf(post, "ALTER TABLE %s RENAME TO \"%s\";\n", newq.p, part.p);
+    ub_buf_addf(post, "ALTER TABLE %s RENAME TO %s;\n", newq.p, part.p);
     ub_buf_addf(post, "ALTER TABLE %s ATTACH PARTITION %s FOR VALUES IN (", parent.p, partq.p);
     lit(post, p->value);
     ub_buf_adds(post, ");");
@@ -138,6 +242,8 @@ out:
     ub_buf_free(&partq);
     ub_buf_free(&newq);
     ub_buf_free(&nm);
+    ub_buf_free(&col);
+    ub_buf_free(&newnm);
     return rc;
 }
 
@@ -146,13 +252,14 @@ static int pg_partition_plan(ub_opctx *c, const ub_partition *p)
     ub_buf pre = UB_BUF_INIT, post = UB_BUF_INIT, head = UB_BUF_INIT;
     const char *conn = ub_op_str(c, p->conn_param);
     int rc = -1;
-    if (!conn || pg_statements(p, &pre, &post, &head))
+    const ub_dialect *d = ub_dialect_of(c, p->conn_param);
+    if (!conn || !d || pg_statements(d, p, &pre, &post, &head))
         goto out;
     int prefix = p->location[strlen(p->location) - 1] == '/';
     ub_op_effect(c, "read", ub_op_lake_url(c) ? ub_op_lake_url(c) : "lake", "%s%s", p->location,
                  prefix ? " (every object under it)" : "");
     if (p->setup)
-        ub_dialect_setup_plan(c, ub_dialect_of(c, p->conn_param), conn, p->setup);
+        ub_dialect_setup_plan(c, d, conn, p->setup);
     ub_op_effect(c, "sql", conn,
                  "BEGIN;\n%s\n%s (<columns of the CSV header>) FROM STDIN (FORMAT csv, HEADER true, FREEZE true);"
                  "  -- per object%s\n%s\nCOMMIT;",
@@ -195,8 +302,10 @@ static ub_reader *open_object(ub_lake *lake, const char *key, ub_err *err)
     return ub_lake_open_read_decoded(lake, key, err);
 }
 
-/* "(col, col, ...)" from the header line of r (closed here), which reads key */
-static int header_cols_of(ub_reader *r, const char *key, ub_buf *cols, ub_err *err)
+/* "(col, col, ...)" from the header line of r (closed here), which reads key, each name quoted
+ * by the dialect; a name the server would cut short (and so perhaps take for another column) is
+ * a data error */
+static int header_cols_of(const ub_dialect *d, ub_reader *r, const char *key, ub_buf *cols, ub_err *err)
 {
     ub_csv *csv = NULL;
     int rc = -1;
@@ -212,13 +321,17 @@ static int header_cols_of(ub_reader *r, const char *key, ub_buf *cols, ub_err *e
     const ub_csv_field *f = ub_csv_fields(csv);
     ub_buf_addc(cols, '(');
     for (int i = 0; i < n; i++) {
-        ub_buf_adds(cols, i ? ", \"" : "\"");
-        for (size_t j = 0; j < f[i].n; j++) {
-            if (f[i].p[j] == '"')
-                ub_buf_addc(cols, '"');
-            ub_buf_addc(cols, f[i].p[j]);
+        if (f[i].n > d->max_ident) {
+            int cut = 40;                        /* a UTF-8 character is not split */
+            while (cut > 0 && ((unsigned char)f[i].p[cut] & 0xc0) == 0x80)
+                cut--;
+            ub_err_set(err, "'%s': column %d of the CSV header ('%.*s...') is %zu bytes; the %s dialect keeps at most "
+                       "%zu bytes of a name", key, i + 1, cut, f[i].p, f[i].n, d->name, d->max_ident);
+            goto out;
         }
-        ub_buf_addc(cols, '"');
+        if (i)
+            ub_buf_adds(cols, ", ");
+        d->quote_ident(cols, f[i].p, f[i].n);
     }
     ub_buf_addc(cols, ')');
     rc = cols->err ? ub_err_set(err, "out of memory") : 0;
@@ -228,10 +341,10 @@ out:
     return rc;
 }
 
-/* "(col, col, ...)" from the object's header line */
-static int header_cols(ub_lake *lake, const char *key, ub_buf *cols, ub_err *err)
+/* "(col, col, ...)" from the object's header line (header_cols_of) */
+static int header_cols(const ub_dialect *d, ub_lake *lake, const char *key, ub_buf *cols, ub_err *err)
 {
-    return header_cols_of(open_object(lake, key, err), key, cols, err);
+    return header_cols_of(d, open_object(lake, key, err), key, cols, err);
 }
 
 /* The streaming hand-off (core/handoff.h): this try started while the extract was
@@ -240,8 +353,8 @@ static int header_cols(ub_lake *lake, const char *key, ub_buf *cols, ub_err *err
  * transaction commits only after the upload succeeded too, and when the location
  * then holds exactly that object with the size read.  1 committed; 0 the lake
  * holds something else (rolled back: load it the ordinary way); -1 failed. */
-static int pg_partition_follow(ub_opctx *c, const ub_partition *p, const char *key, const char *pre,
-                               const char *post, const char *head)
+static int pg_partition_follow(ub_opctx *c, const ub_dialect *d, const ub_partition *p, const char *key,
+                               const char *pre, const char *post, const char *head)
 {
     ub_buf stmt = UB_BUF_INIT;
     keylist keys = { NULL, 0, 0 };
@@ -252,11 +365,11 @@ static int pg_partition_follow(ub_opctx *c, const ub_partition *p, const char *k
     int rc = -1;
     if (!(db = ub_pg_connect(c, p->conn_param)))
         goto out;
-    if ((p->setup && ub_dialect_setup_run(c, ub_dialect_of(c, p->conn_param), db, p->setup)) ||
-        ub_pg_exec(c, db, "BEGIN") || ub_pg_exec(c, db, pre))
+    if ((p->setup && ub_dialect_setup_run(c, d, db, p->setup)) || ub_pg_exec(c, db, "BEGIN") ||
+        ub_pg_exec(c, db, pre))
         goto out;
     ub_buf_addf(&stmt, "%s ", head);
-    if (header_cols_of(ub_op_stream_open(c, &err), key, &stmt, &err)) {
+    if (header_cols_of(d, ub_op_stream_open(c, &err), key, &stmt, &err)) {
         ub_op_fail(c, "%s", err.msg);
         goto out;
     }
@@ -327,11 +440,12 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
     PGconn *db = NULL;
     ub_err err;
     int rc = -1;
-    if (!lake || pg_statements(p, &pre, &post, &head))
+    const ub_dialect *d = ub_dialect_of(c, p->conn_param);
+    if (!lake || !d || pg_statements(d, p, &pre, &post, &head))
         goto out;
     const char *skey;
     if (ub_op_stream_in(c, &skey)) {
-        int k = pg_partition_follow(c, p, skey, ub_buf_str(&pre), ub_buf_str(&post), ub_buf_str(&head));
+        int k = pg_partition_follow(c, d, p, skey, ub_buf_str(&pre), ub_buf_str(&post), ub_buf_str(&head));
         if (k != 0) {
             rc = k > 0 ? 0 : -1;
             goto out;
@@ -353,14 +467,14 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
     }
     if (!(db = ub_pg_connect(c, p->conn_param)))
         goto out;
-    if ((p->setup && ub_dialect_setup_run(c, ub_dialect_of(c, p->conn_param), db, p->setup)) ||
+    if ((p->setup && ub_dialect_setup_run(c, d, db, p->setup)) ||
         ub_pg_exec(c, db, "BEGIN") || ub_pg_exec(c, db, ub_buf_str(&pre)))
         goto out;
     uint64_t bytes = 0, rows = 0;
     for (size_t i = 0; i < keys.n; i++) {
         ub_buf_reset(&stmt);
         ub_buf_addf(&stmt, "%s ", ub_buf_str(&head));
-        if (header_cols(lake, keys.k[i], &stmt, &err)) {
+        if (header_cols(d, lake, keys.k[i], &stmt, &err)) {
             ub_op_fail(c, "%s", err.msg);
             goto out;
         }
@@ -417,9 +531,15 @@ static int rs_statement(ub_opctx *c, const ub_partition *p, ub_buf *b)
         ub_buf_addc(&loc, '/');
     const char *slash = strrchr(p->location, '/');
     ub_buf_add(&loc, p->location, slash ? (size_t)(slash - p->location + 1) : strlen(p->location));
+    const ub_dialect *d = ub_dialect_of(c, p->conn_param);
     ub_buf_adds(b, "ALTER TABLE ");
-    ub_buf_adds(b, p->table);
-    ub_buf_addf(b, " ADD IF NOT EXISTS PARTITION (%s=", p->column);
+    if (!d || ub_dialect_ident(d, p->table, 1, b)) {
+        ub_buf_free(&loc);
+        return d ? ub_op_fail(c, "table name '%s' has an empty part", p->table) : -1;
+    }
+    ub_buf_adds(b, " ADD IF NOT EXISTS PARTITION (");
+    ub_dialect_ident(d, p->column, 0, b);
+    ub_buf_addc(b, '=');
     lit(b, p->value);
     ub_buf_adds(b, ") LOCATION ");
     lit(b, ub_buf_str(&loc));
@@ -467,15 +587,17 @@ static const ub_dialect dialects[] = {
     { "postgres", 1,
       "SET application_name = 'ubpipe'; SET DateStyle = 'ISO, MDY'; SET synchronous_commit = on; "
       "SET standard_conforming_strings = on; SET client_encoding = 'UTF8'",
-      UB_SETUP_ADVISORY, pg_partition_plan, pg_partition_run },
+      UB_SETUP_ADVISORY, 63, dq_ident, pg_partition_check, pg_partition_plan, pg_partition_run },
     /* Redshift commits durably and always reads a backslash in a literal as an escape;
      * it has neither setting */
     { "redshift", 0, "SET application_name = 'ubpipe'; SET DateStyle = 'ISO, MDY'; SET client_encoding = 'UTF8'",
-      UB_SETUP_FILELOCK, rs_partition_plan, rs_partition_run },
+      UB_SETUP_FILELOCK, 127, dq_ident, check_names, rs_partition_plan, rs_partition_run },
 };
 
 const ub_dialect *ub_dialect_of(ub_opctx *c, const char *conn_param)
 {
+    if (!ub_op_conn_name(c, conn_param))
+        return NULL;                     /* not a connection of the profile: reported at the parameter */
     const char *name = ub_op_conn(c, conn_param, "dialect");
     if (!name)
         name = "postgres";

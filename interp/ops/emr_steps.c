@@ -120,6 +120,13 @@ out:
     return rc;
 }
 
+/* a later run: steps_json again from the step file (the journal holds it with its secrets masked) */
+static int add_restore(ub_opctx *c)
+{
+    const char *text = ub_op_file_rendered(c, "steps");
+    return text ? ub_op_set_output(c, "steps_json", text) : -1;
+}
+
 static int add_run(ub_opctx *c)
 {
     const char *text = ub_op_file_rendered(c, "steps");
@@ -340,6 +347,7 @@ const ub_opdesc ub_op_emr_add_steps = {
     .params = add_params,
     .plan = add_plan,
     .run = add_run,
+    .restore = add_restore,
 };
 
 const ub_opdesc ub_op_emr_wait_steps = {

@@ -5,6 +5,9 @@
 #include "base/date.h"
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +131,8 @@ fail:
     return NULL;
 }
 
+static int exec_msg(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t cap);
+
 PGconn *ub_pg_connect(ub_opctx *c, const char *param)
 {
     const char *dsn = ub_op_conn(c, param, "dsn");
@@ -146,11 +151,10 @@ PGconn *ub_pg_connect(ub_opctx *c, const char *param)
         return NULL;
     }
     PQsetNoticeProcessor(db, on_notice, c);
-    PGresult *r = PQexec(db, d->session_sql);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    if (!ok) {
-        ub_op_fail(c, "cannot set up session on '%s': %s", name, ub_pg_errmsg(db, NULL, msg, sizeof msg));
+    /* sent and waited for like any statement: a server that took the login and then says
+     * nothing must not hold the try past its timeout */
+    if (exec_msg(c, db, d->session_sql, msg, sizeof msg)) {
+        ub_op_fail(c, "cannot set up session on '%s': %s", name, msg);
         PQfinish(db);
         return NULL;
     }
@@ -167,43 +171,113 @@ void ub_pg_cancel(PGconn *db)
     }
 }
 
-/* Waits for the result of a sent query, cancelling it if the run is cancelled. */
-static PGresult *wait_result(ub_opctx *c, PGconn *db)
+/* How long a statement may take to end once it is cancelled, the cancel request
+ * included (and how long a statement run as cleanup after the cancel may take at
+ * all); past it the try gives the connection up.  Below the scheduler's SIGKILL
+ * grace (UBPIPE_KILL_GRACE, 10 s), so the try ends itself and says why. */
+#define CANCEL_WAIT_S 5.0
+
+/* PQcancel opens a second connection and blocks until the server closes it, with no
+ * timeout of its own: a server that never answers would hold the try.  The request is
+ * sent from a child process (PQcancel is async-signal-safe, so it may run in a child
+ * of any process), which is killed if it is not done within `wait` seconds. */
+static void cancel_bounded(PGconn *db, double wait)
 {
-    int cancelled = 0;
-    while (PQisBusy(db)) {
-        if (!cancelled && ub_op_cancelled(c)) {
-            ub_pg_cancel(db);
-            cancelled = 1;
-        }
-        int sock = PQsocket(db);
-        fd_set rf;
-        FD_ZERO(&rf);
-        FD_SET(sock, &rf);
-        struct timeval tv = { 0, 200000 };
-        if (select(sock + 1, &rf, NULL, NULL, &tv) < 0)
-            continue;
-        if (!PQconsumeInput(db))
-            break;
+    PGcancel *cn = PQgetCancel(db);
+    if (!cn)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char err[256];
+        _exit(PQcancel(cn, err, sizeof err) ? 0 : 1);
     }
-    return PQgetResult(db);
+    PQfreeCancel(cn);
+    if (pid < 0)
+        return;
+    double t0 = ub_now();
+    int st;
+    while (waitpid(pid, &st, WNOHANG) == 0) {
+        if (ub_now() - t0 >= wait) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+            break;
+        }
+        poll(NULL, 0, 20);
+    }
+}
+
+int ub_pg_wait(ub_opctx *c, PGconn *db, char *why, size_t cap)
+{
+    int cleanup = ub_op_cancelled(c);      /* sent after the cancel: not cancelled, only bounded */
+    double cancel_at = cleanup ? ub_now() : 0;
+    while (PQisBusy(db)) {
+        if (!cancel_at && ub_op_cancelled(c)) {
+            cancel_at = ub_now();
+            cancel_bounded(db, CANCEL_WAIT_S / 2);
+        }
+        if (cancel_at && ub_now() - cancel_at >= CANCEL_WAIT_S) {
+            snprintf(why, cap, "%s, and the server did not end it within %g s: connection given up",
+                     cleanup ? "a statement run after the cancel" : "statement cancelled", CANCEL_WAIT_S);
+            return -1;
+        }
+        struct pollfd pfd = { PQsocket(db), POLLIN, 0 };
+        int k = pfd.fd >= 0 ? poll(&pfd, 1, 200) : 0;
+        if (k < 0 && errno != EINTR)
+            break;
+        if (!PQconsumeInput(db))
+            break;                      /* the connection broke: PQgetResult says how */
+    }
+    return 0;
+}
+
+/* Runs sql (one or more statements) and waits for all its results; -1 with the
+ * first error in why. */
+static int exec_msg(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t cap)
+{
+    if (!PQsendQuery(db, sql)) {
+        ub_pg_errmsg(db, NULL, why, cap);
+        return -1;
+    }
+    int rc = 0;
+    for (;;) {
+        if (ub_pg_wait(c, db, why, cap))
+            return -1;
+        PGresult *r = PQgetResult(db);
+        if (!r)
+            break;
+        ExecStatusType st = PQresultStatus(r);
+        if (rc == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+            ub_pg_errmsg(db, r, why, cap);
+            rc = -1;
+        }
+        PQclear(r);
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+            return -1;                  /* not a statement for this function: the caller drops db */
+    }
+    return rc;
 }
 
 int ub_pg_exec(ub_opctx *c, PGconn *db, const char *sql)
 {
     char msg[2048];
-    if (!PQsendQuery(db, sql))
-        return ub_op_fail(c, "%s", ub_pg_errmsg(db, NULL, msg, sizeof msg));
-    int rc = 0;
-    PGresult *r;
-    while ((r = wait_result(c, db)) != NULL) {
-        ExecStatusType st = PQresultStatus(r);
-        if (rc == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
-            rc = ub_op_fail(c, "%s", ub_pg_errmsg(db, r, msg, sizeof msg));
-        }
-        PQclear(r);
+    if (exec_msg(c, db, sql, msg, sizeof msg))
+        return ub_op_fail(c, "%s", msg);
+    return 0;
+}
+
+PGresult *ub_pg_start(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t cap)
+{
+    if (!PQsendQuery(db, sql)) {
+        ub_pg_errmsg(db, NULL, why, cap);
+        return NULL;
     }
-    return rc;
+    if (ub_pg_wait(c, db, why, cap))
+        return NULL;
+    PGresult *r = PQgetResult(db);
+    if (!r)
+        snprintf(why, cap, "%s", "no result");
+    return r;
 }
 
 int ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t *bytes, uint64_t *rows)
@@ -235,7 +309,14 @@ int ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint6
         rc = ub_op_fail(c, "loading '%s': %s", what, ub_pg_errmsg(db, NULL, msg, sizeof msg));
 finish:;
     PGresult *res;
-    while ((res = PQgetResult(db)) != NULL) {
+    for (;;) {
+        if (ub_pg_wait(c, db, msg, sizeof msg)) {
+            if (rc == 0)
+                rc = ub_op_fail(c, "loading '%s': %s", what, msg);
+            break;
+        }
+        if (!(res = PQgetResult(db)))
+            break;
         if (rc == 0 && rows && PQresultStatus(res) == PGRES_COMMAND_OK)
             *rows += strtoull(PQcmdTuples(res), NULL, 10);
         if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -263,27 +344,4 @@ finish:;
         PQclear(res);
     }
     return rc;
-}
-
-int ub_pg_qualified(const char *name, ub_buf *out)
-{
-    const char *p = name;
-    for (;;) {
-        const char *dot = strchr(p, '.');
-        size_t l = dot ? (size_t)(dot - p) : strlen(p);
-        if (l == 0)
-            return -1;
-        ub_buf_addc(out, '"');
-        for (size_t i = 0; i < l; i++) {
-            if (p[i] == '"')
-                ub_buf_addc(out, '"');
-            ub_buf_addc(out, p[i]);
-        }
-        ub_buf_addc(out, '"');
-        if (!dot)
-            break;
-        ub_buf_addc(out, '.');
-        p = dot + 1;
-    }
-    return out->err ? -1 : 0;
 }

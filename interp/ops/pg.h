@@ -15,12 +15,18 @@ int     ub_pg_exec(ub_opctx *c, PGconn *db, const char *sql);
 const char *ub_pg_errmsg(PGconn *db, const PGresult *res, char *buf, size_t cap);
 /* Asks the server to cancel the running statement. */
 void    ub_pg_cancel(PGconn *db);
+/* Waits until the statement sent on db has its next result ready (PQgetResult will
+ * not block).  When the run is cancelled meanwhile, the statement is cancelled (the
+ * request bounded too); a statement that has not ended 5 s after its cancel (or, sent
+ * after the cancel as cleanup, 5 s after it was sent) is given up: -1 with why. */
+int     ub_pg_wait(ub_opctx *c, PGconn *db, char *why, size_t cap);
+/* Sends sql and waits (as ub_pg_wait) for its first result, which the caller owns
+ * (PQclear); NULL with why when none came.  For COPY, which PQexec would wait for
+ * without a bound. */
+PGresult *ub_pg_start(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t cap);
 /* Feeds a reader into an open COPY FROM STDIN; ends it and checks the
  * result.  On a server error names `what` and the line reported by COPY.
  * Adds the bytes sent and the rows loaded to *bytes and *rows (may be NULL). */
 int     ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t *bytes, uint64_t *rows);
-/* Quotes "schema.table" as "schema"."table" into out (ub_buf). */
-struct ub_buf;
-int     ub_pg_qualified(const char *name, struct ub_buf *out);
 
 #endif

@@ -77,9 +77,9 @@ static int run(ub_opctx *c)
         }
         w = z;
     }
-    PGresult *res = PQexec(db, sql);
+    PGresult *res = ub_pg_start(c, db, sql, msg, sizeof msg);
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
-        ub_op_fail(c, "extract failed: %s", ub_pg_errmsg(db, res, msg, sizeof msg));
+        ub_op_fail(c, "extract failed: %s", res ? ub_pg_errmsg(db, res, msg, sizeof msg) : msg);
         PQclear(res);
         goto out;
     }

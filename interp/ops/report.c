@@ -134,5 +134,5 @@ const ub_opdesc ub_op_report = {
     "Renders the report declared under the spec's 'reports:' for the run's ds: its queries run on the report's "
     "connection in one read-only transaction (statement timeout, row cap), and the page, with its data, styles and "
     "chart library inlined, is written to dest atomically. plan shows each query rendered. See ubpipe-report(5).",
-    params, NULL, plan, run,
+    params, NULL, plan, run, NULL,
 };

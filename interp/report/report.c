@@ -2,16 +2,20 @@
  * core's node loader for the block bodies), run its queries (libpq), and
  * write one self-contained HTML page (chart library, styles and data inlined). */
 #include "report/report.h"
+#include "base/parse.h"
+#include "io/fsutil.h"
 #include "base/mem.h"
 #include "base/secret.h"
 #include "core/node.h"
 #include "io/html.h"
 #include <cmark.h>
+#include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "report_assets.h"
 
 #define MAX_FILE ((size_t)4 << 20)
@@ -69,11 +73,15 @@ static void err_at(rep *r, ub_loc loc, const char *fmt, ...)
 
 static int read_file(rep *r)
 {
-    FILE *f = fopen(r->o->path, "rb");
+    const char *bad = NULL;
+    int fd = ub_open_regular(r->o->path, &bad);   /* a FIFO fails at once, it does not block */
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     ub_buf b = UB_BUF_INIT;
     int rc = -1;
     if (!f) {
-        err_at(r, (ub_loc){ r->file, 0, 0 }, "cannot open report: %s", strerror(errno));
+        err_at(r, (ub_loc){ r->file, 0, 0 }, "cannot open report: %s", bad ? bad : strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     ub_buf_init(&b, MAX_FILE);
@@ -279,6 +287,24 @@ static void check_enum(rep *r, const ub_node *n, const char *what, const char *c
         err_at(r, n->loc, "unknown %s '%s' (one of: %s)", what, n->str, all);
 }
 
+/* A number format: one of formats, or "currency CODE" with an ISO 4217 code in capitals
+ * (plain "currency" is US dollars). */
+static void check_format(rep *r, const ub_node *n)
+{
+    if (!n)
+        return;
+    const char *v = n->str;
+    if (strncmp(v, "currency ", 9) == 0) {
+        const char *code = v + 9;
+        if (strlen(code) == 3 && isupper((unsigned char)code[0]) && isupper((unsigned char)code[1]) &&
+            isupper((unsigned char)code[2]))
+            return;
+        err_at(r, n->loc, "format '%s': the currency is an ISO 4217 code in capitals, such as 'currency EUR'", v);
+        return;
+    }
+    check_enum(r, n, "format", formats);
+}
+
 static void check_data(rep *r, block *b, const char *key)
 {
     const ub_node *n = scalar(r, b, key, strcmp(key, "data") == 0);
@@ -325,10 +351,8 @@ static long int_key(rep *r, block *b, const char *key, long lo, long hi)
     const ub_node *n = ub_node_get(b->body, key);
     if (!n)
         return 0;
-    char *end = NULL;
-    errno = 0;
-    long v = n->kind == UB_SCALAR ? strtol(n->str, &end, 10) : 0;
-    if (n->kind != UB_SCALAR || !*n->str || *end || errno || v < lo || v > hi) {
+    long long v = 0;
+    if (n->kind != UB_SCALAR || ub_parse_dec(n->str, lo, hi, &v, NULL)) {    /* no " 5", "+5", "05", overflow */
         err_at(r, n->loc, "%s block: '%s' must be a whole number from %ld to %ld", kind_names[b->kind], key, lo, hi);
         return 0;
     }
@@ -344,7 +368,7 @@ static void check_block(rep *r, block *b)
         check_data(r, b, "data");
         const ub_node *t = scalar(r, b, "type", 1);
         check_enum(r, t, "chart type", chart_types);
-        check_enum(r, scalar(r, b, "format", 0), "format", formats);
+        check_format(r, scalar(r, b, "format", 0));
         scalar(r, b, "title", 0);
         scalar(r, b, "series", 0);
         int hist = t && strcmp(t->str, "histogram") == 0;
@@ -384,7 +408,7 @@ static void check_block(rep *r, block *b)
             if (f->items[i]->kind != UB_SCALAR)
                 err_at(r, f->items[i]->loc, "table block: a format is a string");
             else
-                check_enum(r, f->items[i], "format", formats);
+                check_format(r, f->items[i]);
     } else {
         check_keys(r, b, value_keys);
         check_data(r, b, "data");
@@ -392,7 +416,7 @@ static void check_block(rep *r, block *b)
         scalar(r, b, "column", 1);
         scalar(r, b, "title", 0);
         scalar(r, b, "label", 0);
-        check_enum(r, scalar(r, b, "format", 0), "format", formats);
+        check_format(r, scalar(r, b, "format", 0));
     }
 }
 
@@ -646,7 +670,9 @@ static void pg_error(rep *r, ub_loc loc, const char *what, PGconn *db, const PGr
             snprintf(line + used, sizeof line - used, " (a query is one SELECT, VALUES or WITH ... SELECT)");
     } else {
         const char *m = res ? PQresultErrorMessage(res) : PQerrorMessage(db);
-        snprintf(line, sizeof line, "%s", m && *m ? m : "unknown error");
+        /* no error text: the server answered a second statement (DECLARE ... FOR q1; q2) */
+        snprintf(line, sizeof line, "%s",
+                 m && *m ? m : "more than one statement (a query is one SELECT, VALUES or WITH ... SELECT)");
     }
     for (char *p = line; *p; p++)
         if (*p == '\n')
@@ -793,13 +819,27 @@ static void fmt_number(ub_buf *o, const char *v, const char *fmt)
         return;
     }
     int dec = 2;
+    char other[8];                       /* "XXX" and a no-break space */
     const char *pre = "", *post = "";
     if (strcmp(fmt, "percent") == 0) {
         x *= 100;
         dec = 1;
         post = "%";
-    } else if (strcmp(fmt, "currency") == 0) {
-        pre = "$";
+    } else if (strcmp(fmt, "currency") == 0 || strncmp(fmt, "currency ", 9) == 0) {
+        /* as the page's script shows it (Intl, en-US): a symbol for the common codes, else
+         * the code and a no-break space; no minor unit for the yen */
+        static const struct { const char *code, *sym; int dec; } cur[] = {
+            { "USD", "$", 2 },  { "EUR", "\u20ac", 2 }, { "GBP", "\u00a3", 2 }, { "JPY", "\u00a5", 0 },
+            { "INR", "\u20b9", 2 }, { "CNY", "CN\u00a5", 2 }, { "CAD", "CA$", 2 }, { "AUD", "A$", 2 },
+        };
+        const char *code = fmt[8] == ' ' ? fmt + 9 : "USD";
+        snprintf(other, sizeof other, "%.3s\u00a0", code);
+        pre = other;
+        for (size_t k = 0; k < sizeof cur / sizeof cur[0]; k++)
+            if (strcmp(code, cur[k].code) == 0) {
+                pre = cur[k].sym;
+                dec = cur[k].dec;
+            }
     } else if (strcmp(fmt, "integer") == 0) {
         dec = 0;
     } else if (x == floor(x)) {
@@ -872,7 +912,7 @@ static void expr_value(rep *r, ub_buf *o, const char *expr, ub_loc loc)
                 ub_html_text(o, "–");
             } else {
                 if (fmt)
-                    check_enum(r, &(ub_node){ .kind = UB_SCALAR, .loc = loc, .str = fmt }, "format", formats);
+                    check_format(r, &(ub_node){ .kind = UB_SCALAR, .loc = loc, .str = fmt });
                 fmt_number(o, PQgetvalue(q->res, 0, c), fmt ? fmt : numeric_oid(PQftype(q->res, c)) ? "number" : NULL);
             }
             return;

@@ -12,7 +12,9 @@
   function fmt(v, f) {
     if (v == null) return '–';
     if (typeof v !== 'number') return String(v);
-    if (f === 'currency') return v.toLocaleString('en-US', { style: 'currency', currency: 'USD' });
+    if (f === 'currency' || (f && f.indexOf('currency ') === 0)) {
+      return v.toLocaleString('en-US', { style: 'currency', currency: f.length > 9 ? f.slice(9) : 'USD' });
+    }
     if (f === 'percent') return (v * 100).toLocaleString('en-US', { maximumFractionDigits: 1 }) + '%';
     if (f === 'integer') return Math.round(v).toLocaleString('en-US');
     return v.toLocaleString('en-US', { maximumFractionDigits: 2 });

@@ -1,6 +1,7 @@
 /* api.c — the JSON replies of `ubpipe serve` (see api.h). */
 #include "web/api.h"
 #include "base/date.h"
+#include "base/jtext.h"
 #include "base/mem.h"
 #include "base/secret.h"
 #include "core/engine.h"
@@ -35,30 +36,9 @@ static json_t *masked(const char *s)
         return json_null();
     ub_buf b = UB_BUF_INIT;
     ub_secret_mask(s, &b);
-    json_t *j = json_string(b.err ? "" : ub_buf_str(&b));
+    json_t *j = ub_jtext(b.err ? "" : ub_buf_str(&b));
     ub_buf_free(&b);
     return j;
-}
-
-/* Masks every string of a JSON value in place (effects, outputs). */
-static void mask_json(json_t *v)
-{
-    if (json_is_string(v)) {
-        ub_buf b = UB_BUF_INIT;
-        ub_secret_mask(json_string_value(v), &b);
-        json_string_set(v, b.err ? "" : ub_buf_str(&b));
-        ub_buf_free(&b);
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x)
-            mask_json(x);
-    } else if (json_is_object(v)) {
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x)
-            mask_json(x);
-    }
 }
 
 static int valid_ds(const char *ds)
@@ -147,7 +127,7 @@ static json_t *run_summary(ub_serve *s, ub_serve_pipeline *p, const char *ds)
         ub_journal_close(&j);
     }
     const char *state = ub_serve_run_state(s, p, ds);
-    int done = state && (!strcmp(state, "success") || !strcmp(state, "failed"));
+    int done = state && (!strcmp(state, "success") || !strcmp(state, "failed") || !strcmp(state, "incomplete"));
     return json_pack("{s:s, s:s?, s:o, s:o, s:o}", "ds", ds, "state", state, "start", rfc3339(start), "end",
                      rfc3339(done ? end : 0), "tasks", tasks);
 }
@@ -264,7 +244,7 @@ static json_t *plan_effects(ub_serve *s, ub_serve_pipeline *p, const char *ds)
     }
     ub_engine_free(e);
     ub_diag_free(&d);
-    mask_json(by_id);
+    ub_secret_mask_json(by_id);
     return by_id;
 }
 

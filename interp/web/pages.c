@@ -538,7 +538,7 @@ static int page_grid(ub_serve *s, page *pg, const char *name)
     if (nr == 0)
         ub_buf_adds(b, "<p class=\"empty\">no runs yet</p>\n");
     ub_buf_adds(b, "<p class=\"legend\">");
-    static const char *const legend[] = { "success", "running", "queued", "up_for_retry", "failed",
+    static const char *const legend[] = { "success", "running", "queued", "up_for_retry", "failed", "incomplete",
                                           "upstream_failed", "skipped", "none", NULL };
     for (size_t k = 0; legend[k]; k++)
         ub_html_textf(b, "<span class=\"key st-%s\"></span>%s ", legend[k], legend[k]);

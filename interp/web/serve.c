@@ -71,6 +71,7 @@ typedef struct rcache_t {
 } rcache_t;
 
 #define EV_RING 256
+#define RUNS_LOG_MAX ((off_t)8 << 20)   /* bytes of STATE/serve/runs.log before it is rotated */
 typedef struct event_t {
     unsigned long long seq;
     char *json;
@@ -234,8 +235,9 @@ static int lock_busy(const ub_serve *s, const char *name, const char *ds)
 }
 
 /* The state of a run from its journal: running while a task is in
- * progress (and the run's lock is held), failed when one failed (or the
- * run stopped half way), success when every task of the spec succeeded. */
+ * progress (and the run's lock is held), failed when one failed,
+ * incomplete when it stopped half way with nothing failed (killed, or run
+ * with --only), success when every task of the spec succeeded. */
 static const char *journal_state(ub_serve *s, pipe_t *p, const char *ds)
 {
     ub_journal j;
@@ -262,7 +264,7 @@ static const char *journal_state(ub_serve *s, pipe_t *p, const char *ds)
     size_t nj = j.n;
     ub_journal_close(&j);
     if (inprog || (!failed && sp && ok < sp->ntasks))
-        return lock_busy(s, p->pub.name, ds) ? "running" : (nj ? "failed" : NULL);
+        return lock_busy(s, p->pub.name, ds) ? "running" : (nj ? "incomplete" : NULL);
     if (failed)
         return "failed";
     return "success";
@@ -422,6 +424,8 @@ static ub_ds_state ds_state(void *ud, long day)
         return lock_busy(c->s, c->p->pub.name, ds) ? UB_DS_ACTIVE : UB_DS_NONE;
     if (!strcmp(r->state, "running"))
         return UB_DS_ACTIVE;
+    if (!strcmp(r->state, "incomplete"))
+        return UB_DS_NONE;          /* interrupted or partial, nothing failed: due again, and resumed */
     return !strcmp(r->state, "success") ? UB_DS_SUCCESS : UB_DS_FAILED;
 }
 
@@ -500,6 +504,16 @@ static void start_child(ub_serve *s, const req_t *r)
         return;
     }
     s->kids = nk;
+    /* runs.log holds what the runs print under -q (warnings and errors): past RUNS_LOG_MAX it is
+     * renamed runs.log.1 (the one before is dropped), so a daemon that runs for years stays bounded */
+    struct stat lst;
+    if (stat(lp.p, &lst) == 0 && lst.st_size > RUNS_LOG_MAX) {
+        ub_buf old = UB_BUF_INIT;
+        ub_buf_addf(&old, "%s.1", lp.p);
+        if (!old.err)
+            (void)rename(lp.p, old.p);      /* best effort: a failure only means the log keeps growing */
+        ub_buf_free(&old);
+    }
     pid_t pid = fork();
     if (pid == 0) {
         setpgid(0, 0);
@@ -762,20 +776,21 @@ static void label(ub_buf *out, const char *v)
 
 void ub_serve_metrics(ub_serve *s, ub_buf *out)
 {
-    static const char *const states[] = { "queued", "running", "success", "failed" };
+    static const char *const states[] = { "queued", "running", "success", "failed", "incomplete" };
     ub_serve_lock(s);
     ub_buf_adds(out, "# HELP ubpipe_runs Runs by pipeline and state, from the journal.\n# TYPE ubpipe_runs gauge\n");
     for (size_t i = 0; i < s->n; i++) {
         pipe_t *p = &s->p[i];
-        size_t cnt[4] = { 0 };
+        enum { NSTATES = sizeof states / sizeof states[0] };
+        size_t cnt[NSTATES] = { 0 };
         for (size_t r = 0; r < p->nruns; r++) {
             const char *st = ub_serve_run_state(s, &p->pub, p->runs[r].ds);
-            for (int k = 0; st && k < 4; k++)
+            for (int k = 0; st && k < NSTATES; k++)
                 cnt[k] += strcmp(st, states[k]) == 0;
         }
         for (size_t r = 0; r < s->nreqs; r++)
             cnt[0] += s->reqs[r].pipe == i && !find_run(p, s->reqs[r].ds);
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < NSTATES; k++) {
             ub_buf_adds(out, "ubpipe_runs{pipeline=\"");
             label(out, p->pub.name);
             ub_buf_addf(out, "\",state=\"%s\"} %zu\n", states[k], cnt[k]);

@@ -7,6 +7,8 @@
  * The scheduler runs in the main thread and never waits on a client. */
 #include "web/server.h"
 #include "base/mem.h"
+#include "base/jtext.h"
+#include "base/parse.h"
 #include "base/date.h"
 #include "web/api.h"
 #include "web/pages.h"
@@ -161,7 +163,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *v
 
 static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *msg)
 {
-    return send_json(c, status, json_pack("{s:s}", "error", msg));
+    return send_json(c, status, json_pack("{s:o}", "error", ub_jtext(msg)));   /* never a 500 for odd bytes */
 }
 
 /* ---- Server-Sent Events --------------------------------------------------------------------- */
@@ -311,10 +313,8 @@ static long long num_arg(struct MHD_Connection *c, const char *k, long long def)
     const char *v = arg(c, k);
     if (!v || !*v)
         return def;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (*end || errno || x < 0)
+    long long x;
+    if (ub_parse_dec(v, 0, LLONG_MAX, &x, NULL))     /* no " 5", "+5", "0x10", overflow */
         return -1;
     return x;
 }
@@ -698,13 +698,24 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 
 ub_server *ub_server_start(ub_serve *s, const char *host, int port, const char *token, int *bound, ub_err *err)
 {
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
+    /* host is an IPv4 or IPv6 address (no brackets) or "localhost" (127.0.0.1) */
+    struct sockaddr_storage ss;
+    unsigned family_flag = 0;
+    int v6 = 0;
+    memset(&ss, 0, sizeof ss);
     const char *h = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
-    if (inet_pton(AF_INET, h, &sa.sin_addr) != 1) {
-        ub_err_set(err, "--listen: '%s' is not an IPv4 address (or localhost)", host);
+    struct sockaddr_in *sa4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, h, &sa4->sin_addr) == 1) {
+        sa4->sin_family = AF_INET;
+        sa4->sin_port = htons((uint16_t)port);
+    } else if (inet_pton(AF_INET6, h, &sa6->sin6_addr) == 1) {
+        sa6->sin6_family = AF_INET6;
+        sa6->sin6_port = htons((uint16_t)port);
+        family_flag = MHD_USE_IPv6;
+        v6 = 1;
+    } else {
+        ub_err_set(err, "--listen: '%s' is not an IPv4 or IPv6 address (or localhost)", host);
         return NULL;
     }
     ub_server *srv = ub_calloc(1, sizeof *srv);
@@ -715,14 +726,16 @@ ub_server *ub_server_start(ub_serve *s, const char *host, int port, const char *
     srv->s = s;
     srv->token = ub_strdup(token);
     pthread_mutex_init(&srv->mu, NULL);
-    srv->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
-                              0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+    srv->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                                  family_flag,
+                              0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONN, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
                               (unsigned)(MAX_CONN / 2), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)TIMEOUT,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
                               completed, srv, MHD_OPTION_END);
     if (!srv->d || !srv->token) {
-        ub_err_set(err, "cannot listen on %s:%d (in use, or not an address of this machine)", host, port);
+        ub_err_set(err, "cannot listen on %s%s%s:%d (in use, or not an address of this machine)", v6 ? "[" : "", host,
+                   v6 ? "]" : "", port);
         ub_free(srv->token);
         pthread_mutex_destroy(&srv->mu);
         ub_free(srv);
@@ -730,7 +743,7 @@ ub_server *ub_server_start(ub_serve *s, const char *host, int port, const char *
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
     *bound = di ? di->port : port;
-    snprintf(srv->origin, sizeof srv->origin, "http://%s:%d", host, *bound);
+    snprintf(srv->origin, sizeof srv->origin, v6 ? "http://[%s]:%d" : "http://%s:%d", host, *bound);
     return srv;
 }
 

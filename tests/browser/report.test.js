@@ -1,6 +1,7 @@
 // report.test.js — a report file from `ubpipe report`, opened from disk in a real browser with the
 // network disabled (Debian's chromium via puppeteer-core).  Run by tests/e2e/test_report.sh, which passes
-//   UB_REPORT (the reference report), UB_XSS (a report whose data holds markup), UB_OUT (screenshots).
+//   UB_REPORT (the reference report), UB_XSS (a report whose data holds markup), UB_MONEY (a value card
+//   in 'currency GBP' beside narrative currencies rendered in C), UB_OUT (screenshots).
 // Prints "ok: ..." per check and exits 1 if any failed.
 'use strict';
 const fs = require('fs');
@@ -8,7 +9,7 @@ const path = require('path');
 const launch = require('./launch');
 
 const env = (k) => { const v = process.env[k]; if (!v) throw new Error(k + ' is not set'); return v; };
-const REPORT = env('UB_REPORT'), XSS = env('UB_XSS'), OUT = env('UB_OUT');
+const REPORT = env('UB_REPORT'), XSS = env('UB_XSS'), MONEY = env('UB_MONEY'), OUT = env('UB_OUT');
 let failures = 0;
 function check(cond, what) {
   console.log((cond ? 'ok: ' : 'FAIL: ') + what);
@@ -134,6 +135,14 @@ async function main() {
     check(xs.length === 3 && xs.every((s) => /:3$/.test(s)), 'bar, pie and doughnut charts drawn: ' + xs.join(' '));
     check(x.errors.length === 0, 'no script errors on the hostile page: ' + x.errors.join('; '));
     await x.page.screenshot({ path: path.join(OUT, 'xss.png'), fullPage: true });
+
+    // currencies: the script's card (Intl) and the narrative (written in C) say the same
+    const m = await open(browser, MONEY);
+    const card = await m.page.$eval('.ub-value .ub-vnum', (e) => e.textContent);
+    check(card === '£1,234.50', 'a currency GBP value card reads £1,234.50: ' + card);
+    const text = await m.page.$eval('main', (e) => e.textContent);
+    check(text.includes('Spent €1,234.50, lost -¥7, in dollars $1,234.50'), 'narrative currencies: ' + text.trim().slice(0, 120));
+    check(m.errors.length === 0, 'no script errors on the currency page: ' + m.errors.join('; '));
   } finally {
     await browser.close();
   }

@@ -9,7 +9,11 @@
 #  4. SIGTERM during connect cancels the run, exit 1;
 #  5. HTTP (S3) against the same server: an answer that never comes ends each attempt at the
 #     low-speed bound (UBPIPE_HTTP_LOW_SPEED_TIME=2 here), exit 1 with curl's reason;
-#  6. a lake.put to that S3 with `timeout: 3s`: the task timeout stops the request in flight.
+#  6. a lake.put to that S3 with `timeout: 3s`: the task timeout stops the request in flight;
+#  7. a PostgreSQL stand-in that takes the login and then answers nothing (not even a cancel
+#     request): with `timeout: 3s` the try cancels its session setup, gives the connection up
+#     5 s later and ends itself with that reason, before the scheduler's SIGKILL (10 s grace);
+#  8. the same for a pg.extract, whose COPY never starts.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
@@ -25,7 +29,8 @@ hasnt() { case $2 in *"$3"*) ko "$1: [$3] in: $2" ;; *) ok ;; esac; }
 TMP=$(mktemp -d /tmp/ubpipe-test-hang.XXXXXX) || exit 1
 export UBPIPE_HOME="$TMP/home"
 SRV=
-cleanup() { [ -n "$SRV" ] && kill "$SRV" 2>/dev/null; rm -rf "$TMP"; }
+SRV2=
+cleanup() { [ -n "$SRV" ] && kill "$SRV" 2>/dev/null; [ -n "$SRV2" ] && kill "$SRV2" 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT INT TERM
 
 # the silent server: accepts every connection, reads nothing, answers nothing
@@ -116,6 +121,91 @@ same "http task timeout: exit" "$rc" 1
 has "http task timeout: message" "$out" "timed out after 3s"
 log=$(cat "$UBPIPE_HOME/runs/hang6/2021-05-01/logs/put.1.log" 2>&1)
 has "http task timeout: the request saw it" "$log" "stopped by a cancel"
+
+# 7. a server that takes the login and then says nothing, not even to a cancel request
+# (mute: nothing answered; set: the session's SET statements answered, nothing else)
+mute_pg() {   # MODE: starts the stand-in, sets SRV2 and PORT2
+rm -f "$TMP/port2"
+python3 - "$TMP/port2" "$TMP/cancels" "$1" <<'PY' &
+import os, socket, struct, sys, threading
+def frame(t, body): return t + struct.pack('!I', len(body) + 4) + body
+def exact(c, n):
+    b = b''
+    while len(b) < n:
+        d = c.recv(n - len(b))
+        if not d: raise EOFError
+        b += d
+    return b
+held = []
+def serve(c):
+    try:
+        while True:
+            n, code = struct.unpack('!II', exact(c, 8))
+            exact(c, n - 8)
+            if code == 80877103: c.sendall(b'N'); continue          # SSLRequest: no TLS
+            if code == 80877102:                                    # CancelRequest: never answered
+                with open(sys.argv[2], 'a') as f: f.write('cancel\n')
+                held.append(c); return
+            break
+        out = frame(b'R', struct.pack('!I', 0))                     # AuthenticationOk
+        for k, v in (('server_version', '15.0'), ('server_encoding', 'UTF8'), ('client_encoding', 'UTF8'),
+                     ('standard_conforming_strings', 'on'), ('DateStyle', 'ISO, MDY'), ('integer_datetimes', 'on')):
+            out += frame(b'S', k.encode() + b'\0' + v.encode() + b'\0')
+        out += frame(b'K', struct.pack('!II', 4242, 99)) + frame(b'Z', b'I')
+        c.sendall(out)
+        while True:                                                 # queries: only SET gets answers
+            t = exact(c, 1); n, = struct.unpack('!I', exact(c, 4)); q = exact(c, n - 4)
+            if t == b'Q' and sys.argv[3] == 'set' and q.lstrip().upper().startswith(b'SET'):
+                parts = [x for x in q.rstrip(b'\0').split(b';') if x.strip()]
+                c.sendall(b''.join(frame(b'C', b'SET\0') for _ in parts) + frame(b'Z', b'I'))
+    except Exception:
+        pass
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', 0)); s.listen(16)
+open(sys.argv[1] + '.tmp', 'w').write(str(s.getsockname()[1])); os.rename(sys.argv[1] + '.tmp', sys.argv[1])
+while True:
+    c, _ = s.accept(); held.append(c); threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+SRV2=$!
+i=0; while [ ! -s "$TMP/port2" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+PORT2=$(cat "$TMP/port2")
+[ -n "$PORT2" ] || ko "the mute PostgreSQL stand-in did not start"
+}
+mute_pg mute
+cat > "$TMP/t7.yaml" <<YAML
+pipeline: hang7
+defaults: { retries: 0 }
+profiles:
+  local:
+    warehouse: { dsn: "host=127.0.0.1 port=$PORT2 dbname=x user=u sslmode=disable", dialect: postgres }
+tasks:
+  q: { op: sql, sql: sql/one.sql, timeout: 3s }
+  x: { op: pg.extract, conn: warehouse, sql: sql/one.sql, to: "$TMP/x.csv", timeout: 3s }
+YAML
+out=$(run "$TMP/t7.yaml" 2>&1); rc=$?
+same "mute server: exit" "$rc" 1
+has "mute server: the timeout" "$out" "timed out after 3s"
+log=$(cat "$UBPIPE_HOME/runs/hang7/2021-05-01/logs/q.1.log" 2>&1)
+has "mute server: the try ended itself" "$log" \
+  "cannot set up session on 'warehouse': statement cancelled, and the server did not end it within 5 s"
+hasnt "mute server: not killed by the scheduler" "$out" "SIGKILL"
+[ "$(grep -c cancel "$TMP/cancels" 2>/dev/null)" -ge 1 ] && ok || ko "mute server: no cancel request was sent"
+[ -e "$TMP/x.csv" ] && ko "mute server: the extract left a file" || ok
+kill "$SRV2" 2>/dev/null
+
+# 8. the session is set up, then the statement (the sql task's, the extract's COPY) is never answered
+mute_pg set
+sed -i "s/port=[0-9]*/port=$PORT2/" "$TMP/t7.yaml"
+out=$(run "$TMP/t7.yaml" 2>&1); rc=$?
+same "statement never answered: exit" "$rc" 1
+hasnt "statement never answered: not killed by the scheduler" "$out" "SIGKILL"
+log=$(cat "$UBPIPE_HOME/runs/hang7/2021-05-01/logs/q.2.log" 2>&1)
+has "statement never answered: sql ended itself" "$log" "statement cancelled, and the server did not end it within 5 s"
+log=$(cat "$UBPIPE_HOME/runs/hang7/2021-05-01/logs/x.2.log" 2>&1)
+has "statement never answered: the extract ended itself" "$log" \
+  "extract failed: statement cancelled, and the server did not end it within 5 s"
+[ -e "$TMP/x.csv" ] && ko "statement never answered: the extract left a file" || ok
+kill "$SRV2" 2>/dev/null
 
 echo "test_connect_hang: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -49,7 +49,7 @@ temps() { find "$UBPIPE_HOME" -path "$UBPIPE_HOME/pg" -prune -o -name '*.ubtmp.*
 # ubpipe processes of this test (other people's runs of the same spec may be going on)
 tasks_alive() {
   for p in $(pgrep -f "ubpipe run"); do
-    tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "UBPIPE_HOME=$UBPIPE_HOME" && echo "$p"
+    tr '\0' '\n' 2>/dev/null < /proc/$p/environ | grep -qx "UBPIPE_HOME=$UBPIPE_HOME" && echo "$p"
   done | wc -l
 }
 
@@ -88,7 +88,7 @@ echo "test_kill_resume: $N runs, $kills killed by SIGKILL mid-run (clean run ${m
 STEPS=$UBPIPE_HOME/emr/local/steps
 runner_pid() {   # the EMR runner of this test's UBPIPE_HOME, if one is alive
   for p in $(pgrep -f "__emr-local-runner"); do
-    tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "UBPIPE_HOME=$UBPIPE_HOME" && echo "$p"
+    tr '\0' '\n' 2>/dev/null < /proc/$p/environ | grep -qx "UBPIPE_HOME=$UBPIPE_HOME" && echo "$p"
   done | head -n 1
 }
 running_step() { grep -l '"State": "RUNNING"' "$STEPS"/*.json 2>/dev/null | head -n 1; }
@@ -134,16 +134,23 @@ mkdir -p "$TMP/copy"
 cp -r pipelines sql reports "$TMP/copy/"
 sed -i 's/^  retries: 2$/  retries: 8/; s/^  retry_delay: 60s$/  retry_delay: 1s/' "$TMP/copy/pipelines/user_behavior.yaml"
 grep -q 'retry_delay: 1s' "$TMP/copy/pipelines/user_behavior.yaml" && ok || ko "could not make the fast-retry copy"
-"$UBPIPE" run "$TMP/copy/pipelines/user_behavior.yaml" --ds $D --rerun -p movie_review_file="$DEMO/movie_review.csv" \
+# The run gets a session of its own; once a task runs, the whole session (scheduler and tries) is held
+# stopped while PostgreSQL shuts down, so the server goes away in the middle of the run however fast the
+# machine finishes a run.
+setsid "$UBPIPE" run "$TMP/copy/pipelines/user_behavior.yaml" --ds $D --rerun -p movie_review_file="$DEMO/movie_review.csv" \
   2>"$TMP/pg.err" &
 pid=$!
 J=$UBPIPE_HOME/runs/user_behavior/$D/journal.jsonl
 lines=$(wc -l < "$J")
-for _ in $(seq 1 200); do
+for _ in $(seq 1 1000); do
   tail -n +"$((lines + 1))" "$J" | grep -q '"state":"running"' && break
-  sleep 0.02
+  sleep 0.005
 done
+sid=$(ps -o sid= -p $pid | tr -d ' ')
+[ "$sid" = "$pid" ] && ok || ko "the run is not in a session of its own (sid [$sid], pid $pid)"
+pkill -STOP -s "$sid"
 sh scripts/stack.sh stop >/dev/null 2>&1
+pkill -CONT -s "$sid"
 sleep 2
 sh scripts/stack.sh start >/dev/null 2>&1 || ko "cannot restart PostgreSQL"
 wait $pid

@@ -168,6 +168,26 @@ if grep -q '&lt;img src=x onerror=&quot;window.pwned=1&quot;&gt;' "$OUT/xss.html
 same "closing script tags" "$(grep -o '</script>' "$OUT/xss.html" | wc -l)" "$(grep -o '<script' "$OUT/xss.html" | wc -l)"
 if grep -q 'Hostile &lt;b&gt;title&lt;/b&gt;' "$OUT/xss.html"; then ok; else ko "title not escaped"; fi
 
+# currencies: 'currency CODE' in a block and in the narrative (plain 'currency' stays US dollars)
+cat > "$TMP/spec/xss.md" <<'MD'
+```sql money
+SELECT 1234.5::numeric AS amount, -7::numeric AS loss
+```
+
+```value
+data: money
+column: amount
+format: currency GBP
+```
+
+Spent {{ money.amount | currency EUR }}, lost {{ money.loss | currency JPY }}, in dollars {{ money.amount | currency }},
+in francs {{ money.amount | currency CHF }}.
+MD
+if "$UBPIPE" report "$TMP/spec/p.yaml" xss -o "$OUT/money.html" 2>"$TMP/err"; then ok; else ko "currency report: $(cat "$TMP/err")"; fi
+grep -q 'Spent €1,234.50, lost -¥7, in dollars \$1,234.50' "$OUT/money.html" && ok ||
+  ko "currencies in the narrative: $(grep -o 'Spent[^<]*' "$OUT/money.html")"
+grep -q "in francs CHF$(printf '\302\240')1,234.50" "$OUT/money.html" && ok || ko "a code without a symbol: $(grep -o 'in francs[^<]*' "$OUT/money.html")"
+
 # 4. database errors name the block
 bad() {  # name, markdown, expected message fragment
   printf '%s\n' "$2" > "$TMP/spec/xss.md"
@@ -212,7 +232,7 @@ See {{ q.zz }}.' "xss.md:5:1: {{ q.zz }}: query 'q' has no column 'zz'"
 
 # the browser test, when puppeteer-core is installed (make test installs it)
 if [ -d tests/browser/node_modules/puppeteer-core ]; then
-  if UB_OUT="$OUT" UB_REPORT="$OUT/user_behavior-$D2.html" UB_XSS="$OUT/xss.html" \
+  if UB_OUT="$OUT" UB_REPORT="$OUT/user_behavior-$D2.html" UB_XSS="$OUT/xss.html" UB_MONEY="$OUT/money.html" \
      node tests/browser/report.test.js > "$TMP/browser.log" 2>&1; then ok; else ko "browser test: $(cat "$TMP/browser.log")"; fi
   grep -c '^ok:' "$TMP/browser.log" | sed 's/^/test_report: browser checks passed: /'
 else

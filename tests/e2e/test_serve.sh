@@ -201,18 +201,34 @@ stop
 same "SIGTERM exit status" $? 0
 [ -f "$UBPIPE_HOME/serve/paused/user_behavior" ] && ko "unpause persisted" || ok
 
-# read-only
-start "$P" --listen 127.0.0.1:0 --read-only --no-scheduler || exit 1
-same "read-only POST" "$(auth POST /api/v1/pipelines/user_behavior/pause)" 403
-same "read-only GET" "$(req GET /api/v1/pipelines/user_behavior/runs)" 200
+# read-only, on IPv6 loopback (when the machine has it); the origin check takes the bracketed URL
+if [ -f /proc/net/if_inet6 ] && grep -q '^0\{31\}1 ' /proc/net/if_inet6; then
+  start "$P" --listen '[::1]:0' --read-only --no-scheduler || exit 1
+  case $URL in "http://[::1]:"[0-9]*) ok ;; *) ko "first line names the IPv6 URL: [$URL]" ;; esac
+  same "IPv6 GET" "$(req GET /api/v1/pipelines/user_behavior/runs -g)" 200
+  same "IPv6 read-only POST" "$(auth POST /api/v1/pipelines/user_behavior/pause -g -H "Origin: $URL")" 403
+else
+  echo "test_serve: no IPv6 loopback here: the [::1] listen is not tested"
+  start "$P" --listen 127.0.0.1:0 --read-only --no-scheduler || exit 1
+fi
+same "read-only POST" "$(auth POST /api/v1/pipelines/user_behavior/pause -g)" 403
+same "read-only GET" "$(req GET /api/v1/pipelines/user_behavior/runs -g)" 200
 stop
 same "SIGTERM exit status (read-only)" $? 0
+"$UBPIPE" serve "$P" --listen '::1:0' > /dev/null 2> "$TMP/err6"
+same "unbracketed IPv6 exit status" $? 2
+grep -q 'an IPv6 address goes in brackets' "$TMP/err6" && ok || ko "unbracketed IPv6 message: $(cat "$TMP/err6")"
 
 # SIGTERM with a run in flight: after the grace period the run is cancelled, the daemon exits 0, and
 # `ubpipe run` resumes the ds to the right numbers
 D5=2021-04-12
+# runs.log past 8 MiB is rotated when the next run starts
+head -c 9000000 /dev/zero | tr '\0' 'x' > "$UBPIPE_HOME/serve/runs.log"
 UBPIPE_SERVE_GRACE=0 start "$P" --listen 127.0.0.1:0 --no-scheduler || exit 1
 same "trigger $D5" "$(auth POST /api/v1/pipelines/user_behavior/runs -d "{\"ds\":\"$D5\"}")" 202
+for _ in $(seq 1 100); do [ -f "$UBPIPE_HOME/serve/runs.log.1" ] && break; sleep 0.05; done
+same "runs.log rotated at the next run" "$(wc -c 2>/dev/null < "$UBPIPE_HOME/serve/runs.log.1")" 9000000
+[ "$(wc -c < "$UBPIPE_HOME/serve/runs.log")" -lt 1000000 ] && ok || ko "runs.log after rotation is small"
 i=0; st=queued
 while [ $i -lt 200 ] && [ "$st" != running ]; do
   sleep 0.1; [ "$(req GET /api/v1/pipelines/user_behavior/runs/$D5)" = 200 ] && st=$(jq_ 'd["state"]'); i=$((i + 1)); done
@@ -231,20 +247,29 @@ START=$(date -u -d "$TODAY - 3 days" +%Y-%m-%d)
 LATEST=$(date -u -d "$TODAY - 1 day" +%Y-%m-%d)
 sed -e "s/^start_date: .*/start_date: $START\nschedule: \"@daily\"\ncatchup: false\nmax_active_runs: 1/" $P \
   > pipelines/.test_serve.yaml
+# the latest ds ran only its first task from the command line: incomplete, so due again
+"$UBPIPE" run pipelines/.test_serve.yaml --ds "$LATEST" -q --only extract_user_purchase_data ||
+  ko "partial run of $LATEST"
 # paused (persisted in the state dir): the scheduler sees the ds due and holds it
 mkdir -p "$UBPIPE_HOME/serve/paused" && : > "$UBPIPE_HOME/serve/paused/user_behavior"
 start pipelines/.test_serve.yaml --listen 127.0.0.1:0 || exit 1
+same "a partial run is incomplete" "$(req GET "/api/v1/pipelines/user_behavior/runs/$LATEST" && jq_ 'd["state"]')" "200
+incomplete"
+same "an incomplete run is counted" "$(req GET /metrics && grep -c '^ubpipe_runs{pipeline="user_behavior",state="incomplete"} 1$' "$TMP/body")" "200
+1"
 i=0; held=
 while [ $i -lt 100 ] && [ -z "$held" ]; do
   req GET /metrics > /dev/null; held=$(grep '^ubpipe_runs_due_not_started{pipeline="user_behavior"} 1$' "$TMP/body")
   sleep 0.1; i=$((i + 1)); done
 [ -n "$held" ] && ok || ko "paused: the due ds is counted as held"
-same "paused: nothing started" "$(req GET "/api/v1/pipelines/user_behavior/runs?from=$START" && jq_ 'd["total"]')" "200
-0"
+same "paused: nothing started" "$(req GET "/api/v1/pipelines/user_behavior/runs?from=$START" && jq_ 'd["total"], d["runs"][0]["state"]')" "200
+1 incomplete"
 same "paused shown" "$(req GET /api/v1/pipelines && jq_ 'd[0]["paused"]')" "200
 True"
 same "unpause the scheduled copy" "$(auth POST /api/v1/pipelines/user_behavior/unpause)" 200
-same "scheduled run of $LATEST" "$(wait_run "$LATEST")" success
+same "scheduled run of $LATEST resumes the incomplete one" "$(wait_run "$LATEST")" success
+same "the resumed run did not redo the first task" \
+  "$(grep -c '"task":"extract_user_purchase_data","state":"running"' "$UBPIPE_HOME/runs/user_behavior/$LATEST/journal.jsonl")" 1
 same "only the latest ds" "$(req GET /api/v1/pipelines/user_behavior/runs?from=$START && jq_ '[r["ds"] for r in d["runs"]]')" \
   "200
 ['$LATEST']"

@@ -9,7 +9,11 @@
 #     public.victim survives;
 #  2. the rendered SQL run by psql with standard_conforming_strings off, then on: the same (the
 #     literals do not depend on the session's setting: Redshift reads a backslash as an escape too);
-#  3. a NUL byte or invalid UTF-8 is refused with a clear error, by both functions.
+#  3. a NUL byte or invalid UTF-8 is refused with a clear error, by both functions;
+#  4. wh.partition (issue 14, item 7) with a table and a column that only quoting can name
+#     (mixed case, a space, a double quote; the column from a template) and a reserved word as
+#     column: two ds load into the right partitions, and reading them back finds every row; a CSV
+#     header name longer than PostgreSQL keeps fails the task and leaves nothing behind.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
@@ -75,6 +79,33 @@ refuse '{{ sql.literal("\237\160\128") }}' 'sql.literal: string is not valid UTF
 refuse '{{ sql.ident{"s", "a\0b"} }}' 'sql.ident: name contains a NUL byte'
 refuse '{{ sql.ident("a\192\128") }}' 'sql.ident: name is not valid UTF-8'
 refuse '{{ sql.list{"ok", "a\0b"} }}' 'sql.list: string contains a NUL byte'
+
+# 4. names from the spec (and its templates) reach the SQL as identifiers
+PART=tests/e2e/quoting/part.yaml
+for ds in 2021-01-01 2021-01-02; do
+  if "$UBPIPE" run "$PART" --ds "$ds" -q > "$TMP/part.out" 2>&1; then ok
+  else ko "wh.partition run $ds failed: $(tail -3 "$TMP/part.out")"; fi
+done
+same "quoted column: rows per partition" "$(Q "SELECT string_agg(d || '=' || n, ',' ORDER BY d) FROM
+       (SELECT \"Load \"\"Day\"\"\"::text AS d, count(*) AS n FROM qp.\"Odd \"\"Table\"\"\" GROUP BY 1) x")" \
+     "2021-01-01=2,2021-01-02=2"
+same "quoted column: the partitions, by exact name" "$(Q "SELECT string_agg(c.relname, ',' ORDER BY c.relname)
+       FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'qp.\"Odd \"\"Table\"\"\"'::regclass")" \
+     'Odd "Table"_p20210101,Odd "Table"_p20210102'
+same "quoted column: a row read back" "$(Q "SELECT name FROM qp.\"Odd \"\"Table\"\"\" WHERE id = 2 AND
+       \"Load \"\"Day\"\"\" = '2021-01-02'")" "two, with a comma"
+same "reserved-word column: rows per partition" "$(Q "SELECT string_agg(d || '=' || n, ',' ORDER BY d) FROM
+       (SELECT \"order\"::text AS d, count(*) AS n FROM qp.\"Orders\" GROUP BY 1) x")" "2021-01-01=2,2021-01-02=2"
+# a CSV header name the server would cut short: a data error, and the partition is not made
+long=$(printf 'h%.0s' $(seq 64))
+printf 'id,%s\n1,x\n' "$long" > "$TMP/long.csv"
+"$UBPIPE" run "$PART" --ds 2021-01-03 -p csv="$TMP/long.csv" -q > "$TMP/long.out" 2>&1
+same "long CSV header name: exit status" "$?" "1"
+grep -q "column 2 of the CSV header ('hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh...') is 64 bytes; the postgres dialect keeps at most 63 bytes of a name" \
+  "$TMP/long.out" && ok || ko "long CSV header name: no message in: $(cat "$TMP/long.out")"
+same "long CSV header name: no partition for that ds" "$(Q "SELECT count(*) FROM pg_class WHERE relname LIKE '%_p20210103%'")" "0"
+same "no table left half-made" "$(Q "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = 'qp' AND c.relname LIKE '%__new'")" "0"
 
 echo "test_sql_quoting: $pass passed, $fail failed"
 [ "$fail" = 0 ]

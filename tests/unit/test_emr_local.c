@@ -2,6 +2,7 @@
 #include "emr/emr.h"
 #include "base/buf.h"
 #include "base/mem.h"
+#include "base/secret.h"
 #include "io/stream.h"
 #include "lake/lake.h"
 #include "t.h"
@@ -734,6 +735,124 @@ static void test_background(void)
     env_close(&v);
 }
 
+/* ---- a secret in a step's arguments ------------------------------------------------ */
+
+/* 1 when the file at path holds needle */
+static int file_has(const char *path, const char *needle)
+{
+    char *t = slurp_file(path);
+    int yes = t && strstr(t, needle) != NULL;
+    free(t);
+    return yes;
+}
+
+static int put_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int bad = fputs(text, f) < 0;
+    return fclose(f) || bad ? -1 : 0;
+}
+
+static void test_secret_args(void)
+{
+    env v;
+    char path[700], cmd[900];
+    if (env_open(&v, "state_secret", 0)) {
+        T_CHECK(!"env_open");
+        env_close(&v);
+        return;
+    }
+    /* a key-safe secret, so that the step can only succeed with the clear value: the
+     * object's key holds it, and "****" names no object */
+    ub_secret_add("Sekr1tKey9");
+    T_INTEQ(put(v.lk, "raw/Sekr1tKey9/f.csv", movie_csv, 0), 0);
+    ub_buf b = UB_BUF_INIT;
+    add_step(&b, "copy", "CONTINUE", "\"s3-dist-cp\", \"--src=s3://b/raw/Sekr1tKey9/f.csv\", \"--dest=/sec/\"");
+    ub_buf_adds(&b, "]");
+    idset r = submit(&v, ub_buf_str(&b), 1);
+    const char *id = r.n ? r.v[0] : "s-NONE";
+    /* the record holds the argument masked; the clear one waits in a private 0600 file */
+    snprintf(path, sizeof path, "%s/steps/%s.json", v.dir, id);
+    T_INTEQ(file_has(path, "Sekr1tKey9"), 0);
+    T_INTEQ(file_has(path, "--src=s3://b/raw/****/f.csv"), 1);
+    T_INTEQ(file_has(path, "\"PrivateArgs\": true"), 1);
+    snprintf(path, sizeof path, "%s/private/%s.json", v.dir, id);
+    struct stat st;
+    T_INTEQ(stat(path, &st), 0);
+    T_INTEQ(st.st_mode & 0777, 0600);
+    T_INTEQ(file_has(path, "Sekr1tKey9"), 1);
+    snprintf(path, sizeof path, "%s/private", v.dir);
+    T_INTEQ(stat(path, &st), 0);
+    T_INTEQ(st.st_mode & 0777, 0700);
+
+    /* the runner runs it with the clear value (else the copy finds nothing) and the file goes */
+    T_INTEQ(run_runner(v.dir), 0);
+    T_STREQ(state_of(&v, &r, 0), "COMPLETED");
+    snprintf(path, sizeof path, "%s/sec/f.csv", v.hdfs);
+    check_file(path, movie_csv);
+    snprintf(path, sizeof path, "%s/private/%s.json", v.dir, id);
+    T_CHECK(access(path, F_OK) != 0);
+    /* nothing under the cluster's directory holds it: records, step log, runner.log */
+    snprintf(cmd, sizeof cmd, "! grep -r -q Sekr1tKey9 '%s'", v.dir);
+    T_INTEQ(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/logs/%s.log", v.dir, id);
+    T_INTEQ(file_has(path, "raw/****/f.csv"), 1);
+    ids_free(&r);
+
+    /* a step whose private file is gone fails and says so, rather than run with "****" */
+    r = submit(&v, ub_buf_str(&b), 1);
+    id = r.n ? r.v[0] : "s-NONE";
+    snprintf(path, sizeof path, "%s/private/%s.json", v.dir, id);
+    T_INTEQ(unlink(path), 0);
+    T_INTEQ(run_runner(v.dir), 0);
+    T_STREQ(state_of(&v, &r, 0), "FAILED");
+    ub_emr_step_status sst = describe(&v, id);
+    char want[1200];
+    snprintf(want, sizeof want, "not run: its private arguments '%s' are gone (log file: %s/logs/%s.log)", path,
+             v.dir, id);
+    T_STREQ(sst.reason, want);
+    ids_free(&r);
+
+    /* a cancelled PENDING step leaves no private file behind */
+    r = submit(&v, ub_buf_str(&b), 1);
+    id = r.n ? r.v[0] : "s-NONE";
+    ub_err err;
+    T_INTEQ(ub_emr_cancel_steps(v.emr, r.v, r.n, &err), 0);
+    snprintf(path, sizeof path, "%s/private/%s.json", v.dir, id);
+    T_CHECK(access(path, F_OK) != 0);
+    ids_free(&r);
+
+    /* the runner removes private files no queued step owns (a submitter that died between
+     * its writes) and the temporaries of dead writers */
+    snprintf(path, sizeof path, "%s/private/s-ORPHAN0000000.json", v.dir);
+    T_INTEQ(put_file(path, "{\"Args\": [\"x\"]}"), 0);
+    snprintf(cmd, sizeof cmd, "%s/private/s-ORPHAN0000001.json.ubtmp.999999999.1", v.dir);
+    T_INTEQ(put_file(cmd, "{}"), 0);
+    T_INTEQ(run_runner(v.dir), 0);
+    T_CHECK(access(path, F_OK) != 0);
+    T_CHECK(access(cmd, F_OK) != 0);
+
+    /* without a secret: no private file, the arguments as given */
+    ub_buf_reset(&b);
+    add_step(&b, "plain", "CONTINUE", "\"s3-dist-cp\", \"--src=/sec/\", \"--dest=/sec2/\"");
+    ub_buf_adds(&b, "]");
+    r = submit(&v, ub_buf_str(&b), 1);
+    id = r.n ? r.v[0] : "s-NONE";
+    snprintf(path, sizeof path, "%s/steps/%s.json", v.dir, id);
+    T_INTEQ(file_has(path, "PrivateArgs"), 0);
+    T_INTEQ(file_has(path, "--src=/sec/"), 1);
+    snprintf(path, sizeof path, "%s/private/%s.json", v.dir, id);
+    T_CHECK(access(path, F_OK) != 0);
+    T_INTEQ(run_runner(v.dir), 0);
+    T_STREQ(state_of(&v, &r, 0), "COMPLETED");
+    ids_free(&r);
+    ub_buf_free(&b);
+    ub_secret_reset();
+    env_close(&v);
+}
+
 int main(int argc, char **argv)
 {
     /* the background runner of test_background is this very program */
@@ -757,6 +876,7 @@ int main(int argc, char **argv)
     test_cancel_and_death();
     test_errors();
     test_background();
+    test_secret_args();
     if (!getenv("UB_KEEP_TMP")) {
         char cmd[400];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

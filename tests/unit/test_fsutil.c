@@ -69,6 +69,34 @@ int main(void)
     T_INTEQ(ub_read_small(at("empty"), &b, 3, &err), 1);
     T_STREQ(b.p, "");
 
+    /* ub_open_regular: a regular file opens (blocking again); a FIFO is refused
+     * at once (no writer: a plain open would wait for ever), a directory and a
+     * device by name; a missing file is errno */
+    {
+        const char *bad = "unset";
+        int fd = ub_open_regular(at("a/b/f.txt"), &bad);
+        T_CHECK(fd >= 0);
+        T_CHECK(bad == NULL);
+        if (fd >= 0) {
+            T_INTEQ(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+            char c4[4];
+            T_INTEQ(read(fd, c4, 4), 4);
+            close(fd);
+        }
+        T_INTEQ(mkfifo(at("fifo"), 0600), 0);
+        T_INTEQ(ub_open_regular(at("fifo"), &bad), -1);
+        T_STREQ(bad, "is a FIFO, not a file");
+        T_INTEQ(ub_open_regular(at("a"), &bad), -1);
+        T_STREQ(bad, "is a directory, not a file");
+        T_INTEQ(ub_open_regular("/dev/null", &bad), -1);
+        T_STREQ(bad, "is a device, not a file");
+        errno = 0;
+        T_INTEQ(ub_open_regular(at("nope"), &bad), -1);
+        T_CHECK(bad == NULL);
+        T_INTEQ(errno, ENOENT);
+        unlink(at("fifo"));
+    }
+
     /* temp names carry the mark and the pid; they are unique */
     ub_buf t1 = UB_BUF_INIT, t2 = UB_BUF_INIT;
     T_INTEQ(ub_tmp_name(&t1, "x/y"), 0);

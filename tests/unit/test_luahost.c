@@ -383,6 +383,13 @@ static void test_sql_csv_log(void)
     T_STREQ(R("{{ sql.ident('') }}"), "ERROR: in template '{{ sql.ident('') }}': sql.ident: empty name");
     T_STREQ(R("{{ sql.ident('a..b') }}"),
             "ERROR: in template '{{ sql.ident('a..b') }}': sql.ident: empty name in 'a..b'");
+    /* 63 bytes is what PostgreSQL keeps of a name: 63 quoted, 64 refused (it would be cut short) */
+    T_STREQ(R("{{ sql.ident('s.' .. string.rep('n', 63)) }}"),
+            "\"s\".\"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\"");
+    T_STREQ(R("{{ sql.ident({'s', string.rep('n', 64)}) }}"),
+            "ERROR: in template '{{ sql.ident({'s', string.rep('n', 64)}) }}': sql.ident: a part of 64 bytes "
+            "(PostgreSQL keeps 63 bytes of a name and cuts the rest, so two names that differ after byte 63 would be "
+            "one) in 's.nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn'");
     T_STREQ(R("{{ sql.list(params.list) }}"), "('a', 'b', 'c')");
 
     T_STREQ(R("{{ csv.encode_field('plain') }}|{{ csv.encode_field('a,b') }}|"

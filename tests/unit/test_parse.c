@@ -51,6 +51,42 @@ int main(void)
     T_INTEQ(v, 2021);
     T_INTEQ(ub_parse_intn("2021-04-30", 0, 0, 9999, &v, NULL), -1);
 
+    /* ub_parse_dec: the notations people write by mistake are refused, saying how */
+    {
+        ub_err e2;
+        long long w = 77;
+        T_INTEQ(ub_parse_dec("0", 0, 10, &w, &e2), 0);
+        T_INTEQ(w, 0);
+        T_INTEQ(ub_parse_dec("-3", -5, 5, &w, &e2), 0);
+        T_INTEQ(w, -3);
+        T_INTEQ(ub_parse_dec("2147483647", 0, 2147483647, &w, &e2), 0);
+        T_INTEQ(w, 2147483647);
+        w = 77;
+        T_INTEQ(ub_parse_dec("+5", 0, 10, &w, &e2), -1);
+        T_STREQ(e2.msg, "'+5': write it without the '+'");
+        T_INTEQ(ub_parse_dec("05", 0, 10, &w, &e2), -1);
+        T_STREQ(e2.msg, "'05': a leading zero is ambiguous (octal in YAML 1.1); write 5");
+        T_INTEQ(ub_parse_dec("010", 0, 100, &w, &e2), -1);
+        T_STREQ(e2.msg, "'010': a leading zero is ambiguous (octal in YAML 1.1); write 10");
+        T_INTEQ(ub_parse_dec("00", 0, 100, &w, &e2), -1);
+        T_STREQ(e2.msg, "'00': a leading zero is ambiguous (octal in YAML 1.1); write 0");
+        T_INTEQ(ub_parse_dec("-05", -10, 10, &w, &e2), -1);
+        T_STREQ(e2.msg, "'-05': a leading zero is ambiguous (octal in YAML 1.1); write -5");
+        T_INTEQ(ub_parse_dec("-0", 0, 10, &w, &e2), -1);
+        T_STREQ(e2.msg, "'-0': write 0");
+        T_INTEQ(ub_parse_dec(" 5", 0, 10, &w, &e2), -1);
+        T_STREQ(e2.msg, "' 5' is not an integer");
+        T_INTEQ(ub_parse_dec("0x10", 0, 100, &w, &e2), -1);
+        T_STREQ(e2.msg, "'0x10' is not an integer");
+        T_INTEQ(ub_parse_dec("1e3", 0, 10000, &w, &e2), -1);
+        T_STREQ(e2.msg, "'1e3' is not an integer");
+        T_INTEQ(ub_parse_dec("99999999999999999999", 0, 2147483647, &w, &e2), -1);
+        T_STREQ(e2.msg, "'99999999999999999999' is out of range (0 to 2147483647)");
+        T_INTEQ(ub_parse_dec("", 0, 10, &w, &e2), -1);
+        T_STREQ(e2.msg, "empty number");
+        T_INTEQ(w, 77);
+    }
+
     /* dates and durations on top of it */
     ub_date d;
     ub_err err;

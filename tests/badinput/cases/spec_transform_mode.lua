@@ -1,0 +1,1 @@
+return function(row) return row end

@@ -1,0 +1,229 @@
+#!/bin/sh
+# The bad-input catalogue: every case is one bad input, its exact message, its exit status, and the
+# proof that it left nothing half-written.  The table of all cases is tests/badinput/CATALOGUE.md.
+#
+#   sh tests/badinput/run.sh               every case (fails too when CATALOGUE.md is stale)
+#   sh tests/badinput/run.sh NAME...       only these cases
+#   sh tests/badinput/run.sh --table       rewrite CATALOGUE.md from the case files (no stack needed)
+#   UPDATE=1 sh tests/badinput/run.sh      rewrite every NAME.out / NAME.code (and the table) from the
+#                                          current binary; read every diff before committing it
+# `sh tests/run.sh build badinput` runs it alone, `make test` with the e2e group, `make san` with the
+# ASan/UBSan binary (UBPIPE=build-san/ubpipe).  The file half of the state check is state.py.
+#
+# A case is cases/NAME.case, a few "key: value" lines ('#' starts a comment):
+#   what: the bad input in one line (the table's "input" column)
+#   kind: spec | cli | template | vendor | lake | conn | sql | report
+#   run:  the command line, run by sh -c from the checkout's root with `ubpipe` on PATH
+#   may:  journal      (optional; see below)
+# with cases/NAME.out (the exact stdout+stderr), cases/NAME.code (the exit status) and whatever
+# inputs the command names, by convention cases/NAME.* (NAME.yaml, NAME.csv, NAME.md, NAME.sql).
+# The command sees these variables:
+#   $CASE     tests/badinput/cases/NAME (so $CASE.csv is an input of the case)
+#   $SPEC     $CASE.yaml
+#   $REF      pipelines/user_behavior.yaml, the reference pipeline, already run for $DS
+#   $DS       2021-04-30
+#   $PG       the socket directory of the private PostgreSQL (host=$PG user=ubpipe dbname=...)
+#   $SCRATCH  an empty directory for outputs (-o $SCRATCH/x.html); part of the checked state
+#   $DEMO     the demo data (movie_review.csv, user_purchase.csv)
+# In the output, the temporary directory reads <TMP> (UBPIPE_HOME is <TMP>/home), the checkout <ROOT>,
+# and the numbers in temporary file names (NAME.ubtmp.PID.N, NAME.tmp.PID) <N>; nothing else is
+# normalised, so a case must not print times or pids (use run -q).
+#
+# The runner starts ONE private PostgreSQL (scripts/stack.sh) in a temporary UBPIPE_HOME, loads the
+# small demo (UBPIPE_DEMO_SCALE=0.01), runs the reference pipeline for $DS once, and then, case by case:
+# runs the command, compares output and exit status with the golden files, and checks the state.
+#
+# "Nothing half-written" means, for every case, all of:
+#   - the lake, the work directory, the EMR-local state, the demo data and $SCRATCH: every file and
+#     directory under UBPIPE_HOME (but pg/, the cluster itself) and $SCRATCH has the same bytes as
+#     before, and none was added or removed (no temporary file left behind either);
+#   - the warehouse (database ubpipe_warehouse): the same schemas and relations (tables, partitions,
+#     views, sequences, indexes), and every table and partition the same rows (row count and checksum
+#     of the sorted rows);
+#   - the journal: byte for byte as before; no run directory made.
+# A case that gets as far as running a task (kinds vendor, conn, sql, and lake or report at run time) says
+# `may: journal`: its tries are part of the record, so under UBPIPE_HOME/runs/ it may append complete
+# JSON lines to a journal (the old bytes stay a prefix, nothing torn), start a journal made of such
+# lines, add try logs (runs/P/DS/logs/*.log) and the empty lock file; and it may leave the run's work
+# directory (UBPIPE_HOME/work/P/DS/) made, but empty: no file there.  Nothing else.  The runner then
+# undoes exactly these additions, so each case starts from the baseline and cases do not depend on
+# their order.  A spec, CLI or template error (exit 2) never gets that far: it may write nothing.
+#
+# Adding a case: write cases/NAME.case and its inputs, run `UPDATE=1 sh tests/badinput/run.sh NAME`,
+# read NAME.out (is the message plain, does it say FILE:LINE:COL?), then `sh tests/badinput/run.sh
+# --table` and commit all of it.  Cases in tests/golden/cases are not repeated here.  CATALOGUE.md is
+# generated: on a merge conflict in it, take either side and run --table again.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 1
+UBPIPE=${UBPIPE:-$ROOT/ubpipe}
+case $UBPIPE in /*) ;; *) UBPIPE=$ROOT/$UBPIPE ;; esac
+BI=tests/badinput
+CASES=$BI/cases
+KINDS="spec cli template vendor lake conn sql report"
+
+field() {   # field FILE KEY: the value of "KEY: value" in a case file
+  sed -n "s/^$2:[[:space:]]*//p" "$1" | head -n 1
+}
+
+md() {   # md TEXT: TEXT as the text of a Markdown table cell
+  # shellcheck disable=SC2016
+  printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/|/\\|/g' -e 's/`/\\`/g' -e 's/\*/\\*/g' -e 's/</\&lt;/g'
+}
+
+# the table, from the case files and their golden outputs
+table() {
+  echo "# The bad-input catalogue"
+  echo
+  echo "Generated by \`sh tests/badinput/run.sh --table\` from \`tests/badinput/cases/\`; do not edit."
+  echo "Each row is a test: the exact output is \`cases/NAME.out\`, the exit status \`cases/NAME.code\`, and"
+  echo "the runner checks that the case left nothing half-written (lake, warehouse, journal; see the"
+  echo "header of \`tests/badinput/run.sh\`). The message is the first line of the output, with the"
+  echo "directory \`tests/badinput/cases/\` left out of relative file names."
+  echo
+  n=0
+  for k in $KINDS; do
+    for c in "$CASES"/*.case; do
+      [ "$(field "$c" kind)" = "$k" ] && n=$((n + 1))
+    done
+  done
+  echo "$n cases."
+  echo
+  echo "| kind | case | input | message | exit |"
+  echo "|---|---|---|---|---|"
+  for k in $KINDS; do
+    for c in "$CASES"/*.case; do
+      [ "$(field "$c" kind)" = "$k" ] || continue
+      name=$(basename "$c" .case)
+      msg=$(head -n 1 "$CASES/$name.out" 2>/dev/null | sed -e 's/^[[:space:]]*//' -e "s#\(^\|[ '\"]\)$CASES/#\1#g")
+      code=$(cat "$CASES/$name.code" 2>/dev/null)
+      printf '| %s | %s | %s | %s | %s |\n' "$k" "$name" "$(md "$(field "$c" what)")" "$(md "$msg")" "$code"
+    done
+  done
+}
+
+if [ "${1:-}" = --table ]; then
+  table > "$BI/CATALOGUE.md"
+  echo "badinput: wrote $BI/CATALOGUE.md"
+  exit 0
+fi
+
+pass=0 fail=0
+ko() { fail=$((fail + 1)); echo "badinput $1: FAIL: $2"; }
+
+# every case file well formed, and the committed table up to date
+for c in "$CASES"/*.case; do
+  name=$(basename "$c" .case)
+  k=$(field "$c" kind)
+  case " $KINDS " in *" $k "*) ;; *) ko "$name" "kind '$k' is not one of: $KINDS" ;; esac
+  [ -n "$(field "$c" what)" ] || ko "$name" "no 'what:' line"
+  [ -n "$(field "$c" run)" ] || ko "$name" "no 'run:' line"
+  m=$(field "$c" may)
+  case $m in '' | journal) ;; *) ko "$name" "may: '$m' (only 'journal')" ;; esac
+done
+for g in "$CASES"/*.out "$CASES"/*.code; do   # golden files left behind by a renamed or removed case
+  c=${g%.*}.case
+  [ -f "$c" ] || ko "$(basename "$g")" "no $(basename "$c") beside it"
+done
+
+TMP=$(mktemp -d /tmp/ubpipe-badinput.XXXXXX) || exit 1
+chmod 755 "$TMP"
+mkdir -p "$TMP/run" "$TMP/bin" "$TMP/scratch"
+ln -s "$UBPIPE" "$TMP/bin/ubpipe"
+export UBPIPE_HOME="$TMP/home"
+cleanup() { sh scripts/stack.sh stop >/dev/null 2>&1; rm -rf "$TMP"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+EXCL="home/pg run bin"
+
+# the baseline: the stack, the small demo, the reference pipeline for DS
+DS=2021-04-30
+# nothing from the caller's environment may reach a connection: no UBPIPE_CONN_*, no libpq PG* variable
+for v in $(env | sed -n 's/^\(UBPIPE_CONN_[A-Za-z0-9_]*\)=.*/\1/p; s/^\(PG[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+unset OPENLINEAGE_URL OPENLINEAGE__TRANSPORT__TYPE AWS_ENDPOINT_URL 2>/dev/null
+export NO_COLOR=1 LC_ALL=C
+sh scripts/stack.sh start >/dev/null || { echo "badinput: cannot start the stack"; exit 1; }
+UBPIPE_DEMO_SCALE=0.01 sh scripts/demo-data.sh >/dev/null || { echo "badinput: demo data failed"; exit 1; }
+"$UBPIPE" run pipelines/user_behavior.yaml --ds $DS -q || { echo "badinput: the baseline run failed"; exit 1; }
+
+warehouse() {   # every schema and relation of the warehouse, with the row count and checksum of each table
+  sh scripts/stack.sh psql warehouse -X -q -A -t -v ON_ERROR_STOP=1 -c "
+    SELECT c.oid::regclass::text || ' ' || c.relkind::text || ' ' || CASE WHEN c.relkind IN ('r', 'p', 'm') THEN
+             (xpath('/row/s/text()', query_to_xml(format(
+               'SELECT count(*) || '' '' || md5(coalesce(string_agg(t::text, chr(10) ORDER BY t::text), ''''))
+                  AS s FROM %s t', c.oid::regclass), false, true, '')))[1]::text ELSE '' END
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+       AND n.nspname NOT LIKE 'pg_temp%' AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'i', 'I')
+    UNION ALL
+    SELECT 'schema ' || nspname FROM pg_namespace
+     WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg_toast%'
+       AND nspname NOT LIKE 'pg_temp%'
+     ORDER BY 1"
+}
+baseline() {
+  # shellcheck disable=SC2086
+  python3 $BI/state.py snap "$TMP" $EXCL > "$TMP/run/files.base" &&
+    warehouse > "$TMP/run/wh.base"
+}
+baseline || { echo "badinput: cannot take the baseline state"; exit 1; }
+
+export CASE SPEC REF=pipelines/user_behavior.yaml DS PG="$UBPIPE_HOME/pg" SCRATCH="$TMP/scratch" \
+  DEMO="$UBPIPE_HOME/demo"
+n=0
+for c in "$CASES"/*.case; do
+  name=$(basename "$c" .case)
+  if [ $# -gt 0 ]; then
+    case " $* " in *" $name "*) ;; *) continue ;; esac
+  fi
+  n=$((n + 1))
+  CASE=$CASES/$name
+  SPEC=$CASE.yaml
+  cmd=$(field "$c" run)
+  may=$(field "$c" may)
+  out=$(PATH="$TMP/bin:$PATH" timeout 60 sh -c "$cmd" 2>&1 < /dev/null)
+  code=$?
+  out=$(printf '%s\n' "$out" | sed -e "s|$TMP|<TMP>|g" -e "s|$ROOT|<ROOT>|g" \
+    -e 's/\.ubtmp\.[0-9]*\.[0-9]*/.ubtmp.<N>/g' -e 's/\.tmp\.[0-9][0-9]*/.tmp.<N>/g')
+  ok=1
+  if [ "${UPDATE:-0}" = 1 ]; then
+    printf '%s\n' "$out" > "$CASE.out"
+    echo "$code" > "$CASE.code"
+  else
+    want=$(cat "$CASE.out" 2>/dev/null)
+    wcode=$(cat "$CASE.code" 2>/dev/null)
+    if [ "$out" != "$want" ] || [ "$code" != "$wcode" ]; then
+      ok=0
+      ko "$name" "exit $code (want $wcode), output:"
+      printf '%s\n' "$out" > "$TMP/run/got"
+      diff "$CASE.out" "$TMP/run/got" | head -n 20 | sed 's/^/  /'
+    fi
+  fi
+  # shellcheck disable=SC2086
+  if ! why=$(python3 $BI/state.py check "$TMP" "$TMP/run/files.base" "${may:-none}" $EXCL); then
+    [ $ok = 1 ] && ko "$name" "left something half-written:"
+    ok=0
+    printf '%s\n' "$why"
+  fi
+  warehouse > "$TMP/run/wh.now"
+  if ! cmp -s "$TMP/run/wh.base" "$TMP/run/wh.now"; then
+    [ $ok = 1 ] && ko "$name" "changed the warehouse:"
+    ok=0
+    diff "$TMP/run/wh.base" "$TMP/run/wh.now" | head -n 10 | sed 's/^/  /'
+  fi
+  if [ $ok = 1 ]; then
+    pass=$((pass + 1))
+  else
+    baseline   # the next cases compare with what this one left, not fail because of it
+  fi
+done
+[ $n = 0 ] && ko "arguments" "no case named: $*"
+
+table > "$TMP/run/CATALOGUE.md"
+if [ "${UPDATE:-0}" = 1 ]; then
+  cp "$TMP/run/CATALOGUE.md" "$BI/CATALOGUE.md"
+elif ! cmp -s "$TMP/run/CATALOGUE.md" "$BI/CATALOGUE.md"; then
+  ko CATALOGUE.md "stale: run 'sh tests/badinput/run.sh --table' and commit it"
+fi
+echo "badinput: $pass passed, $fail failed"
+[ "$fail" = 0 ]
