@@ -7,9 +7,12 @@
  * say so, at the parameter, instead of a task failing in `run`.  A spec
  * without `profiles` runs with an empty `local` profile: it can name none.
  * A connection name that holds a template is checked by `plan`, rendered
- * (ctx.c, ub_ctx_preflight).
+ * (ctx.c, ub_ctx_preflight).  A profile's lake written out in the spec must
+ * have a scheme the lake knows (unless UBPIPE_CONN_LAKE replaces it).
  */
 #include "core/spec.h"
+#include "lake/lake.h"
+#include <stdlib.h>
 #include <string.h>
 
 /* the profiles to check: each declared one, or the implicit empty `local` */
@@ -108,6 +111,21 @@ static void check_reports(const ub_spec *s, const prof *p, ub_diag *d)
     ub_buf_free(&m);
 }
 
+/* the lake's URL (a string, or the url field of a mapping), when written out */
+static void check_lake_url(const prof *p, ub_diag *d)
+{
+    const ub_node *l = p->conns ? ub_node_get(p->conns, "lake") : NULL;
+    if (l && l->kind == UB_MAP)
+        l = ub_node_get(l, "url");
+    if (!l || l->kind != UB_SCALAR || ub_node_is_null(l) || strstr(l->str, "{{") || ub_lake_url_known(l->str))
+        return;
+    const char *env = getenv("UBPIPE_CONN_LAKE");
+    if (env && *env)
+        return;                                 /* replaced at run time (ubpipe-pipeline(5)) */
+    ub_diag_error(d, l->loc, "lake '%s' of profile '%s': unknown URL scheme (expected file:DIR or s3://BUCKET[/PREFIX])",
+                  l->str, p->name);
+}
+
 void ub_spec_check_needs(const ub_spec *s, ub_diag *d)
 {
     int declared = s->profiles && s->profiles->n;     /* `profiles: {}` declares none either */
@@ -125,5 +143,6 @@ void ub_spec_check_needs(const ub_spec *s, ub_diag *d)
             if (s->tasks[i].op && s->tasks[i].body->kind == UB_MAP)
                 check_task(s, &s->tasks[i], &p, d);
         check_reports(s, &p, d);
+        check_lake_url(&p, d);
     }
 }

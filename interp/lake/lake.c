@@ -95,6 +95,14 @@ static const struct {
     { "s3://", open_s3 },
 };
 
+int ub_lake_url_known(const char *url)
+{
+    for (size_t i = 0; url && i < sizeof schemes / sizeof schemes[0]; i++)
+        if (strncmp(url, schemes[i].prefix, strlen(schemes[i].prefix)) == 0)
+            return 1;
+    return 0;
+}
+
 ub_lake *ub_lake_open(const char *url, const char *base_dir, ub_err *err)
 {
     if (!url || !*url) {

@@ -46,6 +46,8 @@ struct ub_lake {
 /* Opens a lake from its URL: "file:DIR" (DIR relative to base_dir unless
  * absolute) or "s3://BUCKET[/PREFIX]".  The caller owns the result. */
 ub_lake *ub_lake_open(const char *url, const char *base_dir, ub_err *err);
+/* 1 when url starts with a scheme ub_lake_open knows (file:, s3://), for checks before any open. */
+int      ub_lake_url_known(const char *url);
 void     ub_lake_free(ub_lake *lake);
 
 int ub_lake_key_check(const char *key, ub_err *err);
