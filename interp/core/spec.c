@@ -235,6 +235,11 @@ static const key_def *find_key(const key_def *tab, const char *name)
     return NULL;
 }
 
+int ub_spec_key_reserved(const char *name)
+{
+    return find_key(task_keys, name) != NULL || find_key(sched_keys, name) != NULL;
+}
+
 static const ub_param *find_param(const ub_param *tab, const char *name)
 {
     for (; tab && tab->name; tab++)
