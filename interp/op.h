@@ -36,7 +36,8 @@ typedef struct ub_param {
     ub_ptype    type;
     int         required;
     const char *def;        /* default, as spec text; NULL = none */
-    const char *choices;    /* UB_T_ENUM: "a|b"; UB_T_CONN: "postgres|warehouse|lake|emr";
+    const char *choices;    /* UB_T_ENUM: "a|b"; UB_T_INT: "MIN..MAX" (default 0..INT_MAX), checked
+                             * when the spec loads; UB_T_CONN: "postgres|warehouse|lake|emr";
                              * UB_T_LAKEREF: NULL = an object only (a key ending in '/' is an
                              * error at the parameter), "object|prefix" = a prefix is accepted */
     const char *desc;       /* one line, for `ubpipe help OP`, the man page and the schema */

@@ -171,9 +171,10 @@ static int check_type(loadctx *lc, const ub_node *n, ub_ptype t, const char *cho
                           n->kind == UB_SCALAR ? "'" : "");
             return -1;
         }
-        long long v;
+        long long v, lo = 0, hi = INT_MAX;
         ub_err perr;
-        if (ub_parse_dec(n->str, 0, INT_MAX, &v, &perr)) {    /* +5, 05, overflow: never taken silently */
+        ub_parse_range(choices, &lo, &hi);                    /* an operator's "MIN..MAX" (op.h) */
+        if (ub_parse_dec(n->str, lo, hi, &v, &perr)) {        /* +5, 05, overflow: never taken silently */
             ub_diag_error(lc->d, n->loc, "%s: %s", what, perr.msg);
             return -1;
         }

@@ -11,7 +11,7 @@ static const ub_param params[] = {
     { "report", UB_T_STR, 1, NULL, NULL, "id of a report declared under the spec's top-level 'reports:'" },
     { "dest", UB_T_LAKEREF, 1, NULL, NULL, "lake object the HTML file is written to (atomically)" },
     { "statement_timeout", UB_T_DURATION, 0, "60s", NULL, "statement timeout of each of the report's queries" },
-    { "max_rows", UB_T_INT, 0, "10000", NULL, "row cap of each query (more rows fail the report)" },
+    { "max_rows", UB_T_INT, 0, "10000", "1..10000000", "row cap of each query (more rows fail the report)" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };
 
