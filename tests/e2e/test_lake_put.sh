@@ -90,5 +90,19 @@ if [ "$(stat -c %i "$OBJ")" != "$(stat -c %i "$TMP/outside.bin")" ]; then ok; el
 same "the state directory's file is untouched" "$(md5sum < "$UBPIPE_HOME/work/own.bin")" "$(printf 'x\000y\377\n' | md5sum)"
 same "temporary files at the end" "$(temps)" 0
 
+# a FIFO nobody writes to: the put waits for a writer only until the task's timeout, which ends the
+# try itself (no SIGKILL after the grace), saying what it waited for
+mkfifo "$TMP/mute.fifo"
+sed 's/^    check: "{{ params.check }}"$/    check: "{{ params.check }}"\n    timeout: 2s\n    retries: 0/' "$TMP/put.yaml" > "$TMP/put2.yaml"
+grep -q 'timeout: 2s' "$TMP/put2.yaml" || ko "could not write the timeout copy of the spec"
+for chk in csv none; do
+  out=$(timeout 30 "$UBPIPE" run "$TMP/put2.yaml" --ds 2021-01-03 --rerun -q -p src="$TMP/mute.fifo" -p check=$chk 2>&1)
+  same "FIFO without a writer (check $chk): exit" "$?" 1
+  case $out in *"timed out after 2s"*) ok ;; *) ko "FIFO without a writer (check $chk): $out" ;; esac
+  log=$(ls -t "$UBPIPE_HOME/runs/put_test/2021-01-03/logs/"put.*.log | head -n 1)
+  grep -q "stopped while waiting for a writer on the FIFO" "$log" && ok ||
+    ko "FIFO without a writer (check $chk): the try did not end itself: $(cat "$log")"
+done
+
 echo "test_lake_put: $pass passed, $fail failed"
 [ "$fail" = 0 ]
