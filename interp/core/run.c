@@ -341,6 +341,7 @@ static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const 
         ub_ctx_set_prev(c, prev->outputs, prev->nout);
     FILE *log = fopen(logpath, "w");
     ub_ctx_set_log(c, log);
+    ub_ctx_set_lineage(c, R->lineage != NULL);
     ub_ctx_set_progress_cb(c, child_progress, &io);
     ub_op_log(c, "try %d of %d, operator %s, pid %ld", try_no, t->retries + 1, t->op->name, (long)getpid());
     char lrun[37];

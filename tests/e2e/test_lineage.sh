@@ -72,9 +72,31 @@ start_recv() {   # mode -> sets PORT
 # checks a JSON-lines file of events (key: "event" inside each line when $2 = wrapped)
 check_events() {
   python3 - "$1" "$2" "$SCHEMA" <<'EOF'
-import json, sys, jsonschema
+import json, os, sys, jsonschema
 path, wrapped, schema = sys.argv[1], sys.argv[2] == "wrapped", json.load(open(sys.argv[3]))
 v = jsonschema.Draft202012Validator(schema)
+# each facet against its own schema too (registered by $id, as the vectors' README says)
+from referencing import Registry, Resource
+fdir = os.path.join(os.path.dirname(sys.argv[3]), "facets")
+fschemas = {f[:-5]: json.load(open(os.path.join(fdir, f))) for f in os.listdir(fdir) if f.endswith(".json")}
+reg = Registry().with_resources([(s["$id"], Resource.from_contents(s)) for s in list(fschemas.values()) + [schema]])
+def facet_errors(name, key, facet):
+    fs = fschemas.get(name)
+    if fs is None:
+        return ["no facet schema " + name]
+    return [e.message[:160] for e in jsonschema.Draft202012Validator(fs, registry=reg).iter_errors({key: facet})]
+FACETS = {"parent": "ParentRunFacet", "nominalTime": "NominalTimeRunFacet", "errorMessage": "ErrorMessageRunFacet",
+          "sql": "SQLJobFacet", "schema": "SchemaDatasetFacet", "outputStatistics": "OutputStatisticsOutputDatasetFacet"}
+def all_facets(e):
+    for k, f in e["run"].get("facets", {}).items(): yield k, f
+    for k, f in e["job"].get("facets", {}).items(): yield k, f
+    for d in e.get("inputs", []) + e.get("outputs", []):
+        for k, f in d.get("facets", {}).items(): yield k, f
+        for k, f in d.get("outputFacets", {}).items(): yield k, f
+def cols(d):   # "name:type" of the schema facet's fields, in ordinal order
+    fs = d.get("facets", {}).get("schema", {}).get("fields")
+    if fs is None: return None
+    return [f["name"] + (":" + f["type"] if "type" in f else "") for f in sorted(fs, key=lambda f: f["ordinal_position"])]
 lines = [json.loads(l) for l in open(path)]
 evs = [l["event"] for l in lines] if wrapped else lines
 problems = []
@@ -85,6 +107,9 @@ if wrapped:
 for e in evs:
     for err in v.iter_errors(e):
         problems.append("%s %s: %s" % (e["job"]["name"], e["eventType"], err.message[:160]))
+    for k, f in all_facets(e):
+        for err in facet_errors(FACETS.get(k, k), k, f):
+            problems.append("%s %s facet %s: %s" % (e["job"]["name"], e["eventType"], k, err))
 tasks = {}
 parents = set()
 for e in evs:
@@ -107,6 +132,19 @@ if x:
 s = [e for e in evs if e["job"]["name"] == "user_behavior.start_emr_movie_classification_script" and e["eventType"] == "COMPLETE"]
 if s:
     print("steps", [d["name"].split("/lake/", 1)[-1] for d in s[0]["inputs"]], [d["name"].split("/lake/", 1)[-1] for d in s[0]["outputs"]])
+def complete(task):
+    return [e for e in evs if e["job"]["name"] == "user_behavior." + task and e["eventType"] == "COMPLETE"]
+if m:
+    print("metric schema", cols(m[0]["outputs"][0]), "in schemas",
+          sorted(d["name"].split(".", 1)[1] + "=" + ",".join(cols(d) or []) for d in m[0]["inputs"]))
+if x:
+    print("extract schema", cols(x[0]["outputs"][-1]))
+for task in ("user_purchase_stage_data_lake_to_stage_tbl", "movie_review_stage_to_stage_tbl"):
+    for e in complete(task):
+        print(task, "in", [d["name"].split("/lake/", 1)[-1] + "=" + ",".join(cols(d) or []) for d in e["inputs"]],
+              "out", [d["name"].split(".", 1)[1] + "=" + ",".join(cols(d) or []) for d in e["outputs"]])
+starts = [e for e in evs if e["eventType"] == "START" and any("facets" in d for d in e["inputs"] + e["outputs"])]
+print("schema on START", len(starts))
 for p in problems[:5]: print("problem", p)
 EOF
 }
@@ -126,6 +164,19 @@ case $res in *"$WANT_METRIC"*) ok ;; *) ko "generate_user_behavior_metric datase
 case $res in *"extract rows True from ['retail.user_purchase']"*) ok ;; *) ko "extract datasets and statistics: $res" ;; esac
 case $res in *"steps ['raw/movie_review/$D/'] ['stage/movie_review/$D/']"*) ok ;; *) ko "EMR steps datasets: $res" ;; esac
 case $res in *problem*) ko "invalid events: $res" ;; *) ok ;; esac
+# the schema facets: the columns of the tables from the warehouse's catalog (sql/postgres/warehouse.sql), of
+# the extract and the classified reviews from their CSV headers (sql/extract_user_purchase.sql, the classifier)
+STAGING="invoice_number:character varying,stock_code:character varying,detail:character varying,quantity:integer,invoice_date:timestamp without time zone,unit_price:numeric,customer_id:integer,country:character varying,insert_date:date"
+REVIEWS="cid:character varying,positive_review:boolean,insert_date:date"
+case $res in *"metric schema ['customerid:integer', 'amount_spent:numeric', 'review_score:integer', 'review_count:integer', 'insert_date:date'] in schemas ['spectrum.classified_movie_review=$REVIEWS', 'spectrum.user_purchase_staging=$STAGING']"*) ok ;;
+  *) ko "schema facets of generate_user_behavior_metric: $res" ;; esac
+case $res in *"extract schema ['invoice_number', 'stock_code', 'detail', 'quantity', 'invoice_date', 'unit_price', 'customer_id', 'country']"*) ok ;;
+  *) ko "schema facet of the extract: $res" ;; esac
+case $res in *"user_purchase_stage_data_lake_to_stage_tbl in ['stage/user_purchase/$D/=invoice_number,stock_code,detail,quantity,invoice_date,unit_price,customer_id,country'] out ['spectrum.user_purchase_staging=$STAGING']"*) ok ;;
+  *) ko "schema facets of the purchases' load: $res" ;; esac
+case $res in *"movie_review_stage_to_stage_tbl in ['stage/movie_review/$D/=cid,positive_review,insert_date'] out ['spectrum.classified_movie_review=$REVIEWS']"*) ok ;;
+  *) ko "schema facets of the classified reviews' load: $res" ;; esac
+case $res in *"schema on START 0"*) ok ;; *) ko "a START event claims columns before the task ran: $res" ;; esac
 
 # 2. a receiver that refuses connections: same result, a warning in the task log
 python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' > "$TMP/closed"
