@@ -167,6 +167,42 @@ EOF
 )" "end_of_data_pipeline generate_user_behavior_metric movie_review_stage_to_stage_tbl publish_user_behavior_report"
 ran >/dev/null
 
+# --rerun=T (and --rerun T FILE, FILE --rerun T): T and its downstream, the rest as the fingerprints decide
+MR_DOWN="end_of_data_pipeline generate_user_behavior_metric movie_review_stage_to_stage_tbl publish_user_behavior_report"
+run --rerun=movie_review_stage_to_stage_tbl || ko "--rerun=T failed"
+same "--rerun=T" "$(ran)" "$MR_DOWN"
+"$UBPIPE" run -q --rerun movie_review_stage_to_stage_tbl "$SPEC" --ds $D -p movie_review_file="$REV" ||
+  ko "--rerun T FILE failed"
+same "--rerun T FILE" "$(ran)" "$MR_DOWN"
+run --rerun movie_review_stage_to_stage_tbl,spark_script_to_s3 || ko "FILE --rerun T1,T2 failed"
+same "FILE --rerun T1,T2" "$(ran)" "$(echo "$EMR_DOWN spark_script_to_s3" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+metric_ok "after --rerun=T"
+# with an input changed elsewhere: the forced task's downstream and the changed one's
+printf '\n# changed again by test_fingerprint\n' >> "$TMP/copy/pipelines/scripts/random_text_classification.py"
+out=$("$UBPIPE" run "$SPEC" --ds $D -p movie_review_file="$REV" --rerun=extract_user_purchase_data 2>&1)
+want=$(echo "$EMR_DOWN spark_script_to_s3 $PURCHASE_DOWN extract_user_purchase_data user_purchase_to_stage_data_lake" |
+  tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ $//')
+same "--rerun=T with another input changed" "$(ran)" "$want"
+case $out in *'extract_user_purchase_data: forced (--rerun)'*'spark_script_to_s3: '*'scripts/random_text_classification.py'*) ok ;;
+  *) ko "--rerun=T reasons: $out" ;; esac
+metric_ok "after --rerun=T with another input changed"
+# --rerun FILE: the word after --rerun is the file when run has only it
+"$UBPIPE" run --rerun "$SPEC" --ds $D -q -p movie_review_file="$REV" || ko "--rerun FILE failed"
+same "--rerun FILE" "$(ran)" "$ALL"
+# a task id that is not one: exit 2, the closest id named, nothing run
+out=$(run --rerun=movie_review_stage_to_stage 2>&1); rc=$?
+same "--rerun=typo: exit" "$rc" 2
+case $out in *"--rerun: 'movie_review_stage_to_stage' is not a task of 'user_behavior' (did you mean 'movie_review_stage_to_stage_tbl'?)"*) ok ;;
+  *) ko "--rerun=typo: message: $out" ;; esac
+out=$("$UBPIPE" run --rerun nope "$SPEC" --ds $D -q 2>&1); rc=$?
+same "--rerun nope FILE: exit" "$rc" 2
+case $out in *"--rerun: 'nope' is not a task of 'user_behavior'"*) ok ;; *) ko "--rerun nope FILE: message: $out" ;; esac
+out=$(run --rerun= 2>&1); rc=$?
+same "--rerun= : exit" "$rc" 2
+out=$(run --only extract_user_purchase_data --rerun=extract_user_purchase_data 2>&1); rc=$?
+same "--only with --rerun=T: exit" "$rc" 2
+same "nothing ran after the refused options" "$(ran)" ""
+
 # an older journal: no fingerprints, no decisions
 python3 - "$J" <<'EOF'
 import json, sys
