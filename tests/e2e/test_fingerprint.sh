@@ -203,14 +203,14 @@ out=$(run --only extract_user_purchase_data --rerun=extract_user_purchase_data 2
 same "--only with --rerun=T: exit" "$rc" 2
 same "nothing ran after the refused options" "$(ran)" ""
 
-# an older journal: no fingerprints, no decisions
+# an older journal: no fingerprints, no decisions, no checkpoints
 python3 - "$J" <<'EOF'
 import json, sys
 p = sys.argv[1]
 out = []
 for l in open(p):
     r = json.loads(l)
-    if "decision" in r or "run" in r:
+    if "decision" in r or "run" in r or "checkpoint" in r:
         continue
     r.pop("fp", None)
     out.append(json.dumps(r))
