@@ -6,7 +6,8 @@
 # bearer token, the parent run and the nominal time; generate_user_behavior_metric's inputs are the two
 # staging tables and its output user_behavior_metric (postgres://HOST:PORT, DB.SCHEMA.TABLE).
 # A refusing and a hanging receiver leave the run's result and metric unchanged, with a warning in the
-# task log; the file transport writes the same events.
+# task log; the file transport writes the same events; a failed try sends FAIL and a cancelled one ABORT,
+# each with the error message facet.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
@@ -243,6 +244,30 @@ for l in open(sys.argv[1]):
     e = json.loads(l)
     if e["eventType"] == "FAIL" and e["job"]["name"].endswith("movie_review_to_raw_data_lake"):
         print("errorMessage" in e["run"]["facets"])' "$TMP/events2.jsonl")" "True"
+
+# 6. a cancelled run sends ABORT for the try it stopped, with the error: a session holds the metric table
+# in SHARE mode, so generate_user_behavior_metric waits on its lock until SIGINT stops the run
+sh scripts/stack.sh psql warehouse -X -q -c "BEGIN; LOCK TABLE public.user_behavior_metric IN SHARE MODE;
+  SELECT pg_sleep(60)" >/dev/null 2>&1 & LOCKER=$!
+PIDS="$PIDS $LOCKER"
+: > "$TMP/events3.jsonl"
+OPENLINEAGE__TRANSPORT__TYPE=file OPENLINEAGE__TRANSPORT__LOG_FILE_PATH="$TMP/events3.jsonl" \
+  "$UBPIPE" run $SPEC --ds $D -q --rerun -p movie_review_file="$DEMO/movie_review.csv" >/dev/null 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 1000 ] && ! grep -q '"eventType":"START".*generate_user_behavior_metric' "$TMP/events3.jsonl"; do
+  sleep 0.01; i=$((i + 1))
+done
+sleep 0.3
+kill -INT $pid
+wait $pid
+same "exit status of a cancelled run" "$?" 1
+kill "$LOCKER" 2>/dev/null
+same "ABORT of the stopped try" "$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    e = json.loads(l)
+    if e["job"]["name"].endswith("generate_user_behavior_metric") and e["eventType"] != "START":
+        print(e["eventType"], "errorMessage" in e["run"]["facets"])' "$TMP/events3.jsonl")" "ABORT True"
 
 echo "test_lineage: $pass passed, $fail failed"
 [ "$fail" = 0 ]
