@@ -124,8 +124,8 @@ void ub_cli_engine_opts(const ub_cli *c, ub_engine_opts *eo)
 
 void ub_cli_run_opts(const ub_cli *c, ub_run_opts *ro)
 {
-    *ro = (ub_run_opts){ .rerun = c->rerun, .rerun_tasks = c->rerun_tasks, .only = c->only, .downstream = c->downstream, .quiet = c->quiet,
-                         .jobs = c->jobs,
+    *ro = (ub_run_opts){ .rerun = c->rerun, .rerun_tasks = c->rerun_tasks, .only = c->only,
+                         .downstream = c->downstream, .quiet = c->quiet, .jobs = c->jobs,
                          /* the flag, else the spec's max_active_runs */
                          .max_active_runs = c->max_active_runs ? c->max_active_runs
                                             : c->spec ? c->spec->max_active_runs : 0,
@@ -142,7 +142,7 @@ static int parse(ub_cli *c, int argc, char **argv)
     static const struct option opts[] = {
         { "ds", required_argument, NULL, 'd' },      { "profile", required_argument, NULL, 'P' },
         { "param", required_argument, NULL, 'p' },   { "format", required_argument, NULL, 'f' },
-        { "rerun", optional_argument, NULL, 'r' },         { "only", required_argument, NULL, 'o' },
+        { "rerun", optional_argument, NULL, 'r' },   { "only", required_argument, NULL, 'o' },
         { "downstream", no_argument, NULL, 'D' },    { "try", required_argument, NULL, 't' },
         { "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
         { "jobs", required_argument, NULL, 'j' },    { "from", required_argument, NULL, 'F' },
@@ -266,7 +266,8 @@ static int check_options(ub_cli *c)
     const ub_verb *v = c->verb;
     take_rerun_word(c);
     if (c->rerun_tasks && c->rerun)
-        return ub_cli_usage_error("--rerun and --rerun=%s: give one (--rerun alone forces every task)", c->rerun_tasks);
+        return ub_cli_usage_error("--rerun and --rerun=%s: give one (--rerun alone forces every task)",
+                                  c->rerun_tasks);
     if (c->rerun_tasks && c->only)
         return ub_cli_usage_error("--rerun=%s and --only: give one (--only T --rerun runs T and its downstream, "
                                   "nothing else)", c->rerun_tasks);

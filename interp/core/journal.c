@@ -49,11 +49,13 @@ static void free_outputs(ub_jtask *t)
 
 /* Folds one record into the in-memory view. */
 static void apply(ub_journal *j, const char *task, const char *state, int try_no, double ts, const char *error,
-                  json_t *outputs, json_t *fp)
+                  json_t *outputs, json_t *fp, int fresh)
 {
     ub_jtask *t = slot(j, task);
     if (!t)
         return;
+    if (fresh)
+        free_outputs(t);                        /* a try that starts over: earlier outputs are void */
     set_str(&t->state, state);
     if (strcmp(state, "success") == 0) {
         char *txt = json_is_object(fp) ? json_dumps(fp, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -323,7 +325,7 @@ int ub_journal_open(ub_journal *j, const char *state_dir, const char *pipeline, 
                 apply(j, task, state, (int)json_integer_value(json_object_get(r, "try")),
                       json_number_value(json_object_get(r, "ts")),
                       json_string_value(json_object_get(r, "error")), json_object_get(r, "outputs"),
-                      json_object_get(r, "fp"));
+                      json_object_get(r, "fp"), json_is_true(json_object_get(r, "fresh")));
             else if (task && dec)
                 apply_decision(j, task, dec, json_string_value(json_object_get(r, "reason")));
             else if (json_is_string(json_object_get(r, "run")))
@@ -465,8 +467,22 @@ int ub_journal_record(ub_journal *j, const char *task, const char *state, int tr
     return ub_journal_record_fp(j, task, state, try_no, error, outputs, nout, NULL, err);
 }
 
+static int record(ub_journal *j, const char *task, const char *state, int try_no, const char *error,
+                  const ub_kv *outputs, size_t nout, const char *fpt, int fresh, ub_err *err);
+
 int ub_journal_record_fp(ub_journal *j, const char *task, const char *state, int try_no, const char *error,
                          const ub_kv *outputs, size_t nout, const char *fpt, ub_err *err)
+{
+    return record(j, task, state, try_no, error, outputs, nout, fpt, 0, err);
+}
+
+int ub_journal_record_fresh(ub_journal *j, const char *task, const char *state, int try_no, ub_err *err)
+{
+    return record(j, task, state, try_no, NULL, NULL, 0, NULL, 1, err);
+}
+
+static int record(ub_journal *j, const char *task, const char *state, int try_no, const char *error,
+                  const ub_kv *outputs, size_t nout, const char *fpt, int fresh, ub_err *err)
 {
     double ts = ub_now();
     json_t *r = json_object(), *o = json_object(), *fp = NULL;
@@ -485,10 +501,12 @@ int ub_journal_record_fp(ub_journal *j, const char *task, const char *state, int
     json_object_set(r, "outputs", o);
     if (fpt && strcmp(state, "success") == 0 && (fp = json_loads(fpt, 0, NULL)) != NULL)
         json_object_set(r, "fp", fp);
+    if (fresh)
+        json_object_set_new(r, "fresh", json_true());
     int rc = -1;
     if (append_line(j, r, err))
         goto out;
-    apply(j, task, state, try_no, ts, error, o, fp);
+    apply(j, task, state, try_no, ts, error, o, fp, fresh);
     rc = 0;
 out:
     json_decref(fp);

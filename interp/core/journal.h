@@ -60,6 +60,11 @@ int  ub_journal_record(ub_journal *j, const char *task, const char *state, int t
 /* The same, with the fingerprint components (JSON text, or NULL) of a success. */
 int  ub_journal_record_fp(ub_journal *j, const char *task, const char *state, int try_no, const char *error,
                           const ub_kv *outputs, size_t nout, const char *fp, ub_err *err);
+/* The first record of a try that starts over (--rerun, a changed input):
+ * it carries "fresh": true and voids the outputs earlier runs recorded for
+ * the task, so a run resumed after a crash re-attaches only to what this
+ * run's tries left (EMR steps it submitted), never to an older run's. */
+int  ub_journal_record_fresh(ub_journal *j, const char *task, const char *state, int try_no, ub_err *err);
 /* Appends a run's decision for a task ("run" or "skip") and its reason. */
 int  ub_journal_decision(ub_journal *j, const char *task, const char *decision, const char *reason, ub_err *err);
 /* Appends the start of a run that runs tasks, with its -p overrides. */

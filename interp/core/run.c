@@ -737,7 +737,12 @@ static void op_record(void *ud, size_t r, size_t i, const char *state, int try_n
     }
     /* the journal is a precondition: the first failed write stops the run
      * (tries are cancelled as on SIGTERM; nothing new starts) */
-    if (ub_journal_record_fp(&ri->j, t->id, state, try_no, error, kv, nkv, fpt, &err) && !R->jfail[0]) {
+    /* a try that starts over says so in its first record, so that a resume
+     * after a crash does not take an older run's outputs for its own */
+    int fresh = ri->fresh && ri->fresh[i] && strcmp(state, "queued") == 0;
+    int jrc = fresh ? ub_journal_record_fresh(&ri->j, t->id, state, try_no, &err)
+                    : ub_journal_record_fp(&ri->j, t->id, state, try_no, error, kv, nkv, fpt, &err);
+    if (jrc && !R->jfail[0]) {
         snprintf(R->jfail, sizeof R->jfail, "%s", err.msg);
         say(R, 1, "ubpipe: %s; stopping the run", err.msg);
         ub_cancel_requested = 1;
