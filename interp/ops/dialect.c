@@ -302,9 +302,25 @@ static ub_reader *open_object(ub_lake *lake, const char *key, ub_err *err)
     return ub_lake_open_read_decoded(lake, key, err);
 }
 
+/* The header's names as the columns of lake dataset key (lineage). */
+static void report_header(ub_opctx *c, const char *key, const ub_csv_field *f, int n)
+{
+    char **names = ub_calloc((size_t)n, sizeof *names);
+    int k = 0;
+    while (names && k < n && (names[k] = ub_strndup(f[k].p, f[k].n)) != NULL)
+        k++;
+    if (names && k == n)
+        ub_op_dataset_schema(c, "lake", key, (size_t)n, (const char *const *)names, NULL);
+    for (int i = 0; names && i < k; i++)
+        ub_free(names[i]);
+    ub_free(names);
+}
+
 /* "(col, col, ...)" from the object's header line, each name quoted by the dialect; a name
- * the server would cut short (and so perhaps take for another column) is a data error */
-static int header_cols(const ub_dialect *d, ub_lake *lake, const char *key, ub_buf *cols, ub_err *err)
+ * the server would cut short (and so perhaps take for another column) is a data error; with
+ * lineage_key, the header is reported as the columns of that lake dataset */
+static int header_cols(ub_opctx *c, const ub_dialect *d, ub_lake *lake, const char *key, const char *lineage_key,
+                       ub_buf *cols, ub_err *err)
 {
     ub_reader *r = open_object(lake, key, err);
     ub_csv *csv = NULL;
@@ -319,6 +335,8 @@ static int header_cols(const ub_dialect *d, ub_lake *lake, const char *key, ub_b
         goto out;
     }
     const ub_csv_field *f = ub_csv_fields(csv);
+    if (lineage_key)
+        report_header(c, lineage_key, f, n);
     ub_buf_addc(cols, '(');
     for (int i = 0; i < n; i++) {
         if (f[i].n > d->max_ident) {
@@ -375,7 +393,8 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
     for (size_t i = 0; i < keys.n; i++) {
         ub_buf_reset(&stmt);
         ub_buf_addf(&stmt, "%s ", ub_buf_str(&head));
-        if (header_cols(d, lake, keys.k[i], &stmt, &err)) {
+        /* the first object's header stands for the location's columns */
+        if (header_cols(c, d, lake, keys.k[i], i == 0 && ub_op_lineage_wanted(c) ? p->location : NULL, &stmt, &err)) {
             ub_op_fail(c, "%s", err.msg);
             goto out;
         }
@@ -403,6 +422,7 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
     }
     if (ub_pg_exec(c, db, ub_buf_str(&post)) || ub_pg_exec(c, db, "COMMIT"))
         goto out;
+    ub_pg_report_columns(c, db, &p->table, 1);
     ub_op_log(c, "partition %s = %s of %s: %zu object(s), %llu rows, %llu bytes loaded", p->column, p->value,
               p->table, keys.n, (unsigned long long)rows, (unsigned long long)bytes);
     rc = 0;
@@ -473,6 +493,7 @@ static int rs_partition_run(ub_opctx *c, const ub_partition *p)
     if ((p->setup && ub_dialect_setup_run(c, ub_dialect_of(c, p->conn_param), db, p->setup)) ||
         ub_pg_exec(c, db, ub_buf_str(&b)))
         goto out;
+    ub_pg_report_columns(c, db, &p->table, 1);       /* a Spectrum table is not in information_schema: none */
     rc = 0;
 out:
     PQfinish(db);
