@@ -79,7 +79,7 @@ int ub_dialect_check_name(ub_opctx *c, const ub_dialect *d, const char *param, c
     /* first, so that no message below shows a control character to a terminal */
     for (size_t i = 0; name[i]; i++)
         if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-            return ub_op_param_error(c, param, "%s name holds a control character (byte %zu, 0x%02x)", what, i + 1,
+            return ub_op_param_error(c, param, "%s name holds a control character (byte %zu, 0x%02X)", what, i + 1,
                                      (unsigned)(unsigned char)name[i]);
     const char *p = name;
     for (;;) {

@@ -85,7 +85,7 @@ static size_t tee_scan(tee_reader *t, const unsigned char *p, size_t n)
             goto bad;
         continue;
 bad:
-        ub_err_set(&t->bad, "%s:%llu: invalid UTF-8 (byte 0x%02x; check: csv accepts UTF-8 text only)", t->path,
+        ub_err_set(&t->bad, "%s:%llu: invalid UTF-8 (byte 0x%02X; check: csv accepts UTF-8 text only)", t->path,
                    (unsigned long long)t->line, c);
         t->has_bad = 1;
         return i;

@@ -66,7 +66,7 @@ refused() {   # name file want-message
 printf 'a,b\n1,2\n3,\0004\n' > "$TMP/nul.csv"
 refused "NUL byte" "$TMP/nul.csv" "$TMP/nul.csv:3: NUL byte"
 printf 'a,b\n1,2\n3,4\n\377,5\n' > "$TMP/latin.csv"
-refused "invalid UTF-8" "$TMP/latin.csv" "$TMP/latin.csv:4: invalid UTF-8 (byte 0xff"
+refused "invalid UTF-8" "$TMP/latin.csv" "$TMP/latin.csv:4: invalid UTF-8 (byte 0xFF"
 printf 'a,b\n\300\200,1\n' > "$TMP/overlong.csv"
 refused "overlong UTF-8" "$TMP/overlong.csv" "$TMP/overlong.csv:2: invalid UTF-8 (byte 0xc0"
 printf 'a,b\n1,\342\202' > "$TMP/cut.csv"
