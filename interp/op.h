@@ -36,7 +36,8 @@ typedef struct ub_param {
     ub_ptype    type;
     int         required;
     const char *def;        /* default, as spec text; NULL = none */
-    const char *choices;    /* UB_T_ENUM: "a|b"; UB_T_CONN: "postgres|warehouse|lake|emr";
+    const char *choices;    /* UB_T_ENUM: "a|b"; UB_T_INT: "MIN..MAX" (default 0..INT_MAX), checked
+                             * when the spec loads; UB_T_CONN: "postgres|warehouse|lake|emr";
                              * UB_T_LAKEREF: NULL = an object only (a key ending in '/' is an
                              * error at the parameter), "object|prefix" = a prefix is accepted */
     const char *desc;       /* one line, for `ubpipe help OP`, the man page and the schema */
@@ -166,6 +167,19 @@ ub_reader *ub_op_stream_open(ub_opctx *c, ub_err *err);
 /* Waits until every upstream task succeeded: 0, or -1 when the try is
  * stopped or the scheduler went away (commit nothing then). */
 int  ub_op_stream_wait(ub_opctx *c);
+
+/* ---- lineage (core/lineage.h) ---------------------------------------------- */
+/* 1 when an OpenLineage transport is configured: only then is it worth a
+ * query to learn the columns of a table. */
+int  ub_op_lineage_wanted(const ub_opctx *c);
+/* The columns of a dataset the try read or wrote, for the schema facet of
+ * its OpenLineage events: kind "table" (name: the table as the task names
+ * it, on the connection of its conn parameter), "file" (the path as the
+ * parameter renders it) or "lake" (the lake key or prefix of the
+ * parameter); types may be NULL, or hold NULLs (a CSV header has none).
+ * Does nothing unless ub_op_lineage_wanted. */
+void ub_op_dataset_schema(ub_opctx *c, const char *kind, const char *name, size_t n, const char *const *names,
+                          const char *const *types);
 
 /* ---- registry (interp/ops/registry.c) ------------------------------------- */
 const ub_opdesc *ub_op_find(const char *name);

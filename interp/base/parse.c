@@ -90,3 +90,17 @@ int ub_parse_dec(const char *s, long long min, long long max, long long *out, ub
     }
     return ub_parse_intn(s, n, min, max, out, err);
 }
+
+int ub_parse_range(const char *s, long long *lo, long long *hi)
+{
+    if (!s || !*s)
+        return 0;
+    const char *dots = strstr(s, "..");
+    long long a, b;
+    if (!dots || ub_parse_intn(s, (size_t)(dots - s), LLONG_MIN, LLONG_MAX, &a, NULL) ||
+        ub_parse_int(dots + 2, a, LLONG_MAX, &b, NULL))
+        return -1;
+    *lo = a;
+    *hi = b;
+    return 0;
+}

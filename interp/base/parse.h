@@ -21,4 +21,8 @@ int ub_parse_intn(const char *s, size_t n, long long min, long long max, long lo
  * write 10", "'-0': write 0", and those of ub_parse_int. */
 int ub_parse_dec(const char *s, long long min, long long max, long long *out, ub_err *err);
 
+/* The bounds "MIN..MAX" (an operator parameter's range, op.h) into *lo and *hi; NULL or an
+ * empty text leaves them as they are.  -1 on a malformed range (a programming error). */
+int ub_parse_range(const char *s, long long *lo, long long *hi);
+
 #endif

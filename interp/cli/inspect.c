@@ -2,6 +2,7 @@
  * graph, schema, help, version. */
 #include "cli/cli.h"
 #include "base/mem.h"
+#include "base/parse.h"
 #include "core/plan.h"
 #include "core/schema.h"
 #include "report/spec.h"
@@ -107,6 +108,9 @@ static void print_param_table(const ub_opdesc *op, FILE *out)
             fprintf(out, ", default %s", p->def);
         if (p->choices && p->type == UB_T_ENUM)
             fprintf(out, ", one of %s", p->choices);
+        long long lo, hi;
+        if (p->choices && p->type == UB_T_INT && ub_parse_range(p->choices, &lo, &hi) == 0)
+            fprintf(out, ", %lld to %lld", lo, hi);
         fprintf(out, "\n      %s\n", p->desc);
     }
     if (!op->params[0].name)

@@ -2,10 +2,12 @@
  * tables that drive validation and `ubpipe help` (so they cannot drift).
  * `ubpipe schema` prints it; schemas/pipeline.schema.json is its output. */
 #include "core/schema.h"
+#include "base/parse.h"
 #include "core/spec.h"
 #include "base/buf.h"
 #include "lake/lake.h"
 #include <jansson.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +21,11 @@ static json_t *duration_schema(void)
 static json_t *type_schema(const ub_param *p)
 {
     switch (p->type) {
-    case UB_T_INT:      return json_pack("{s:s, s:i}", "type", "integer", "minimum", 0);
+    case UB_T_INT: {
+        long long lo = 0, hi = INT_MAX;
+        ub_parse_range(p->choices, &lo, &hi);
+        return json_pack("{s:s, s:I, s:I}", "type", "integer", "minimum", (json_int_t)lo, "maximum", (json_int_t)hi);
+    }
     case UB_T_BOOL:     return json_pack("{s:s}", "type", "boolean");
     case UB_T_DURATION: {
         json_t *d = duration_schema();

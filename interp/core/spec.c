@@ -171,9 +171,10 @@ static int check_type(loadctx *lc, const ub_node *n, ub_ptype t, const char *cho
                           n->kind == UB_SCALAR ? "'" : "");
             return -1;
         }
-        long long v;
+        long long v, lo = 0, hi = INT_MAX;
         ub_err perr;
-        if (ub_parse_dec(n->str, 0, INT_MAX, &v, &perr)) {    /* +5, 05, overflow: never taken silently */
+        ub_parse_range(choices, &lo, &hi);                    /* an operator's "MIN..MAX" (op.h) */
+        if (ub_parse_dec(n->str, lo, hi, &v, &perr)) {        /* +5, 05, overflow: never taken silently */
             ub_diag_error(lc->d, n->loc, "%s: %s", what, perr.msg);
             return -1;
         }
@@ -233,6 +234,11 @@ static const key_def *find_key(const key_def *tab, const char *name)
         if (strcmp(tab->name, name) == 0)
             return tab;
     return NULL;
+}
+
+int ub_spec_key_reserved(const char *name)
+{
+    return find_key(task_keys, name) != NULL || find_key(sched_keys, name) != NULL;
 }
 
 static const ub_param *find_param(const ub_param *tab, const char *name)

@@ -58,6 +58,9 @@ int ub_lakeref_takes_prefix(const ub_param *p);
  * profile the spec declares (the empty `local` profile when it declares
  * none).  Errors at the parameter, or at the task when the default is used. */
 void ub_spec_check_needs(const ub_spec *s, ub_diag *diag);
+/* 1 when name is a key of every task (op, after, the hooks) or a scheduling key (retries,
+ * timeout, ...): an operator parameter of that name would read the scheduler's value too. */
+int  ub_spec_key_reserved(const char *name);
 
 /* Connection fields a profile may set, NULL-terminated (for checks and docs). */
 extern const char *const ub_conn_fields[];

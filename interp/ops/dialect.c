@@ -79,7 +79,7 @@ int ub_dialect_check_name(ub_opctx *c, const ub_dialect *d, const char *param, c
     /* first, so that no message below shows a control character to a terminal */
     for (size_t i = 0; name[i]; i++)
         if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-            return ub_op_param_error(c, param, "%s name holds a control character (byte %zu, 0x%02x)", what, i + 1,
+            return ub_op_param_error(c, param, "%s name holds a control character (byte %zu, 0x%02X)", what, i + 1,
                                      (unsigned)(unsigned char)name[i]);
     const char *p = name;
     for (;;) {
@@ -302,10 +302,25 @@ static ub_reader *open_object(ub_lake *lake, const char *key, ub_err *err)
     return ub_lake_open_read_decoded(lake, key, err);
 }
 
+/* The header's names as the columns of lake dataset key (lineage). */
+static void report_header(ub_opctx *c, const char *key, const ub_csv_field *f, int n)
+{
+    char **names = ub_calloc((size_t)n, sizeof *names);
+    int k = 0;
+    while (names && k < n && (names[k] = ub_strndup(f[k].p, f[k].n)) != NULL)
+        k++;
+    if (names && k == n)
+        ub_op_dataset_schema(c, "lake", key, (size_t)n, (const char *const *)names, NULL);
+    for (int i = 0; names && i < k; i++)
+        ub_free(names[i]);
+    ub_free(names);
+}
+
 /* "(col, col, ...)" from the header line of r (closed here), which reads key, each name quoted
  * by the dialect; a name the server would cut short (and so perhaps take for another column) is
- * a data error */
-static int header_cols_of(const ub_dialect *d, ub_reader *r, const char *key, ub_buf *cols, ub_err *err)
+ * a data error; with lineage_key, the header is reported as the columns of that lake dataset */
+static int header_cols_of(ub_opctx *c, const ub_dialect *d, ub_reader *r, const char *key, const char *lineage_key,
+                          ub_buf *cols, ub_err *err)
 {
     ub_csv *csv = NULL;
     int rc = -1;
@@ -319,6 +334,8 @@ static int header_cols_of(const ub_dialect *d, ub_reader *r, const char *key, ub
         goto out;
     }
     const ub_csv_field *f = ub_csv_fields(csv);
+    if (lineage_key)
+        report_header(c, lineage_key, f, n);
     ub_buf_addc(cols, '(');
     for (int i = 0; i < n; i++) {
         if (f[i].n > d->max_ident) {
@@ -342,16 +359,17 @@ out:
 }
 
 /* "(col, col, ...)" from the object's header line (header_cols_of) */
-static int header_cols(const ub_dialect *d, ub_lake *lake, const char *key, ub_buf *cols, ub_err *err)
+static int header_cols(ub_opctx *c, const ub_dialect *d, ub_lake *lake, const char *key, const char *lineage_key,
+                       ub_buf *cols, ub_err *err)
 {
-    return header_cols_of(d, open_object(lake, key, err), key, cols, err);
+    return header_cols_of(c, d, open_object(lake, key, err), key, lineage_key, cols, err);
 }
 
 /* The streaming hand-off (core/handoff.h): this try started while the extract was
  * still writing the file that becomes the lake object `key`.  COPY follows the
- * growing file; the hash of what it read must be the extract's, and the
- * transaction commits only after the upload succeeded too, and when the location
- * then holds exactly that object with the size read.  1 committed; 0 the lake
+ * growing file (the reader checks at its end that it read the extract's committed
+ * file, whole), and the transaction commits only after the upload succeeded too,
+ * and when the location then holds exactly that object with the size read.  1 committed; 0 the lake
  * holds something else (rolled back: load it the ordinary way); -1 failed. */
 static int pg_partition_follow(ub_opctx *c, const ub_dialect *d, const ub_partition *p, const char *key,
                                const char *pre, const char *post, const char *head)
@@ -369,7 +387,8 @@ static int pg_partition_follow(ub_opctx *c, const ub_dialect *d, const ub_partit
         ub_pg_exec(c, db, pre))
         goto out;
     ub_buf_addf(&stmt, "%s ", head);
-    if (header_cols_of(d, ub_op_stream_open(c, &err), key, &stmt, &err)) {
+    if (header_cols_of(c, d, ub_op_stream_open(c, &err), key, ub_op_lineage_wanted(c) ? p->location : NULL, &stmt,
+                       &err)) {
         ub_op_fail(c, "%s", err.msg);
         goto out;
     }
@@ -474,7 +493,8 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
     for (size_t i = 0; i < keys.n; i++) {
         ub_buf_reset(&stmt);
         ub_buf_addf(&stmt, "%s ", ub_buf_str(&head));
-        if (header_cols(d, lake, keys.k[i], &stmt, &err)) {
+        /* the first object's header stands for the location's columns */
+        if (header_cols(c, d, lake, keys.k[i], i == 0 && ub_op_lineage_wanted(c) ? p->location : NULL, &stmt, &err)) {
             ub_op_fail(c, "%s", err.msg);
             goto out;
         }
@@ -502,6 +522,7 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
     }
     if (ub_pg_exec(c, db, ub_buf_str(&post)) || ub_pg_exec(c, db, "COMMIT"))
         goto out;
+    ub_pg_report_columns(c, db, &p->table, 1);
     ub_op_log(c, "partition %s = %s of %s: %zu object(s), %llu rows, %llu bytes loaded", p->column, p->value,
               p->table, keys.n, (unsigned long long)rows, (unsigned long long)bytes);
     rc = 0;
@@ -572,6 +593,7 @@ static int rs_partition_run(ub_opctx *c, const ub_partition *p)
     if ((p->setup && ub_dialect_setup_run(c, ub_dialect_of(c, p->conn_param), db, p->setup)) ||
         ub_pg_exec(c, db, ub_buf_str(&b)))
         goto out;
+    ub_pg_report_columns(c, db, &p->table, 1);       /* a Spectrum table is not in information_schema: none */
     rc = 0;
 out:
     PQfinish(db);

@@ -10,8 +10,8 @@
 static const ub_param params[] = {
     { "report", UB_T_STR, 1, NULL, NULL, "id of a report declared under the spec's top-level 'reports:'" },
     { "dest", UB_T_LAKEREF, 1, NULL, NULL, "lake object the HTML file is written to (atomically)" },
-    { "timeout", UB_T_DURATION, 0, "60s", NULL, "statement timeout of each of the report's queries" },
-    { "max_rows", UB_T_INT, 0, "10000", NULL, "row cap of each query (more rows fail the report)" },
+    { "statement_timeout", UB_T_DURATION, 0, "60s", NULL, "statement timeout of each of the report's queries" },
+    { "max_rows", UB_T_INT, 0, "10000", "1..10000000", "row cap of each query (more rows fail the report)" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -54,7 +54,7 @@ static int setup(ub_opctx *c, ub_report_opts *o)
     o->ds = ub_op_ds(c);
     o->render = op_render;
     o->ud = c;
-    o->timeout = ub_op_duration(c, "timeout");
+    o->timeout = ub_op_duration(c, "statement_timeout");
     o->max_rows = (long)ub_op_int(c, "max_rows");
     o->dsn = conn ? ub_op_conn_named(c, conn, "dsn") : NULL;
     return o->dsn ? 0 : ub_op_fail(c, "report '%s': connection '%s' has no dsn", id, conn);

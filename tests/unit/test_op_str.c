@@ -46,9 +46,23 @@ static int in_child(ub_opctx *c, const char *key, char *msg, size_t n)
     return st;
 }
 
+/* No operator parameter shares its name with a task or scheduling key: the one value would
+ * set both (the report operator's statement timeout was once called `timeout`). */
+static void params_not_reserved(void)
+{
+    for (const ub_opdesc *const *op = ub_op_all(); *op; op++)
+        for (const ub_param *q = (*op)->params; q && q->name; q++) {
+            if (ub_spec_key_reserved(q->name))
+                fprintf(stderr, "operator %s: parameter '%s' is a task key\n", (*op)->name, q->name);
+            T_CHECK(!ub_spec_key_reserved(q->name));
+        }
+    T_CHECK(ub_spec_key_reserved("timeout") && ub_spec_key_reserved("after") && !ub_spec_key_reserved("sql"));
+}
+
 int main(void)
 {
     char dir[] = "/tmp/ubpipe-test-opstr.XXXXXX", path[600], state[600], msg[1024];
+    params_not_reserved();
     T_CHECK(mkdtemp(dir) != NULL);
     snprintf(path, sizeof path, "%s/p.yaml", dir);
     snprintf(state, sizeof state, "%s/state", dir);

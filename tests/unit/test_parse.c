@@ -111,5 +111,23 @@ int main(void)
     big[398] = 'd';
     big[399] = '\0';
     T_INTEQ(ub_duration_parse(big, &s, &err), -1);     /* 1e397 days is no duration */
+    /* ub_parse_range: an operator parameter's "MIN..MAX" */
+    {
+        long long lo = 7, hi = 8;
+        T_INTEQ(ub_parse_range(NULL, &lo, &hi), 0);
+        T_INTEQ(lo, 7);
+        T_INTEQ(hi, 8);
+        T_INTEQ(ub_parse_range("1..65536", &lo, &hi), 0);
+        T_INTEQ(lo, 1);
+        T_INTEQ(hi, 65536);
+        T_INTEQ(ub_parse_range("-5..-1", &lo, &hi), 0);
+        T_INTEQ(lo, -5);
+        T_INTEQ(hi, -1);
+        T_INTEQ(ub_parse_range("5..1", &lo, &hi), -1);     /* empty range */
+        T_INTEQ(ub_parse_range("1-5", &lo, &hi), -1);
+        T_INTEQ(ub_parse_range("..5", &lo, &hi), -1);
+        T_INTEQ(ub_parse_range("1..", &lo, &hi), -1);
+        T_INTEQ(lo, -5);                                    /* left alone on error */
+    }
     return t_done("test_parse");
 }
