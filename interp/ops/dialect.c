@@ -438,6 +438,7 @@ static int pg_partition_follow(ub_opctx *c, const ub_dialect *d, const ub_partit
     }
     if (ub_pg_exec(c, db, post) || ub_pg_exec(c, db, "COMMIT"))
         goto out;
+    ub_pg_report_columns(c, db, &p->table, 1);
     ub_op_log(c, "partition %s = %s of %s: %llu rows, %llu bytes loaded while the extract ran", p->column,
               p->value, p->table, (unsigned long long)rows, (unsigned long long)bytes);
     rc = 1;
