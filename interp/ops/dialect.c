@@ -123,8 +123,7 @@ static int pg_setup(ub_opctx *c, PGconn *db, const char *setup)
 {
     if (ub_pg_exec(c, db, "BEGIN") || ub_pg_exec(c, db, "SELECT pg_advisory_xact_lock(" UB_SETUP_LOCK_KEY ")") ||
         ub_pg_exec(c, db, setup) || ub_pg_exec(c, db, "COMMIT")) {
-        PQclear(PQexec(db, "ROLLBACK"));
-        return -1;
+        return -1;                    /* the caller drops the connection: the transaction rolls back */
     }
     return 0;
 }
@@ -393,10 +392,10 @@ static int pg_partition_follow(ub_opctx *c, const ub_dialect *d, const ub_partit
         goto out;
     }
     ub_buf_adds(&stmt, " FROM STDIN (FORMAT csv, HEADER true, FREEZE true)");
-    PGresult *res = PQexec(db, ub_buf_str(&stmt));
+    char msg[1024];
+    PGresult *res = ub_pg_start(c, db, ub_buf_str(&stmt), msg, sizeof msg);   /* bounded, cancellable */
     if (PQresultStatus(res) != PGRES_COPY_IN) {
-        char msg[1024];
-        ub_op_fail(c, "%s", ub_pg_errmsg(db, res, msg, sizeof msg));
+        ub_op_fail(c, "%s", res ? ub_pg_errmsg(db, res, msg, sizeof msg) : msg);
         PQclear(res);
         goto out;
     }
@@ -500,10 +499,10 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
             goto out;
         }
         ub_buf_adds(&stmt, " FROM STDIN (FORMAT csv, HEADER true, FREEZE true)");
-        PGresult *res = PQexec(db, ub_buf_str(&stmt));
+        char msg[1024];
+        PGresult *res = ub_pg_start(c, db, ub_buf_str(&stmt), msg, sizeof msg);   /* bounded, cancellable */
         if (PQresultStatus(res) != PGRES_COPY_IN) {
-            char msg[1024];
-            ub_op_fail(c, "%s", ub_pg_errmsg(db, res, msg, sizeof msg));
+            ub_op_fail(c, "%s", res ? ub_pg_errmsg(db, res, msg, sizeof msg) : msg);
             PQclear(res);
             goto out;
         }
