@@ -122,7 +122,7 @@ void ub_dialect_setup_plan(ub_opctx *c, const ub_dialect *d, const char *conn, c
 static int pg_setup(ub_opctx *c, PGconn *db, const char *setup)
 {
     if (ub_pg_exec(c, db, "BEGIN") || ub_pg_exec(c, db, "SELECT pg_advisory_xact_lock(" UB_SETUP_LOCK_KEY ")") ||
-        ub_pg_exec(c, db, setup) || ub_pg_exec(c, db, "COMMIT")) {
+        ub_pg_exec_file(c, db, setup, "setup", "setup failed: ") || ub_pg_exec(c, db, "COMMIT")) {
         PQclear(PQexec(db, "ROLLBACK"));
         return -1;
     }
@@ -155,7 +155,7 @@ static int file_setup(ub_opctx *c, PGconn *db, const char *setup)
             goto out;
         }
     }
-    rc = ub_pg_exec(c, db, setup);
+    rc = ub_pg_exec_file(c, db, setup, "setup", "setup failed: ");
 out:
     if (fd >= 0)
         close(fd);                       /* releases the lock */
