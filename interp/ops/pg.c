@@ -1,6 +1,7 @@
 /* pg.c — libpq connection, statements, COPY IN and cancellation. */
 #include "ops/pg.h"
 #include "ops/dialect.h"
+#include "ops/sqlstmt.h"
 #include "base/buf.h"
 #include "base/date.h"
 #include <errno.h>
@@ -171,7 +172,7 @@ fail:
     return NULL;
 }
 
-static int exec_msg(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t cap, size_t *pos);
+static int exec_msg(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t cap, size_t *pos, int *whole);
 
 PGconn *ub_pg_connect(ub_opctx *c, const char *param)
 {
@@ -193,7 +194,7 @@ PGconn *ub_pg_connect(ub_opctx *c, const char *param)
     PQsetNoticeProcessor(db, on_notice, c);
     /* sent and waited for like any statement: a server that took the login and then says
      * nothing must not hold the try past its timeout */
-    if (exec_msg(c, db, d->session_sql, msg, sizeof msg, NULL)) {
+    if (exec_msg(c, db, d->session_sql, msg, sizeof msg, NULL, NULL)) {
         ub_op_fail(c, "cannot set up session on '%s': %s", name, msg);
         PQfinish(db);
         return NULL;
@@ -273,11 +274,15 @@ int ub_pg_wait(ub_opctx *c, PGconn *db, char *why, size_t cap)
 
 /* Runs sql (one or more statements, sent as one text: the server's positions count from
  * its start) and waits for all its results; -1 with the first error in why and, when pos
- * is not NULL, its position in *pos (0: none). */
-static int exec_msg(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t cap, size_t *pos)
+ * is not NULL, its position in *pos (0: none).  When the server gave none, *pos is where the
+ * failing statement starts (each statement before it gave one result) and *whole is set. */
+static int exec_msg(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t cap, size_t *pos, int *whole)
 {
+    size_t nres = 0;
     if (pos)
         *pos = 0;
+    if (whole)
+        *whole = 0;
     if (!PQsendQuery(db, sql)) {
         ub_pg_errmsg(db, NULL, why, cap);
         return -1;
@@ -292,11 +297,12 @@ static int exec_msg(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t 
         ExecStatusType st = PQresultStatus(r);
         if (rc == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
             ub_pg_errmsg(db, r, why, cap);
-            if (pos)
-                *pos = err_position(r, sql);
+            if (pos && !(*pos = err_position(r, sql)) && whole)
+                *whole = (*pos = ub_sqlstmt_start(sql, nres + 1)) != 0;
             rc = -1;
         }
         PQclear(r);
+        nres++;
         if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
             return -1;                  /* not a statement for this function: the caller drops db */
     }
@@ -306,7 +312,7 @@ static int exec_msg(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t 
 int ub_pg_exec(ub_opctx *c, PGconn *db, const char *sql)
 {
     char msg[2048];
-    if (exec_msg(c, db, sql, msg, sizeof msg, NULL))
+    if (exec_msg(c, db, sql, msg, sizeof msg, NULL, NULL))
         return ub_op_fail(c, "%s", msg);
     return 0;
 }
@@ -315,10 +321,12 @@ int ub_pg_exec_file(ub_opctx *c, PGconn *db, const char *sql, const char *key, c
 {
     char msg[2048], where[1200];
     size_t pos;
-    if (!exec_msg(c, db, sql, msg, sizeof msg, &pos))
+    int whole;
+    if (!exec_msg(c, db, sql, msg, sizeof msg, &pos, &whole))
         return 0;
-    if (ub_op_file_where(c, key, pos, where, sizeof where) == 0 ||
-        (pos && ub_op_file_where(c, key, 0, where, sizeof where) == 0))
+    if (ub_op_file_where(c, key, pos, where, sizeof where) == 0)
+        return ub_op_fail(c, "%s: %s%s%s", where, what, msg, whole ? " (in the statement that starts there)" : "");
+    if (pos && ub_op_file_where(c, key, 0, where, sizeof where) == 0)
         return ub_op_fail(c, "%s: %s%s", where, what, msg);
     return ub_op_fail(c, "%s%s", what, msg);
 }

@@ -12,8 +12,8 @@ PGconn *ub_pg_connect(ub_opctx *c, const char *param);
 /* Runs sql (one or more statements); -1 and a task error on failure. */
 int     ub_pg_exec(ub_opctx *c, PGconn *db, const char *sql);
 /* As ub_pg_exec for the text ub_op_file_rendered(c, key) returned: an error says where in
- * the file, "FILE:LINE:COL: " + what + the server's message (FILE alone when the server gave
- * no position). */
+ * the file, "FILE:LINE:COL: " + what + the server's message; when the server gave no position,
+ * the start of the failing statement (" (in the statement that starts there)"). */
 int     ub_pg_exec_file(ub_opctx *c, PGconn *db, const char *sql, const char *key, const char *what);
 /* Formats a libpq error (primary message, detail, hint, context) into one line:
  * "primary; detail: ...; hint: ...; context: ...". */

@@ -56,8 +56,8 @@ const ub_opdesc ub_op_sql = {
            "effect or none does. The optional setup file (idempotent DDL such as CREATE ... IF NOT EXISTS) runs "
            "first and commits on its own, one setup at a time across tasks (see \"Setup files and sessions\" in ubpipe-pipeline(5)). "
            "The file is sent as one text; a server error names the file, line and column it points at "
-           "(FILE:LINE:COL: message; in the output of a {{ }} block, the block), the file alone when the server "
-           "gives no position, and says \"setup failed\" for the setup file.",
+           "(FILE:LINE:COL: message; in the output of a {{ }} block, the block), or where the failing statement "
+           "starts when the server gives no position, and says \"setup failed\" for the setup file.",
     .params = params,
     .plan = plan,
     .run = run,
