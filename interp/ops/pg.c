@@ -317,6 +317,13 @@ int ub_pg_exec(ub_opctx *c, PGconn *db, const char *sql)
     return 0;
 }
 
+int ub_pg_where(ub_opctx *c, const PGresult *res, const char *sent, size_t skip, const char *key, char *buf,
+                size_t cap)
+{
+    size_t pos = res ? err_position(res, sent) : 0;
+    return pos > skip ? ub_op_file_where(c, key, pos - skip, buf, cap) : -1;
+}
+
 int ub_pg_exec_file(ub_opctx *c, PGconn *db, const char *sql, const char *key, const char *what)
 {
     char msg[2048], where[1200];
