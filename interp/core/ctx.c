@@ -578,7 +578,8 @@ const char *ub_op_file_rendered(ub_opctx *c, const char *key)
                     col++;                   /* columns count characters, as libyaml's do */
                 }
             }
-            if (map && (piece ? open != NULL : stop > p) && ub_srcmap_add(map, out.len + (piece ? (size_t)(stop - p) : 0), line, col, !piece))
+            size_t land = out.len + (piece ? (size_t)(stop - p) : 0);    /* where the piece lands in out */
+            if (map && (piece ? open != NULL : stop > p) && ub_srcmap_add(map, land, line, col, !piece))
                 map = NULL;
         }
         if (!open) {
