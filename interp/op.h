@@ -157,6 +157,19 @@ int  ub_op_sleep(ub_opctx *c, double secs);
 /* Path of the running ubpipe binary (for helper processes). */
 const char *ub_op_self_exe(const ub_opctx *c);
 
+/* ---- lineage (core/lineage.h) ---------------------------------------------- */
+/* 1 when an OpenLineage transport is configured: only then is it worth a
+ * query to learn the columns of a table. */
+int  ub_op_lineage_wanted(const ub_opctx *c);
+/* The columns of a dataset the try read or wrote, for the schema facet of
+ * its OpenLineage events: kind "table" (name: the table as the task names
+ * it, on the connection of its conn parameter), "file" (the path as the
+ * parameter renders it) or "lake" (the lake key or prefix of the
+ * parameter); types may be NULL, or hold NULLs (a CSV header has none).
+ * Does nothing unless ub_op_lineage_wanted. */
+void ub_op_dataset_schema(ub_opctx *c, const char *kind, const char *name, size_t n, const char *const *names,
+                          const char *const *types);
+
 /* ---- registry (interp/ops/registry.c) ------------------------------------- */
 const ub_opdesc *ub_op_find(const char *name);
 const ub_opdesc *const *ub_op_all(void);   /* NULL-terminated */

@@ -45,6 +45,8 @@ struct ub_cli {
     const char *self_exe; /* this binary, for the background runners */
     const char *ds, *profile, *format, *only, *from, *to, *log_format;
     int rerun, downstream, quiet, try_no, jobs, max_active_runs;
+    const char *rerun_tasks; /* --rerun=T1,T2 (or the word after a bare --rerun, see take_rerun_word) */
+    const char *rerun_word;  /* the word right after a bare --rerun, if any: a task list or the spec file */
     ub_kv params[64];
     size_t nparams;
     char **args; /* after the verb and the options; args[0] is the spec file */

@@ -69,6 +69,8 @@ static const char options_text[] =
     "  -p, --param K=V   override a param of the spec (repeatable)\n"
     "  --format FMT      plan/status: text|json; graph: dot|mermaid|svg\n"
     "  --rerun           run: run every task, even those already successful\n"
+    "  --rerun=T1,T2     run: run these tasks and their downstream, even if up to date\n"
+    "                    (also --rerun T1 FILE: the word after --rerun, when run has two)\n"
     "  --only T1,T2      run: only these tasks (their upstream is taken as done)\n"
     "  --downstream      run: with --only, also every task downstream of them\n"
     "  -j, --jobs N      run: tasks running at once (default: the number of cores)\n"
@@ -127,8 +129,8 @@ void ub_cli_engine_opts(const ub_cli *c, ub_engine_opts *eo)
 
 void ub_cli_run_opts(const ub_cli *c, ub_run_opts *ro)
 {
-    *ro = (ub_run_opts){ .rerun = c->rerun, .only = c->only, .downstream = c->downstream, .quiet = c->quiet,
-                         .jobs = c->jobs,
+    *ro = (ub_run_opts){ .rerun = c->rerun, .rerun_tasks = c->rerun_tasks, .only = c->only,
+                         .downstream = c->downstream, .quiet = c->quiet, .jobs = c->jobs,
                          /* the flag, else the spec's max_active_runs */
                          .max_active_runs = c->max_active_runs ? c->max_active_runs
                                             : c->spec ? c->spec->max_active_runs : 0,
@@ -145,7 +147,7 @@ static int parse(ub_cli *c, int argc, char **argv)
     static const struct option opts[] = {
         { "ds", required_argument, NULL, 'd' },      { "profile", required_argument, NULL, 'P' },
         { "param", required_argument, NULL, 'p' },   { "format", required_argument, NULL, 'f' },
-        { "rerun", no_argument, NULL, 'r' },         { "only", required_argument, NULL, 'o' },
+        { "rerun", optional_argument, NULL, 'r' },   { "only", required_argument, NULL, 'o' },
         { "downstream", no_argument, NULL, 'D' },    { "try", required_argument, NULL, 't' },
         { "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
         { "jobs", required_argument, NULL, 'j' },    { "from", required_argument, NULL, 'F' },
@@ -161,7 +163,18 @@ static int parse(ub_cli *c, int argc, char **argv)
         case 'd': c->ds = optarg; break;
         case 'P': c->profile = optarg; break;
         case 'f': c->format = optarg; break;
-        case 'r': c->rerun = 1; break;
+        case 'r':
+            if (optarg) {
+                if (!*optarg)
+                    return ub_cli_usage_error("--rerun= wants task ids (--rerun=T1,T2), or use --rerun alone");
+                c->rerun_tasks = optarg;
+            } else {
+                c->rerun = 1;
+                /* getopt has not moved the words yet: this is the one typed after --rerun */
+                if (optind < argc && argv[optind][0] != '-')
+                    c->rerun_word = argv[optind];
+            }
+            break;
         case 'o': c->only = optarg; break;
         case 'D': c->downstream = 1; break;
         case 'q': c->quiet = 1; break;
@@ -236,10 +249,36 @@ static void join(char *buf, size_t cap, const char *const *words, size_t n, cons
     }
 }
 
+/* `--rerun T FILE` (or `FILE --rerun T`): with one positional word too
+ * many for the verb, the word typed right after a bare --rerun is its task
+ * list, not a file; with the right count it is the file (`--rerun FILE`).
+ * The list is checked against the spec's task ids when the run starts. */
+static void take_rerun_word(ub_cli *c)
+{
+    if (!c->rerun_word || c->rerun_tasks || (c->verb->flags & UB_VERB_MANY) || c->nargs != c->verb->nargs + 1)
+        return;
+    for (int i = 0; i < c->nargs; i++)
+        if (c->args[i] == c->rerun_word) {
+            for (int k = i; k + 1 < c->nargs; k++)
+                c->args[k] = c->args[k + 1];
+            c->nargs--;
+            c->rerun_tasks = c->rerun_word;
+            c->rerun = 0;
+            return;
+        }
+}
+
 /* The checks every spec verb shares, before anything is loaded. */
-static int check_options(const ub_cli *c)
+static int check_options(ub_cli *c)
 {
     const ub_verb *v = c->verb;
+    take_rerun_word(c);
+    if (c->rerun_tasks && c->rerun)
+        return ub_cli_usage_error("--rerun and --rerun=%s: give one (--rerun alone forces every task)",
+                                  c->rerun_tasks);
+    if (c->rerun_tasks && c->only)
+        return ub_cli_usage_error("--rerun=%s and --only: give one (--only T --rerun runs T and its downstream, "
+                                  "nothing else)", c->rerun_tasks);
     if (c->nargs < 1)
         return ub_cli_usage_error("'%s' needs a pipeline file", v->name);
     if (c->format) {

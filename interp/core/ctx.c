@@ -5,6 +5,7 @@
 #include "io/fsutil.h"
 #include "io/stream.h"
 #include <errno.h>
+#include <jansson.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdlib.h>
@@ -33,6 +34,8 @@ struct ub_opctx {
     void      *progress_ud;
     ub_kv     *in;             /* ub_op_input_file: param -> sha256 */
     size_t     nin;
+    int        lineage;        /* an OpenLineage transport is configured */
+    json_t    *schemas;        /* ub_op_dataset_schema: "kind:name" -> fields */
     ub_srcmap *maps;           /* ub_op_file_rendered: where the rendered bytes came from */
 };
 
@@ -55,6 +58,7 @@ void ub_ctx_free(ub_opctx *c)
     ub_free(c->eff);
     ub_free(c->out);
     ub_free(c->in);
+    json_decref(c->schemas);
     ub_buf_free(&c->err);
     ub_arena_free(&c->arena);
     ub_free(c);
@@ -207,6 +211,45 @@ void ub_op_input_file(ub_opctx *c, const char *param, const char *path, const ch
         c->nin++;
         ub_op_log(c, "read %s (%s): sha256 %s", param, path, sha256hex);
     }
+}
+
+void ub_ctx_set_lineage(ub_opctx *c, int on) { c->lineage = on; }
+
+int ub_op_lineage_wanted(const ub_opctx *c) { return c->lineage; }
+
+void ub_op_dataset_schema(ub_opctx *c, const char *kind, const char *name, size_t n, const char *const *names,
+                          const char *const *types)
+{
+    ub_buf key = UB_BUF_INIT;
+    json_t *fields = json_array();
+    if (!c->lineage || !fields || !n)
+        goto out;
+    if (!c->schemas && !(c->schemas = json_object()))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        json_t *f = json_pack("{s:s, s:I}", "name", names[i] ? names[i] : "", "ordinal_position", (json_int_t)(i + 1));
+        if (f && types && types[i])
+            json_object_set_new(f, "type", json_string(types[i]));
+        if (!f || json_array_append_new(fields, f))
+            goto out;
+    }
+    ub_buf_addf(&key, "%s:%s", kind, name);
+    if (!key.err)
+        json_object_set(c->schemas, ub_buf_str(&key), fields);
+out:
+    json_decref(fields);
+    ub_buf_free(&key);
+}
+
+const json_t *ub_ctx_dataset_schema(const ub_opctx *c, const char *kind, const char *name)
+{
+    if (!c->schemas || !name)
+        return NULL;
+    ub_buf key = UB_BUF_INIT;
+    ub_buf_addf(&key, "%s:%s", kind, name);
+    const json_t *f = key.err ? NULL : json_object_get(c->schemas, ub_buf_str(&key));
+    ub_buf_free(&key);
+    return f;
 }
 
 void ub_ctx_progress_get(const ub_opctx *c, uint64_t *rows, uint64_t *bytes)

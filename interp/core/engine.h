@@ -90,6 +90,13 @@ size_t    ub_ctx_outputs(const ub_opctx *c, const ub_kv **out);
 void      ub_ctx_progress_get(const ub_opctx *c, uint64_t *rows, uint64_t *bytes);
 /* Content hashes the try reported (ub_op_input_file): names[i] -> sha256[i]. */
 size_t    ub_ctx_inputs(const ub_opctx *c, const ub_kv **out);
+/* Lineage wants the columns of datasets (ub_op_lineage_wanted): set when
+ * an OpenLineage transport is configured. */
+void      ub_ctx_set_lineage(ub_opctx *c, int on);
+/* The fields of the SchemaDatasetFacet of dataset kind:name as the try
+ * reported them (ub_op_dataset_schema): a borrowed JSON array, or NULL. */
+struct json_t;
+const struct json_t *ub_ctx_dataset_schema(const ub_opctx *c, const char *kind, const char *name);
 /* Deadline (epoch seconds, 0 = none) after which ub_op_cancelled is true. */
 void      ub_ctx_set_deadline(ub_opctx *c, double deadline);
 /* Publishes given outputs of task id (from the journal, for skipped tasks). */

@@ -8,6 +8,8 @@
  * then per task it runs a line without "state" (older readers skip them):
  * {"ts":…, "task":…, "decision":"run", "reason":…}; a task it skips is up to
  * date and gets no line, and an up-to-date ds writes nothing.
+ * Now and then a {"checkpoint":{…}} line holds the whole view folded so far
+ * (journal.c), and a reader starts from the last one.
  * A torn last line (crash mid-write) is ignored on reading and cut off when the
  * journal is next opened for append, so a crash at any moment leaves a journal
  * that reads back.
@@ -38,7 +40,13 @@ typedef struct ub_journal {
     size_t    n;
     ub_kv    *params;     /* the -p overrides of the last run that ran tasks (owned), secrets masked */
     size_t    nparams;
+    size_t    since_checkpoint;  /* bytes folded after the last checkpoint line (journal.c) */
 } ub_journal;
+
+/* A checkpoint line (the whole folded view) is appended before the first
+ * record of a process once this many bytes were folded since the last one,
+ * so that reading a journal costs at most about this much parsing. */
+#define UB_JOURNAL_CHECKPOINT (64u * 1024)
 
 /* Reads the journal of pipeline/ds (missing = empty).  0 or -1. */
 int  ub_journal_open(ub_journal *j, const char *state_dir, const char *pipeline, const char *ds, int for_append,
@@ -53,6 +61,11 @@ int  ub_journal_record(ub_journal *j, const char *task, const char *state, int t
 /* The same, with the fingerprint components (JSON text, or NULL) of a success. */
 int  ub_journal_record_fp(ub_journal *j, const char *task, const char *state, int try_no, const char *error,
                           const ub_kv *outputs, size_t nout, const char *fp, ub_err *err);
+/* The first record of a try that starts over (--rerun, a changed input):
+ * it carries "fresh": true and voids the outputs earlier runs recorded for
+ * the task, so a run resumed after a crash re-attaches only to what this
+ * run's tries left (EMR steps it submitted), never to an older run's. */
+int  ub_journal_record_fresh(ub_journal *j, const char *task, const char *state, int try_no, ub_err *err);
 /* Appends a run's decision for a task ("run" or "skip") and its reason. */
 int  ub_journal_decision(ub_journal *j, const char *task, const char *decision, const char *reason, ub_err *err);
 /* Appends the start of a run that runs tasks, with its -p overrides. */

@@ -4,8 +4,8 @@
 #include "core/lineage.h"
 #include "base/date.h"
 #include "base/jtext.h"
+#include "io/sqlnames.h"
 #include "io/stream.h"
-#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -151,7 +151,9 @@ static int pg_namespace(const ub_conn *cn, ub_buf *ns, ub_buf *db)
     return 0;
 }
 
-static void add_dataset(json_t *arr, const char *ns, const char *name)
+/* A dataset, once, with the schema facet of its columns when the try
+ * reported them (fields: a borrowed array, or NULL). */
+static void add_dataset(json_t *arr, const char *ns, const char *name, const json_t *fields)
 {
     size_t i;
     json_t *d;
@@ -159,7 +161,13 @@ static void add_dataset(json_t *arr, const char *ns, const char *name)
         if (strcmp(json_string_value(json_object_get(d, "namespace")), ns) == 0 &&
             strcmp(json_string_value(json_object_get(d, "name")), name) == 0)
             return;
-    json_array_append_new(arr, json_pack("{s:o, s:o}", "namespace", ub_jtext(ns), "name", ub_jtext(name)));
+    d = json_pack("{s:o, s:o}", "namespace", ub_jtext(ns), "name", ub_jtext(name));
+    if (d && fields) {
+        json_t *f = base_facet(FACET("SchemaDatasetFacet", "1-2-0"));
+        json_object_set_new(f, "fields", json_deep_copy(fields));
+        json_object_set_new(d, "facets", json_pack("{s:o}", "schema", f));
+    }
+    json_array_append_new(arr, d);
 }
 
 /* A table of the connection of parameter param. */
@@ -170,7 +178,7 @@ static void add_table(json_t *arr, ub_engine *e, ub_opctx *c, const char *param,
     if (cn && pg_namespace(cn, &ns, &name) == 0) {
         ub_buf_addc(&name, '.');
         ub_buf_adds(&name, table);
-        add_dataset(arr, ub_buf_str(&ns), ub_buf_str(&name));
+        add_dataset(arr, ub_buf_str(&ns), ub_buf_str(&name), ub_ctx_dataset_schema(c, "table", table));
     }
     ub_buf_free(&ns);
     ub_buf_free(&name);
@@ -199,83 +207,40 @@ static void add_lake(json_t *arr, ub_engine *e, ub_opctx *c, const char *key)
             ub_buf_addf(&name, "%s/", e->spec->dir);
         ub_buf_addf(&name, "%s/%s", dir, key);
     }
-    add_dataset(arr, ub_buf_str(&ns), ub_buf_str(&name));
+    add_dataset(arr, ub_buf_str(&ns), ub_buf_str(&name), ub_ctx_dataset_schema(c, "lake", key));
     ub_buf_free(&ns);
     ub_buf_free(&name);
 }
 
-/* Tables a SQL text reads (FROM, JOIN) and writes (INSERT INTO, UPDATE,
- * DELETE FROM, CREATE TABLE, COPY): qualified names SCHEMA.TABLE only. */
+/* Tables a SQL text reads and writes (io/sqlnames.h); a table it both
+ * reads and writes is an output only. */
+static int sql_name(void *ud, const char *name, int written)
+{
+    json_t **rw = ud;
+    add_dataset(rw[written ? 1 : 0], "-", name, NULL);
+    return 0;
+}
+
 static void sql_tables(const char *sql, ub_engine *e, ub_opctx *c, const char *param, json_t *in, json_t *out)
 {
-    char prev[2][256] = { "", "" };
-    const char *p = sql;
-    json_t *written = json_array(), *read = json_array();
-    while (p && *p) {
-        if (p[0] == '-' && p[1] == '-') {
-            p = strchr(p, '\n');
-            continue;
-        }
-        if (p[0] == '/' && p[1] == '*') {
-            const char *z = strstr(p + 2, "*/");
-            p = z ? z + 2 : NULL;
-            continue;
-        }
-        if (*p == '\'') {
-            p++;
-            while (*p && !(*p == '\'' && p[1] != '\''))
-                p += *p == '\'' ? 2 : 1;
-            p += *p ? 1 : 0;
-            continue;
-        }
-        if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '"')) {
-            if (*p == '(' || *p == ',' || *p == ';') {
-                prev[0][0] = prev[1][0] = '\0';
-            }
-            p++;
-            continue;
-        }
-        char tok[256];
-        size_t l = 0;
-        while ((isalnum((unsigned char)p[l]) || p[l] == '_' || p[l] == '.' || p[l] == '"') && l < sizeof tok - 1) {
-            tok[l] = p[l];
-            l++;
-        }
-        tok[l] = '\0';
-        p += l;
-        while (isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '"')
-            p++;
-        const char *a = prev[1], *b = prev[0];      /* b: the token before this one */
-        int qualified = strchr(tok, '.') != NULL && tok[0] != '.';
-        if (qualified) {
-            int w = strcasecmp(b, "into") == 0 || strcasecmp(b, "update") == 0 || strcasecmp(b, "table") == 0 ||
-                    (strcasecmp(b, "exists") == 0) || (strcasecmp(b, "from") == 0 && strcasecmp(a, "delete") == 0) ||
-                    strcasecmp(b, "copy") == 0;
-            int r = !w && (strcasecmp(b, "from") == 0 || strcasecmp(b, "join") == 0);
-            if (w)
-                add_dataset(written, "-", tok);
-            else if (r)
-                add_dataset(read, "-", tok);
-        }
-        memcpy(prev[1], prev[0], sizeof prev[1]);
-        memcpy(prev[0], tok, l + 1);
-    }
+    json_t *rw[2] = { json_array(), json_array() };     /* read, written */
+    ub_sqlnames_scan(sql, sql_name, rw);
     size_t i;
     json_t *d;
-    json_array_foreach(read, i, d) {
+    json_array_foreach(rw[0], i, d) {
         const char *name = json_string_value(json_object_get(d, "name"));
         size_t k;
         json_t *x;
         int is_out = 0;
-        json_array_foreach(written, k, x)
+        json_array_foreach(rw[1], k, x)
             is_out |= strcmp(json_string_value(json_object_get(x, "name")), name) == 0;
         if (!is_out)
             add_table(in, e, c, param, name);
     }
-    json_array_foreach(written, i, d)
+    json_array_foreach(rw[1], i, d)
         add_table(out, e, c, param, json_string_value(json_object_get(d, "name")));
-    json_decref(written);
-    json_decref(read);
+    json_decref(rw[0]);
+    json_decref(rw[1]);
 }
 
 /* What task t reads and writes, from its operator and parameters. */
@@ -291,10 +256,10 @@ static void datasets(ub_engine *e, ub_task *t, ub_opctx *c, json_t *in, json_t *
             sql_tables(sql, e, c, "conn", in, out);
         }
         if (strcmp(op, "pg.extract") == 0 && ub_op_str(c, "to"))
-            add_dataset(out, "file", ub_op_str(c, "to"));
+            add_dataset(out, "file", ub_op_str(c, "to"), ub_ctx_dataset_schema(c, "file", ub_op_str(c, "to")));
     } else if (strcmp(op, "lake.put") == 0) {
         if (ub_op_str(c, "src"))
-            add_dataset(in, "file", ub_op_str(c, "src"));
+            add_dataset(in, "file", ub_op_str(c, "src"), ub_ctx_dataset_schema(c, "file", ub_op_str(c, "src")));
         add_lake(out, e, c, ub_op_str(c, "dst"));
     } else if (strcmp(op, "lake.copy") == 0) {
         add_lake(in, e, c, ub_op_str(c, "src"));

@@ -73,6 +73,7 @@ typedef struct runner {
     runinfo             *runs;
     size_t               nruns;
     char                *sel;          /* tasks selected by --only */
+    char                *forced;       /* tasks --rerun=T names */
     worker              *w;
     size_t               nw;
     int                  tty, color;
@@ -100,15 +101,23 @@ static void human_bytes(uint64_t b, char *out, size_t cap)
 
 static int task_selected(const runner *R, size_t i) { return R->sel[i]; }
 
-/* Marks the tasks selected by --only (and --downstream). */
-static int select_tasks(ub_spec *s, const ub_run_opts *o, char *sel, ub_diag *diag)
+/* Marks in sel the tasks of a comma-separated list (of option flag); an id
+ * that is not a task of s is an error naming the closest one. */
+static int task_list(ub_spec *s, const char *flag, const char *list, char *sel, ub_diag *diag)
 {
-    if (!o->only) {
-        memset(sel, 1, s->ntasks);
-        return 0;
+    const char **ids = ub_calloc(s->ntasks + 1, sizeof *ids);
+    const char *p = list;
+    int rc = -1;
+    if (!ids) {
+        ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "out of memory");
+        return -1;
     }
-    memset(sel, 0, s->ntasks);
-    const char *p = o->only;
+    for (size_t i = 0; i < s->ntasks; i++)
+        ids[i] = s->tasks[i].id;
+    if (!*p) {
+        ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "%s: no task named (a comma-separated list of task ids)", flag);
+        goto out;
+    }
     while (*p) {
         size_t l = strcspn(p, ",");
         size_t i;
@@ -116,20 +125,52 @@ static int select_tasks(ub_spec *s, const ub_run_opts *o, char *sel, ub_diag *di
             if (strlen(s->tasks[i].id) == l && strncmp(s->tasks[i].id, p, l) == 0)
                 break;
         if (i == s->ntasks) {
-            ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "--only: '%.*s' is not a task of '%s'", (int)l, p,
-                          s->pipeline);
-            return -1;
+            char word[256];
+            snprintf(word, sizeof word, "%.*s", (int)l, p);
+            const char *sug = ub_suggest(word, ids);
+            ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "%s: '%s' is not a task of '%s'%s%s%s", flag, word,
+                          s->pipeline, sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
+            goto out;
         }
         sel[i] = 1;
         p += l + (p[l] == ',');
     }
+    rc = 0;
+out:
+    ub_free(ids);
+    return rc;
+}
+
+/* Adds to sel every task downstream of a task in it. */
+static void add_downstream(const ub_spec *s, char *sel)
+{
+    for (size_t k = 0; k < s->ntasks; k++) {              /* order: upstream first */
+        const ub_task *t = &s->tasks[s->order[k]];
+        for (size_t j = 0; j < t->nafter; j++)
+            if (sel[t->after[j]])
+                sel[t->index] = 1;
+    }
+}
+
+/* Marks the tasks selected by --only (and --downstream), and in forced
+ * (may be NULL) the tasks --rerun=T1,T2 names (the fingerprints' decision
+ * runs their downstream). */
+static int select_tasks(ub_spec *s, const ub_run_opts *o, char *sel, char *forced, ub_diag *diag)
+{
+    if (forced) {
+        memset(forced, 0, s->ntasks);
+        if (o->rerun_tasks && task_list(s, "--rerun", o->rerun_tasks, forced, diag))
+            return -1;
+    }
+    if (!o->only) {
+        memset(sel, 1, s->ntasks);
+        return 0;
+    }
+    memset(sel, 0, s->ntasks);
+    if (task_list(s, "--only", o->only, sel, diag))
+        return -1;
     if (o->downstream || o->rerun)                     /* --only T --rerun: T and its downstream */
-        for (size_t k = 0; k < s->ntasks; k++) {          /* order: upstream first */
-            ub_task *t = &s->tasks[s->order[k]];
-            for (size_t j = 0; j < t->nafter; j++)
-                if (sel[t->after[j]])
-                    sel[t->index] = 1;
-        }
+        add_downstream(s, sel);
     return 0;
 }
 
@@ -368,6 +409,7 @@ static void child_main(runner *R, size_t r, size_t i, int try_no, int fd, const 
         ub_ctx_set_prev(c, prev->outputs, prev->nout);
     FILE *log = fopen(logpath, "w");
     ub_ctx_set_log(c, log);
+    ub_ctx_set_lineage(c, R->lineage != NULL);
     ub_ctx_set_progress_cb(c, child_progress, &io);
     ub_op_log(c, "try %d of %d, operator %s, pid %ld", try_no, t->retries + 1, t->op->name, (long)getpid());
     char lrun[37];
@@ -727,7 +769,12 @@ static void op_record(void *ud, size_t r, size_t i, const char *state, int try_n
     }
     /* the journal is a precondition: the first failed write stops the run
      * (tries are cancelled as on SIGTERM; nothing new starts) */
-    if (ub_journal_record_fp(&ri->j, t->id, state, try_no, error, kv, nkv, fpt, &err) && !R->jfail[0]) {
+    /* a try that starts over says so in its first record, so that a resume
+     * after a crash does not take an older run's outputs for its own */
+    int fresh = ri->fresh && ri->fresh[i] && strcmp(state, "queued") == 0;
+    int jrc = fresh ? ub_journal_record_fresh(&ri->j, t->id, state, try_no, &err)
+                    : ub_journal_record_fp(&ri->j, t->id, state, try_no, error, kv, nkv, fpt, &err);
+    if (jrc && !R->jfail[0]) {
         snprintf(R->jfail, sizeof R->jfail, "%s", err.msg);
         say(R, 1, "ubpipe: %s; stopping the run", err.msg);
         ub_cancel_requested = 1;
@@ -841,7 +888,7 @@ static int op_open(void *ud, size_t r, ub_sstate *init, int *tries, ub_err *err)
         goto out;
     }
     for (size_t i = 0; i < s->ntasks; i++)
-        force[i] = R->o->rerun || R->o->only;
+        force[i] = R->o->rerun || R->o->only || R->forced[i];
     if (!R->o->only && ub_fp_decide(ri->e, &ri->j, force, dec, &legacy)) {
         ub_err_oom(err);
         goto out;
@@ -1004,11 +1051,12 @@ int ub_run(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, c
     const char *term = getenv("TERM");
     R.tty = isatty(2) && !o->log_json;
     R.color = R.tty && !getenv("NO_COLOR") && !(term && strcmp(term, "dumb") == 0);
-    R.sel = ub_malloc(s->ntasks);
+    R.sel = ub_malloc(s->ntasks ? s->ntasks : 1);
+    R.forced = ub_malloc(s->ntasks ? s->ntasks : 1);
     R.lineage = ub_lineage_from_env();
     R.runs = ub_calloc(n, sizeof *R.runs);
     R.w = ub_calloc(R.nw, sizeof *R.w);
-    if (!R.sel || !R.runs || !R.w) {
+    if (!R.sel || !R.forced || !R.runs || !R.w) {
         ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "out of memory");
         goto out;
     }
@@ -1018,7 +1066,7 @@ int ub_run(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, c
         R.runs[k].ds = dates[k];
         R.runs[k].lockfd = -1;
     }
-    if (select_tasks(s, o, R.sel, diag))
+    if (select_tasks(s, o, R.sel, R.forced, diag))
         goto out;
     if (n > 1)
         say(&R, 0, "ubpipe: backfill %s from %s to %s (%zu dates%s)", s->pipeline, dates[0].s, dates[n - 1].s, n,
@@ -1064,6 +1112,7 @@ out:
     ub_free(R.w);
     ub_free(R.runs);
     ub_free(R.sel);
+    ub_free(R.forced);
     ub_lineage_free(R.lineage);
     return rc;
 }
@@ -1071,17 +1120,18 @@ out:
 int ub_run_plan_range(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, size_t n, const ub_run_opts *o,
                       int json, FILE *out, ub_diag *diag)
 {
-    char *sel = ub_malloc(s->ntasks ? s->ntasks : 1);
+    char *sel = ub_malloc(s->ntasks ? s->ntasks : 1), *forced = ub_malloc(s->ntasks ? s->ntasks : 1);
     char *cells = ub_calloc(n * (s->ntasks ? s->ntasks : 1), 1);     /* 1 run, 0 done */
     FILE *null = NULL;
     int rc = 2;
     size_t runs = 0, complete = 0;
-    if (!sel || !cells) {
+    if (!sel || !forced || !cells) {
         ub_diag_error(diag, (ub_loc){ NULL, 0, 0 }, "out of memory");
         goto out;
     }
-    if (select_tasks(s, o, sel, diag))
+    if (select_tasks(s, o, sel, forced, diag))
         goto out;
+    add_downstream(s, forced);
     null = json ? NULL : fopen("/dev/null", "w");
     for (size_t d = 0; d < n; d++) {
         ub_engine_opts eo2 = *eo;
@@ -1098,7 +1148,7 @@ int ub_run_plan_range(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, 
         for (size_t i = 0; jok && i < s->ntasks; i++) {
             const ub_jtask *jt = ub_journal_task(&j, s->tasks[i].id);
             int done = jt && jt->state && strcmp(jt->state, "success") == 0;
-            cells[d * s->ntasks + i] = sel[i] && (!done || o->rerun || o->only);
+            cells[d * s->ntasks + i] = sel[i] && (!done || o->rerun || o->only || forced[i]);
             pending += cells[d * s->ntasks + i];
         }
         if (jok)
@@ -1134,6 +1184,7 @@ out:
     if (null)
         fclose(null);
     ub_free(sel);
+    ub_free(forced);
     ub_free(cells);
     return rc;
 }

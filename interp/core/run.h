@@ -8,6 +8,7 @@
 
 typedef struct ub_run_opts {
     int rerun;                 /* run everything, even tasks already successful */
+    const char *rerun_tasks;   /* --rerun=T1,T2: force these (and so their downstream), or NULL */
     const char *only;          /* comma-separated task ids, or NULL */
     int downstream;            /* with only: add every task downstream of them */
     int quiet;                 /* no progress lines (failures are still shown) */

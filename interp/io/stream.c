@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,48 @@ ub_reader *ub_file_reader_open(const char *path, ub_err *err)
     while (fd < 0 && errno == EINTR);
     if (fd < 0) {
         ub_err_set(err, "could not open '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    ub_reader *r = ub_fd_reader(fd, path, 1, err);   /* the reader owns fd */
+    if (!r)
+        close(fd);
+    return r;
+}
+
+ub_reader *ub_file_reader_open_until(const char *path, int (*stop)(void *ud), void *ud, ub_err *err)
+{
+    int fd, fl;
+    struct stat st;
+    do
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO opens at once, writer or not */
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        ub_err_set(err, "could not open '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        /* Linux reports POLLIN once there are bytes and POLLHUP only once a writer
+         * came and went, never for a FIFO no writer has opened yet */
+        for (;;) {
+            struct pollfd pf = { fd, POLLIN, 0 };
+            int k = poll(&pf, 1, 200);
+            if (k > 0)
+                break;
+            if (k < 0 && errno != EINTR) {
+                ub_err_set(err, "waiting for '%s': %s", path, strerror(errno));
+                close(fd);
+                return NULL;
+            }
+            if (stop && stop(ud)) {
+                ub_err_set(err, "'%s': stopped while waiting for a writer on the FIFO", path);
+                close(fd);
+                return NULL;
+            }
+        }
+    }
+    if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {   /* reads block again */
+        ub_err_set(err, "'%s': %s", path, strerror(errno));
+        close(fd);
         return NULL;
     }
     ub_reader *r = ub_fd_reader(fd, path, 1, err);   /* the reader owns fd */

@@ -47,6 +47,10 @@ static inline void    ub_writer_abort(ub_writer *w) { if (w) w->abort(w); }
  * directory; abort unlinks the temporary file.  mkdirs creates missing
  * parent directories. */
 ub_reader *ub_file_reader_open(const char *path, ub_err *err);
+/* The same, for a path that may be a FIFO (a vendor file streamed in): where a plain open
+ * would block until a writer comes, this one waits in poll and asks stop(ud) every 200 ms;
+ * when it says stop, NULL with "stopped while waiting for a writer".  stop may be NULL. */
+ub_reader *ub_file_reader_open_until(const char *path, int (*stop)(void *ud), void *ud, ub_err *err);
 ub_writer *ub_file_writer_open(const char *path, int mkdirs, ub_err *err);
 /* Reader over an already open descriptor (not closed by the reader unless own_fd). */
 ub_reader *ub_fd_reader(int fd, const char *name, int own_fd, ub_err *err);

@@ -132,7 +132,7 @@ static const char *shown(const char *key, char *out, size_t cap)
     size_t o = 0;
     for (const unsigned char *p = (const unsigned char *)key; *p && o + 5 < cap; p++) {
         if (*p < 0x20 || *p == 0x7f)
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", *p);
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02X", *p);
         else
             out[o++] = (char)*p;
     }
@@ -165,7 +165,7 @@ int ub_lake_key_check(const char *key, ub_err *err)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)key[i];
         if (c < 0x20 || c == 0x7f)
-            return ub_err_set(err, "invalid lake key '%s': control character 0x%02x", show, c);
+            return ub_err_set(err, "invalid lake key '%s': control character 0x%02X", show, c);
         if (c == '\\')
             return ub_err_set(err, "invalid lake key '%s': backslash not allowed", show);
     }

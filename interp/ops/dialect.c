@@ -79,7 +79,7 @@ int ub_dialect_check_name(ub_opctx *c, const ub_dialect *d, const char *param, c
     /* first, so that no message below shows a control character to a terminal */
     for (size_t i = 0; name[i]; i++)
         if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-            return ub_op_param_error(c, param, "%s name holds a control character (byte %zu, 0x%02x)", what, i + 1,
+            return ub_op_param_error(c, param, "%s name holds a control character (byte %zu, 0x%02X)", what, i + 1,
                                      (unsigned)(unsigned char)name[i]);
     const char *p = name;
     for (;;) {
@@ -311,11 +311,26 @@ static int has_col(const ub_buf *tcols, const char *name, size_t n)
     return 0;
 }
 
+/* The header's names as the columns of lake dataset key (lineage). */
+static void report_header(ub_opctx *c, const char *key, const ub_csv_field *f, int n)
+{
+    char **names = ub_calloc((size_t)n, sizeof *names);
+    int k = 0;
+    while (names && k < n && (names[k] = ub_strndup(f[k].p, f[k].n)) != NULL)
+        k++;
+    if (names && k == n)
+        ub_op_dataset_schema(c, "lake", key, (size_t)n, (const char *const *)names, NULL);
+    for (int i = 0; names && i < k; i++)
+        ub_free(names[i]);
+    ub_free(names);
+}
+
 /* "(col, col, ...)" from the object's header line, each name quoted by the dialect; a name
  * the server would cut short (and so perhaps take for another column), or one that is not a
- * column of the table (tcols: its column names, each NUL-terminated), is a data error */
-static int header_cols(const ub_dialect *d, ub_lake *lake, const char *key, const char *table, const ub_buf *tcols,
-                       ub_buf *cols, ub_err *err)
+ * column of the table (tcols: its column names, each NUL-terminated), is a data error; with
+ * lineage_key, the header is reported as the columns of that lake dataset */
+static int header_cols(ub_opctx *c, const ub_dialect *d, ub_lake *lake, const char *key, const char *lineage_key,
+                       const char *table, const ub_buf *tcols, ub_buf *cols, ub_err *err)
 {
     ub_reader *r = open_object(lake, key, err);
     ub_csv *csv = NULL;
@@ -330,6 +345,8 @@ static int header_cols(const ub_dialect *d, ub_lake *lake, const char *key, cons
         goto out;
     }
     const ub_csv_field *f = ub_csv_fields(csv);
+    if (lineage_key)
+        report_header(c, lineage_key, f, n);
     ub_buf_addc(cols, '(');
     for (int i = 0; i < n; i++) {
         if (f[i].n > d->max_ident) {
@@ -455,7 +472,9 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
     for (size_t i = 0; i < keys.n; i++) {
         ub_buf_reset(&stmt);
         ub_buf_addf(&stmt, "%s ", ub_buf_str(&head));
-        if (header_cols(d, lake, keys.k[i], p->table, &tcols, &stmt, &err)) {
+        /* the first object's header stands for the location's columns */
+        if (header_cols(c, d, lake, keys.k[i], i == 0 && ub_op_lineage_wanted(c) ? p->location : NULL, p->table,
+                        &tcols, &stmt, &err)) {
             ub_op_fail(c, "%s", err.msg);
             goto out;
         }
@@ -483,6 +502,7 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
     }
     if (ub_pg_exec(c, db, ub_buf_str(&post)) || ub_pg_exec(c, db, "COMMIT"))
         goto out;
+    ub_pg_report_columns(c, db, &p->table, 1);
     ub_op_log(c, "partition %s = %s of %s: %zu object(s), %llu rows, %llu bytes loaded", p->column, p->value,
               p->table, keys.n, (unsigned long long)rows, (unsigned long long)bytes);
     rc = 0;
@@ -554,6 +574,7 @@ static int rs_partition_run(ub_opctx *c, const ub_partition *p)
     if ((p->setup && ub_dialect_setup_run(c, ub_dialect_of(c, p->conn_param), db, p->setup)) ||
         ub_pg_exec(c, db, ub_buf_str(&b)))
         goto out;
+    ub_pg_report_columns(c, db, &p->table, 1);       /* a Spectrum table is not in information_schema: none */
     rc = 0;
 out:
     PQfinish(db);

@@ -85,7 +85,7 @@ static size_t tee_scan(tee_reader *t, const unsigned char *p, size_t n)
             goto bad;
         continue;
 bad:
-        ub_err_set(&t->bad, "%s:%llu: invalid UTF-8 (byte 0x%02x; check: csv accepts UTF-8 text only)", t->path,
+        ub_err_set(&t->bad, "%s:%llu: invalid UTF-8 (byte 0x%02X; check: csv accepts UTF-8 text only)", t->path,
                    (unsigned long long)t->line, c);
         t->has_bad = 1;
         return i;
@@ -131,11 +131,17 @@ static void tee_close(ub_reader *r)
     ub_free(t);
 }
 
+/* the src of a put may be a FIFO: its open waits for a writer only while the try is not cancelled */
+static int stop_cb(void *c)
+{
+    return ub_op_cancelled(c);
+}
+
 /* Copies the file path to w while checking it as CSV (every record
  * well-formed, with the header's field count): 0 and the bytes copied in
  * *n and, when known, its SHA-256 in sha (*have_sha = 1); -1 when the file is refused (err names the file and line); -2 when
  * writing to the lake failed.  w is neither committed nor aborted here. */
-static int put_checked_csv(const char *path, ub_writer *w, int64_t *n, char sha[65], int *have_sha,
+static int put_checked_csv(ub_opctx *c, const char *path, ub_writer *w, int64_t *n, char sha[65], int *have_sha,
                            ub_err *err)
 {
     tee_reader *t = ub_calloc(1, sizeof *t);
@@ -152,7 +158,7 @@ static int put_checked_csv(const char *path, ub_writer *w, int64_t *n, char sha[
     t->base.name = t->path;
     t->out = w;
     t->line = 1;
-    if (!(t->in = ub_sha256_reader(ub_file_reader_open(path, err), err)) ||
+    if (!(t->in = ub_sha256_reader(ub_file_reader_open_until(path, stop_cb, c, err), err)) ||
         !(csv = ub_csv_open(&t->base, &opts, err)))
         goto out;
     k = ub_csv_next(csv, err);
@@ -221,7 +227,7 @@ static int put_run(ub_opctx *c)
             ub_op_fail(c, "%s", err.msg);
             goto out;
         }
-        int bad = put_checked_csv(src, w, &n, sha, &have_sha, &err);
+        int bad = put_checked_csv(c, src, w, &n, sha, &have_sha, &err);
         if (bad == -1)
             ub_op_fatal(c, "%s", err.msg);   /* refused: out aborts w, nothing lands */
         else if (bad)
@@ -241,7 +247,7 @@ static int put_run(ub_opctx *c)
             rc = 0;
             goto out;
         }
-        if (!(r = ub_sha256_reader(ub_file_reader_open(src, &err), &err)) ||
+        if (!(r = ub_sha256_reader(ub_file_reader_open_until(src, stop_cb, c, &err), &err)) ||
             !(w = ub_lake_open_write(lake, dst, &err))) {
             ub_op_fail(c, "%s", err.msg);
             goto out;
@@ -307,7 +313,9 @@ const ub_opdesc ub_op_lake_put = {
            "and the object is only committed when the whole file passed; it is refused, naming the file and line, when a "
            "record is malformed or has another field count than the header, or when it holds a NUL byte or invalid UTF-8 "
            "- so a bad vendor file never lands. A file under ubpipe's state directory (an extract in the work directory) "
-           "goes into a file lake on the same file system as a hard link instead of a copy.",
+           "goes into a file lake on the same file system as a hard link instead of a copy. The file may be a FIFO "
+           "(a vendor file streamed in): it is read once as it comes, and waiting for its writer ends at the task's "
+           "timeout or a cancel.",
     .params = put_params,
     .plan = put_plan,
     .run = put_run,

@@ -4,6 +4,8 @@
 #include "ops/sqlstmt.h"
 #include "base/buf.h"
 #include "base/date.h"
+#include "base/mem.h"
+#include "io/sqlnames.h"
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -416,4 +418,59 @@ finish:;
         PQclear(res);
     }
     return rc;
+}
+
+void ub_pg_report_columns(ub_opctx *c, PGconn *db, const char *const *tables, size_t n)
+{
+    ub_buf q = UB_BUF_INIT;
+    PGresult *res = NULL;
+    const char **names = NULL, **types = NULL;
+    char schema[256], table[256], msg[1024];
+    size_t conds = 0;
+    if (!ub_op_lineage_wanted(c) || !n)
+        return;
+    ub_buf_adds(&q, "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+                    "WHERE ");
+    for (size_t i = 0; i < n; i++) {
+        if (ub_sqlnames_split(tables[i], schema, sizeof schema, table, sizeof table))
+            continue;
+        char *s = PQescapeLiteral(db, schema, strlen(schema)), *t = PQescapeLiteral(db, table, strlen(table));
+        if (s && t)
+            ub_buf_addf(&q, "%s(table_schema = %s AND table_name = %s)", conds++ ? " OR " : "", s, t);
+        PQfreemem(s);
+        PQfreemem(t);
+    }
+    ub_buf_adds(&q, " ORDER BY table_schema, table_name, ordinal_position");
+    if (!conds || q.err)
+        goto out;
+    res = ub_pg_start(c, db, ub_buf_str(&q), msg, sizeof msg);   /* bounded, as every statement */
+    for (PGresult *more; res && !ub_pg_wait(c, db, msg, sizeof msg) && (more = PQgetResult(db)) != NULL;)
+        PQclear(more);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ub_op_log(c, "note: the columns of the tables are not known for lineage: %s",
+                  res ? ub_pg_errmsg(db, res, msg, sizeof msg) : msg);
+        goto out;
+    }
+    int rows = PQntuples(res);
+    names = ub_calloc((size_t)rows + 1, sizeof *names);
+    types = ub_calloc((size_t)rows + 1, sizeof *types);
+    if (!names || !types)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        if (ub_sqlnames_split(tables[i], schema, sizeof schema, table, sizeof table))
+            continue;
+        for (int r = 0; r < rows; r++)
+            if (strcmp(PQgetvalue(res, r, 0), schema) == 0 && strcmp(PQgetvalue(res, r, 1), table) == 0) {
+                names[k] = PQgetvalue(res, r, 2);
+                types[k++] = PQgetvalue(res, r, 3);
+            }
+        if (k)
+            ub_op_dataset_schema(c, "table", tables[i], k, names, types);
+    }
+out:
+    ub_free(names);
+    ub_free(types);
+    PQclear(res);
+    ub_buf_free(&q);
 }

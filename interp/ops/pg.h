@@ -39,4 +39,11 @@ PGresult *ub_pg_start(ub_opctx *c, PGconn *db, const char *sql, char *why, size_
  * Adds the bytes sent and the rows loaded to *bytes and *rows (may be NULL). */
 int     ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t *bytes, uint64_t *rows);
 
+/* For lineage (ub_op_lineage_wanted only): the columns of the tables
+ * (names as the task writes them, SCHEMA.TABLE) from information_schema on
+ * db, reported with ub_op_dataset_schema; a table the catalog does not
+ * list (a Spectrum external table on Redshift) gets none.  One query; a
+ * failure is only logged. */
+void    ub_pg_report_columns(ub_opctx *c, PGconn *db, const char *const *tables, size_t n);
+
 #endif

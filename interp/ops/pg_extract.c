@@ -35,6 +35,42 @@ static const char *copy_sql(ub_opctx *c, ub_buf *b)
     return b->err ? NULL : ub_buf_str(b);
 }
 
+/* The CSV header line COPY wrote (the query's result columns) as the
+ * columns of the file, for lineage. */
+static void report_header(ub_opctx *c, const char *to, const char *row, size_t n)
+{
+    enum { MAXCOLS = 1664 };               /* PostgreSQL's most columns of a result */
+    ub_buf names = UB_BUF_INIT;            /* the names, each NUL-terminated */
+    size_t off[MAXCOLS];
+    const char *v[MAXCOLS];
+    size_t k = 0, i = 0;
+    while (n && (row[n - 1] == '\n' || row[n - 1] == '\r'))
+        n--;
+    while (i <= n && k < MAXCOLS) {
+        size_t start = names.len;
+        if (i < n && row[i] == '"') {
+            for (i++; i < n; i++) {
+                if (row[i] == '"' && !(i + 1 < n && row[i + 1] == '"'))
+                    break;
+                i += row[i] == '"';
+                ub_buf_addc(&names, row[i]);
+            }
+            i++;                           /* the closing quote */
+        }
+        while (i < n && row[i] != ',')
+            ub_buf_addc(&names, row[i++]);
+        ub_buf_addc(&names, '\0');
+        off[k++] = start;
+        i++;
+    }
+    if (!names.err) {
+        for (size_t j = 0; j < k; j++)
+            v[j] = names.p + off[j];
+        ub_op_dataset_schema(c, "file", to, k, v, NULL);
+    }
+    ub_buf_free(&names);
+}
+
 static int plan(ub_opctx *c)
 {
     ub_buf b = UB_BUF_INIT;
@@ -97,8 +133,11 @@ static int run(ub_opctx *c)
         ub_op_fail(c, "out of memory");
         goto out;
     }
+    int header = ub_op_bool(c, "header") && ub_op_lineage_wanted(c);
     while ((n = PQgetCopyData(db, &row, 0)) > 0) {
         EVP_DigestUpdate(md, row, (size_t)n);
+        if (header && rows == 0)
+            report_header(c, to, row, (size_t)n);
         if (!failed && ub_write(w, row, (size_t)n, &err)) {
             ub_op_fail(c, "%s", err.msg);
             failed = 1;

@@ -2,6 +2,8 @@
 #include "ops/dialect.h"
 #include "ops/pg.h"
 #include "base/buf.h"
+#include "base/mem.h"
+#include "io/sqlnames.h"
 #include <string.h>
 
 static const ub_param params[] = {
@@ -28,6 +30,30 @@ static int plan(ub_opctx *c)
     return 0;
 }
 
+typedef struct names { const char *v[64]; size_t n; } names;
+
+static int add_name(void *ud, const char *name, int written)
+{
+    (void)written;
+    names *l = ud;
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], name) == 0)
+            return 0;
+    if (l->n < sizeof l->v / sizeof *l->v && (l->v[l->n] = ub_strdup(name)) != NULL)
+        l->n++;
+    return 0;
+}
+
+/* The columns of the tables the SQL names, for lineage (on the task's own connection, after the commit). */
+static void report_columns(ub_opctx *c, PGconn *db, const char *sql)
+{
+    names l = { { NULL }, 0 };
+    ub_sqlnames_scan(sql, add_name, &l);
+    ub_pg_report_columns(c, db, l.v, l.n);
+    for (size_t i = 0; i < l.n; i++)
+        ub_free((char *)l.v[i]);
+}
+
 static int run(ub_opctx *c)
 {
     const char *setup = ub_op_has(c, "setup") ? ub_op_file_rendered(c, "setup") : "";
@@ -45,6 +71,8 @@ static int run(ub_opctx *c)
         rc = ub_pg_exec_file(c, db, sql, "sql", "");
     if (!rc)
         rc = ub_pg_exec(c, db, "COMMIT");
+    if (!rc && ub_op_lineage_wanted(c))
+        report_columns(c, db, sql);
     PQfinish(db);                        /* closing without COMMIT rolls back */
     return rc;
 }

@@ -156,7 +156,86 @@ whole() {   # SOURCE_DSN REVIEW_FILE TAG: prints the whole-run and floor seconds
 SQL_ASOF="SELECT invoice_number, stock_code, detail, quantity, invoice_date, unit_price, customer_id, country FROM retail.user_purchase WHERE invoice_date < '$(date -u -d "$DS + 1 day" +%F)'"
 set -- $(whole "$UBPIPE_CONN_SOURCE" "$DEMO/movie_review.csv" x1)
 row "whole run vs serial psql floor, 1x (s)" "$1" "$2" "$(ratio "$1" "$2")" "<= 0.8 x (medians of 3, fresh state)"
-m1=$3
+m1=$3 whole1=$1
+
+# --- fingerprints (issue 13) ---------------------------------------------------------
+# The ds is complete now (the last whole run above), so a run of it again is a no-op: the process, the
+# spec, the journal and the decision of every task (each task's fingerprint components: parameters
+# rendered, small files hashed, connections; nothing executed).  Timed in one process (python's clock
+# around each run), medians of N.
+pmed() {   # N CMD...: median seconds of N runs
+  python3 - "$@" <<'PY'
+import statistics, subprocess, sys, time
+ts = []
+for _ in range(int(sys.argv[1])):
+    t0 = time.perf_counter()
+    subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ts.append(time.perf_counter() - t0)
+print("%.4f" % statistics.median(ts))
+PY
+}
+RUN1="$UBPIPE run pipelines/user_behavior.yaml --ds $DS -p movie_review_file=$DEMO/movie_review.csv"
+case $($RUN1 2>&1) in *"up to date"*) uptodate=yes ;; *) uptodate=NO ;; esac
+noop=$(pmed 10 $RUN1 -q)
+row "no-op rerun of a complete ds (s)" "$noop" "-" "-" "<= 0.100 s (median of 10; up to date: $uptodate)"
+# What fingerprinting adds to a whole run.  It cannot be switched off, so it is measured two ways:
+# (1) side by side: the whole run from fresh state as it is, and with tests/bench/fp_nohash.so
+#     preloaded, which makes EVP_DigestUpdate a no-op, so that nothing feeds SHA-256: not the content
+#     hashes pg.extract and lake.put compute while they stream (the bulk of the cost), nor the small
+#     files' hashes of the decision; medians of 3, interleaved so both see the same load;
+# (2) from its parts, as a bound that does not depend on the load of the moment: the no-op rerun
+#     above (every task's components computed, plus a process start and a spec load) and the SHA-256
+#     of the bytes the tries stream (fp_bench feeds the same files the same way: pg.extract one
+#     update per row, lake.put in blocks; the file lake links the extract into the lake, no second
+#     hash), medians of 3.
+cc -O2 -std=c11 -D_DEFAULT_SOURCE -o "$W/fp_bench" tests/bench/fp_bench.c $(pkg-config --libs libcrypto) || exit 1
+cc -O2 -shared -fPIC -o "$W/fp_nohash.so" tests/bench/fp_nohash.c || exit 1
+: > "$W/fp_on"; : > "$W/fp_off"
+for _ in 1 2 3; do
+  for mode in off on; do          # "on" last: the ds is left complete with real hashes
+    fresh
+    pre=; [ $mode = off ] && pre=$W/fp_nohash.so
+    t0=$(now)
+    LD_PRELOAD=$pre "$UBPIPE" run pipelines/user_behavior.yaml --ds $DS -q -p movie_review_file="$DEMO/movie_review.csv" >/dev/null 2>&1
+    t1=$(now)
+    el "$t0" "$t1" >> "$W/fp_$mode"
+  done
+done
+fon=$(median < "$W/fp_on"); foff=$(median < "$W/fp_off")
+row "whole run, hashing on / off (s)" "$fon" "$foff" "$(echo "scale=2; 100 * ($fon - $foff) / $foff" | bc -l)%" \
+    "<= 2% (medians of 3, fresh state, interleaved)"
+WORKF=$UBPIPE_HOME/work/user_behavior/$DS/user_purchase.csv
+h() { for _ in 1 2 3; do "$W/fp_bench" "$1" "$2" | cut -d' ' -f1; done | median; }
+hx=$(h rows "$WORKF"); hr=$(h blocks "$DEMO/movie_review.csv")
+hs=$(h blocks pipelines/scripts/random_text_classification.py)
+fpc=$(echo "$noop + $hx + $hr + $hs" | bc -l)
+row "fingerprinting from its parts, bound (s)" "$(printf %.4f "$fpc")" "$fon" \
+    "$(echo "scale=2; 100 * $fpc / $fon" | bc -l)%" "SHA-256: extract $hx, reviews $hr s; + no-op"
+# plan (and the no-op run) of a ds whose journal holds 1,000 reruns: the last run's lines appended
+# 999 times (its checkpoint lines left out), read once as an older ubpipe left it (no checkpoint),
+# then after one run that writes (which starts with a checkpoint); against the journal of one run.
+JRN=$UBPIPE_HOME/runs/user_behavior/$DS/journal.jsonl
+cp "$JRN" "$W/journal.keep"
+p1=$(pmed 15 "$UBPIPE" plan pipelines/user_behavior.yaml --ds $DS)
+python3 - "$JRN" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines(True)
+start = max(i for i, l in enumerate(lines) if l.startswith('{"ts"') and '"run":"start"' in l)
+block = [l for l in lines[start:] if not l.startswith('{"checkpoint"')]
+with open(sys.argv[1], "a") as f:
+    for _ in range(999):
+        f.writelines(block)
+PY
+jsize=$(wc -c < "$JRN")
+pold=$(pmed 5 "$UBPIPE" plan pipelines/user_behavior.yaml --ds $DS)
+"$UBPIPE" run pipelines/user_behavior.yaml --ds $DS -q -p movie_review_file="$DEMO/movie_review.csv" --only end_of_data_pipeline >/dev/null 2>&1
+p1000=$(pmed 15 "$UBPIPE" plan pipelines/user_behavior.yaml --ds $DS)
+n1000=$(pmed 10 $RUN1 -q)
+cp "$W/journal.keep" "$JRN"
+row "plan, journal of one run (s)" "$p1" "-" "-" "median of 15"
+row "plan, journal of 1,000 reruns (s)" "$p1000" "$p1" "$(ratio "$p1000" "$p1")" "~1x one run ($((jsize / 1048576)) MB journal)"
+row "plan, 1,000 reruns, no checkpoint yet (s)" "$pold" "-" "-" "a journal of an older ubpipe: read once"
+row "no-op rerun, journal of 1,000 reruns (s)" "$n1000" "-" "-" "<= 0.100 s"
 
 # --- memory -------------------------------------------------------------------
 rss() {  # peak RSS in MB of the largest process of a command (children included)

@@ -49,10 +49,11 @@ else:
     print("")
 EOF
 }
+PURCH=$DEMO/user_purchase.csv     # the purchases the reference reads (the source table, as a CSV)
 metric_ok() {
   got=$(Q "SELECT customerid, amount_spent, review_score, review_count FROM public.user_behavior_metric
            WHERE insert_date = '$D' ORDER BY customerid")
-  want=$(python3 tests/e2e/ref_metric.py --purchases "$DEMO/user_purchase.csv" --reviews "$REV" --ds $D | tail -n +2)
+  want=$(python3 tests/e2e/ref_metric.py --purchases "$PURCH" --reviews "$REV" --ds $D | tail -n +2)
   if [ -n "$got" ] && [ "$got" = "$want" ]; then ok; else ko "$1: the metric differs from ref_metric.py"; fi
 }
 ALL="end_of_data_pipeline extract_user_purchase_data generate_user_behavior_metric movie_review_stage_to_stage_tbl movie_review_to_raw_data_lake publish_user_behavior_report spark_script_to_s3 start_emr_movie_classification_script user_purchase_stage_data_lake_to_stage_tbl user_purchase_to_stage_data_lake wait_for_movie_classification_transformation"
@@ -136,13 +137,15 @@ metric_ok "after the step JSON changed"
 # the PySpark script
 printf '\n# changed by test_fingerprint\n' >> "$TMP/copy/pipelines/scripts/random_text_classification.py"
 run; same "PySpark script" "$(ran)" "$(echo "$EMR_DOWN spark_script_to_s3" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+metric_ok "after the PySpark script changed"
 
 # a connection's target
 out=$(UBPIPE_CONN_SOURCE="host=$UBPIPE_HOME/pg user=ubpipe dbname=ubpipe_source connect_timeout=9" \
   "$UBPIPE" run "$SPEC" --ds $D -p movie_review_file="$REV" 2>&1)
 same "connection target" "$(ran)" "$(echo "$PURCHASE_DOWN extract_user_purchase_data user_purchase_to_stage_data_lake" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
 case $out in *'extract_user_purchase_data: connection source changed'*) ok ;; *) ko "conn change: reason: $out" ;; esac
-run; ran >/dev/null
+metric_ok "after the connection changed"
+run; same "the connection back" "$(ran)" "$(echo "$PURCHASE_DOWN extract_user_purchase_data user_purchase_to_stage_data_lake" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
 metric_ok "after the connection changed back"
 
 # an upstream output: the source gains a row of ds, the extract alone is re-run (--only, no downstream)
@@ -155,6 +158,13 @@ out=$("$UBPIPE" run "$SPEC" --ds $D -p movie_review_file="$REV" 2>&1)
 same "upstream output" "$(ran)" "$(echo "$PURCHASE_DOWN user_purchase_to_stage_data_lake" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
 case $out in *'user_purchase_to_stage_data_lake: upstream changed (extract_user_purchase_data output)'*) ok ;;
   *) ko "upstream output: reason: $out" ;; esac
+# the reference reads the source table as it is now (the added row included)
+sh scripts/stack.sh psql source -X -q -c "\\copy (SELECT invoice_number, stock_code, detail, quantity, invoice_date,
+  unit_price, customer_id, country FROM retail.user_purchase) TO '$TMP/purchases_now.csv' CSV HEADER" ||
+  ko "could not copy the source table out"
+PURCH=$TMP/purchases_now.csv
+[ "$(wc -l < "$PURCH")" = "$(($(wc -l < "$DEMO/user_purchase.csv") + 1))" ] && ok || ko "the source copy is not the demo plus one row"
+metric_ok "after the upstream output changed"
 
 # --only T --rerun: T and its downstream
 "$UBPIPE" run "$SPEC" --ds $D -q -p movie_review_file="$REV" --only movie_review_stage_to_stage_tbl --rerun ||
@@ -167,14 +177,50 @@ EOF
 )" "end_of_data_pipeline generate_user_behavior_metric movie_review_stage_to_stage_tbl publish_user_behavior_report"
 ran >/dev/null
 
-# an older journal: no fingerprints, no decisions
+# --rerun=T (and --rerun T FILE, FILE --rerun T): T and its downstream, the rest as the fingerprints decide
+MR_DOWN="end_of_data_pipeline generate_user_behavior_metric movie_review_stage_to_stage_tbl publish_user_behavior_report"
+run --rerun=movie_review_stage_to_stage_tbl || ko "--rerun=T failed"
+same "--rerun=T" "$(ran)" "$MR_DOWN"
+"$UBPIPE" run -q --rerun movie_review_stage_to_stage_tbl "$SPEC" --ds $D -p movie_review_file="$REV" ||
+  ko "--rerun T FILE failed"
+same "--rerun T FILE" "$(ran)" "$MR_DOWN"
+run --rerun movie_review_stage_to_stage_tbl,spark_script_to_s3 || ko "FILE --rerun T1,T2 failed"
+same "FILE --rerun T1,T2" "$(ran)" "$(echo "$EMR_DOWN spark_script_to_s3" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+metric_ok "after --rerun=T"
+# with an input changed elsewhere: the forced task's downstream and the changed one's
+printf '\n# changed again by test_fingerprint\n' >> "$TMP/copy/pipelines/scripts/random_text_classification.py"
+out=$("$UBPIPE" run "$SPEC" --ds $D -p movie_review_file="$REV" --rerun=extract_user_purchase_data 2>&1)
+want=$(echo "$EMR_DOWN spark_script_to_s3 $PURCHASE_DOWN extract_user_purchase_data user_purchase_to_stage_data_lake" |
+  tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ $//')
+same "--rerun=T with another input changed" "$(ran)" "$want"
+case $out in *'extract_user_purchase_data: forced (--rerun)'*'spark_script_to_s3: '*'scripts/random_text_classification.py'*) ok ;;
+  *) ko "--rerun=T reasons: $out" ;; esac
+metric_ok "after --rerun=T with another input changed"
+# --rerun FILE: the word after --rerun is the file when run has only it
+"$UBPIPE" run --rerun "$SPEC" --ds $D -q -p movie_review_file="$REV" || ko "--rerun FILE failed"
+same "--rerun FILE" "$(ran)" "$ALL"
+# a task id that is not one: exit 2, the closest id named, nothing run
+out=$(run --rerun=movie_review_stage_to_stage 2>&1); rc=$?
+same "--rerun=typo: exit" "$rc" 2
+case $out in *"--rerun: 'movie_review_stage_to_stage' is not a task of 'user_behavior' (did you mean 'movie_review_stage_to_stage_tbl'?)"*) ok ;;
+  *) ko "--rerun=typo: message: $out" ;; esac
+out=$("$UBPIPE" run --rerun nope "$SPEC" --ds $D -q 2>&1); rc=$?
+same "--rerun nope FILE: exit" "$rc" 2
+case $out in *"--rerun: 'nope' is not a task of 'user_behavior'"*) ok ;; *) ko "--rerun nope FILE: message: $out" ;; esac
+out=$(run --rerun= 2>&1); rc=$?
+same "--rerun= : exit" "$rc" 2
+out=$(run --only extract_user_purchase_data --rerun=extract_user_purchase_data 2>&1); rc=$?
+same "--only with --rerun=T: exit" "$rc" 2
+same "nothing ran after the refused options" "$(ran)" ""
+
+# an older journal: no fingerprints, no decisions, no checkpoints
 python3 - "$J" <<'EOF'
 import json, sys
 p = sys.argv[1]
 out = []
 for l in open(p):
     r = json.loads(l)
-    if "decision" in r or "run" in r:
+    if "decision" in r or "run" in r or "checkpoint" in r:
         continue
     r.pop("fp", None)
     out.append(json.dumps(r))
@@ -188,27 +234,60 @@ same "older journal: said once" "$(printf '%s\n' "$out" | grep -c 'older ubpipe'
 metric_ok "after an older journal"
 run; same "after the older journal: up to date" "$(ran)" ""
 
-# killed at a random moment after an input changed: the resumed run converges (the same metric as an
-# uninterrupted run, then up to date)
-for delay in 0.05 0.2 0.4; do
-  printf '\n-- kill %s\n' "$delay" >> "$TMP/copy/sql/generate_user_behavior_metric.sql"
-  python3 - "$REV" <<'EOF'
+# killed at random moments after an input changed (test_kill_resume's harness: SIGKILL of ubpipe at a
+# seeded random moment within the first half of a clean run's length, as the run of one changed input is
+# shorter, then resume): the resumed run leaves the state an
+# uninterrupted run of the same inputs leaves (every warehouse slice and lake object), the metric equals
+# ref_metric.py, no temporary file is left, and the ds is then up to date.  Each round changes one input:
+# the vendor file, the SQL file, the PySpark script in turn.  FP_KILL_N rounds (default 4), FP_KILL_SEED.
+state() {
+  Q "SELECT (SELECT count(*) FROM spectrum.user_purchase_staging WHERE insert_date='$D'),
+            (SELECT count(*) FROM spectrum.classified_movie_review WHERE insert_date='$D'),
+            (SELECT count(*) FROM public.user_behavior_metric WHERE insert_date='$D')"
+  Q "SELECT customerid, amount_spent, review_score, review_count FROM public.user_behavior_metric
+     WHERE insert_date='$D' ORDER BY customerid" | md5sum
+  (cd "$UBPIPE_HOME/lake" && find . -type f | sort | xargs md5sum)
+}
+temps() { find "$UBPIPE_HOME" -path "$UBPIPE_HOME/pg" -prune -o -name '*.ubtmp.*' -print | wc -l; }
+SEED=${FP_KILL_SEED:-$(date +%s)}
+t0=$(date +%s%N); run --rerun >/dev/null 2>&1; ms=$(( ($(date +%s%N) - t0) / 1000000 )); ran >/dev/null
+i=1 kills=0
+while [ "$i" -le "${FP_KILL_N:-4}" ]; do
+  case $((i % 3)) in
+    1) python3 - "$REV" <<'EOF'
 import sys
 p = sys.argv[1]
 text = open(p).read()
 cid = text.split("\n")[1].split(",")[0]      # one more review of the first reviewer: new content, new metric
 open(p, "w").write(text + ("" if text.endswith("\n") else "\n") + cid + ',"a good film, I loved it"\n')
 EOF
+       ;;
+    2) printf '\n-- kill round %s\n' "$i" >> "$TMP/copy/sql/generate_user_behavior_metric.sql" ;;
+    0) printf '\n# kill round %s\n' "$i" >> "$TMP/copy/pipelines/scripts/random_text_classification.py" ;;
+  esac
+  at=$(awk -v s="$SEED" -v i="$i" -v ms="$ms" 'BEGIN { srand((s % 100000) * 1000 + i); rand(); printf "%.3f", 0.02 + rand() * ms * 0.5 / 1000 }')
   "$UBPIPE" run "$SPEC" --ds $D -q -p movie_review_file="$REV" >/dev/null 2>&1 &
   pid=$!
-  sleep "$delay"
-  kill -9 "$pid" 2>/dev/null
+  sleep "$at"
+  kill -KILL "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
-  if run; then ok; else ko "resume after kill at ${delay}s failed"; fi
-  metric_ok "after a kill at ${delay}s"
+  [ $? = 137 ] && kills=$((kills + 1))          # killed, not already finished
+  if run 2>"$TMP/resume.err"; then ok; else ko "resume after a kill at ${at}s (round $i, FP_KILL_SEED=$SEED) failed: $(cat "$TMP/resume.err")"; fi
+  resumed=$(state)                  # (metric_ok sets got)
+  metric_ok "after a kill at ${at}s (round $i, FP_KILL_SEED=$SEED)"
+  same "temporary files after a kill at ${at}s (round $i)" "$(temps)" 0
   ran >/dev/null
-  run; same "after a kill at ${delay}s: up to date" "$(ran)" ""
+  run; same "after a kill at ${at}s (round $i): up to date" "$(ran)" ""
+  run --rerun >/dev/null 2>&1 || ko "the uninterrupted run of round $i failed"
+  ran >/dev/null
+  if [ "$resumed" = "$(state)" ]; then ok; else
+    ko "state after a kill at ${at}s (round $i, FP_KILL_SEED=$SEED) differs from an uninterrupted run"
+    printf '%s\n' "$resumed" > "$TMP/got"; state > "$TMP/want"; diff "$TMP/want" "$TMP/got" | head -10
+  fi
+  i=$((i + 1))
 done
+echo "test_fingerprint: ${FP_KILL_N:-4} rounds, $kills killed mid-run (a clean run takes ${ms} ms), resumed"
+[ "$kills" -ge 1 ] && ok || ko "no round was killed mid-run (FP_KILL_SEED=$SEED): nothing was tested"
 
 echo "test_fingerprint: $pass passed, $fail failed"
 [ "$fail" = 0 ]

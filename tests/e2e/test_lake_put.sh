@@ -66,9 +66,9 @@ refused() {   # name file want-message
 printf 'a,b\n1,2\n3,\0004\n' > "$TMP/nul.csv"
 refused "NUL byte" "$TMP/nul.csv" "$TMP/nul.csv:3: NUL byte"
 printf 'a,b\n1,2\n3,4\n\377,5\n' > "$TMP/latin.csv"
-refused "invalid UTF-8" "$TMP/latin.csv" "$TMP/latin.csv:4: invalid UTF-8 (byte 0xff"
+refused "invalid UTF-8" "$TMP/latin.csv" "$TMP/latin.csv:4: invalid UTF-8 (byte 0xFF"
 printf 'a,b\n\300\200,1\n' > "$TMP/overlong.csv"
-refused "overlong UTF-8" "$TMP/overlong.csv" "$TMP/overlong.csv:2: invalid UTF-8 (byte 0xc0"
+refused "overlong UTF-8" "$TMP/overlong.csv" "$TMP/overlong.csv:2: invalid UTF-8 (byte 0xC0"
 printf 'a,b\n1,\342\202' > "$TMP/cut.csv"
 refused "UTF-8 cut at the end" "$TMP/cut.csv" "$TMP/cut.csv:2: invalid UTF-8 (the file ends inside a character)"
 printf 'a,b\n1,2\n1,2,3\n\377\n' > "$TMP/fields.csv"
@@ -89,6 +89,20 @@ same "copied object" "$(cat "$OBJ")" "outside"
 if [ "$(stat -c %i "$OBJ")" != "$(stat -c %i "$TMP/outside.bin")" ]; then ok; else ko "a file outside the state directory was linked"; fi
 same "the state directory's file is untouched" "$(md5sum < "$UBPIPE_HOME/work/own.bin")" "$(printf 'x\000y\377\n' | md5sum)"
 same "temporary files at the end" "$(temps)" 0
+
+# a FIFO nobody writes to: the put waits for a writer only until the task's timeout, which ends the
+# try itself (no SIGKILL after the grace), saying what it waited for
+mkfifo "$TMP/mute.fifo"
+sed 's/^    check: "{{ params.check }}"$/    check: "{{ params.check }}"\n    timeout: 2s\n    retries: 0/' "$TMP/put.yaml" > "$TMP/put2.yaml"
+grep -q 'timeout: 2s' "$TMP/put2.yaml" || ko "could not write the timeout copy of the spec"
+for chk in csv none; do
+  out=$(timeout 30 "$UBPIPE" run "$TMP/put2.yaml" --ds 2021-01-03 --rerun -q -p src="$TMP/mute.fifo" -p check=$chk 2>&1)
+  same "FIFO without a writer (check $chk): exit" "$?" 1
+  case $out in *"timed out after 2s"*) ok ;; *) ko "FIFO without a writer (check $chk): $out" ;; esac
+  log=$(ls -t "$UBPIPE_HOME/runs/put_test/2021-01-03/logs/"put.*.log | head -n 1)
+  grep -q "stopped while waiting for a writer on the FIFO" "$log" && ok ||
+    ko "FIFO without a writer (check $chk): the try did not end itself: $(cat "$log")"
+done
 
 echo "test_lake_put: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -116,8 +116,9 @@ clean "logs output" "$TMP/logs3.out"
 has "logs show it escaped" "v\\x1B[2Jx.csv:3" "$TMP/logs3.out"
 if LC_ALL=C grep -q "$(printf '\033')" "$J/2021-01-03/logs/put.1.log"; then ok; else ko "the log file keeps the raw bytes"; fi
 "$UBPIPE" run "$TMP/put.yaml" --ds 2021-01-04 -p "src=$ESCF" -p "tag=$TAG" >"$TMP/run4.out" 2>&1
-same "run with ESC in a -p value: exit" "$?" 1
+same "run with ESC in a -p value (a lake key): exit" "$?" 2
 clean "run output (-p)" "$TMP/run4.out"
+has "run names the key escaped, before any task" "invalid lake key 'raw/t\\x1B]0;pwned\\x07/x.csv': control character 0x1B" "$TMP/run4.out"
 "$UBPIPE" plan "$TMP/put.yaml" --ds 2021-01-04 -p "src=$ESCF" -p "tag=$TAG" >"$TMP/plan4.out" 2>&1
 clean "plan output (-p)" "$TMP/plan4.out"
 "$UBPIPE" plan "$TMP/put.yaml" --ds 2021-01-05 -p "src=$ESCF" >"$TMP/plan5.out" 2>&1
@@ -138,7 +139,7 @@ if command -v script >/dev/null 2>&1; then
       ko "terminal output carries a sequence from the data"; od -c "$TMP/tty.out" | head -30 >&2
     else ok; fi
     has "terminal: the file name escaped" "v\\x1B[2Jx.csv:3: record has 3 fields" "$TMP/tty.out"
-    has "terminal: the -p value escaped in the plan (the lake key check)" "invalid lake key 'raw/t\\x1b]0;pwned\\x07/x.csv'" "$TMP/tty.out"
+    has "terminal: the -p value escaped in the plan (the lake key check)" "invalid lake key 'raw/t\\x1B]0;pwned\\x07/x.csv'" "$TMP/tty.out"
   else
     echo "test_text_safety: skip: script(1) gave no output"
   fi

@@ -75,8 +75,8 @@ static void test_keys(void)
         { "a/../../etc/passwd", "invalid lake key 'a/../../etc/passwd': '..' segment not allowed" },
         { "a/..", "invalid lake key 'a/..': '..' segment not allowed" },
         { "a\\b", "invalid lake key 'a\\b': backslash not allowed" },
-        { "a\nb", "invalid lake key 'a\\x0ab': control character 0x0a" },
-        { "a\x7f", "invalid lake key 'a\\x7f': control character 0x7f" },
+        { "a\nb", "invalid lake key 'a\\x0Ab': control character 0x0A" },
+        { "a\x7f", "invalid lake key 'a\\x7F': control character 0x7F" },
         { "a\tb", "invalid lake key 'a\\x09b': control character 0x09" },
         { "x/y.csv.ubtmp.12.0", "invalid lake key 'x/y.csv.ubtmp.12.0': '.ubtmp.' is reserved for temporary files" },
     };
