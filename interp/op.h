@@ -88,6 +88,11 @@ const char *ub_op_map_val(ub_opctx *c, const char *key, size_t i);
 /* Reads the file named by a PATH parameter and renders it as a template
  * (SQL, step JSON).  Template errors name the file, line and column. */
 const char *ub_op_file_rendered(ub_opctx *c, const char *key);
+/* Where the 1-based character chr (UTF-8 code points, as PostgreSQL counts an error
+ * position) of the text ub_op_file_rendered(c, key) last returned came from: "FILE:LINE:COL"
+ * into buf (with a note when it falls in the output of a {{ }} block, whose start it names);
+ * chr 0: "FILE" alone.  -1 when the file was not rendered in this try or chr is past its text. */
+int ub_op_file_where(ub_opctx *c, const char *key, size_t chr, char *buf, size_t cap);
 /* Renders arbitrary template text; `where` names it in messages. */
 const char *ub_op_render(ub_opctx *c, const char *text, const char *where);
 

@@ -1,6 +1,7 @@
 /* ctx.c — the operator API (op.h) over an engine and a task. */
 #include "core/engine.h"
 #include "core/handoff.h"
+#include "core/srcmap.h"
 #include "base/date.h"
 #include "io/fsutil.h"
 #include "io/stream.h"
@@ -39,6 +40,7 @@ struct ub_opctx {
     void      *stream_ud;
     int        lineage;        /* an OpenLineage transport is configured */
     json_t    *schemas;        /* ub_op_dataset_schema: "kind:name" -> fields */
+    ub_srcmap *maps;           /* ub_op_file_rendered: where the rendered bytes came from */
 };
 
 void ub_ctx_set_handoff(ub_opctx *c, ub_handoff_in *h) { c->handoff = h; }
@@ -625,21 +627,28 @@ const char *ub_op_file_rendered(ub_opctx *c, const char *key)
     const char *s = ub_buf_str(&text), *end = s + text.len, *p = s;
     int line = 1, col = 1;
     const char *lp = s;                      /* scan position for line counting */
+    ub_srcmap *map = ub_srcmap_new(&c->arena, key, disp);   /* arena-owned; NULL: no positions */
     while (p < end) {
         const char *open = strstr(p, "{{");
+        const char *stop = open ? open : end;
+        for (int piece = 0; piece < 2; piece++) {    /* line:col at p (a literal piece), then at open */
+            for (const char *to = piece ? stop : p; lp < to; lp++) {
+                if (*lp == '\n') {
+                    line++;
+                    col = 1;
+                } else if (((unsigned char)*lp & 0xC0) != 0x80) {
+                    col++;                   /* columns count characters, as libyaml's do */
+                }
+            }
+            size_t land = out.len + (piece ? (size_t)(stop - p) : 0);    /* where the piece lands in out */
+            if (map && (piece ? open != NULL : stop > p) && ub_srcmap_add(map, land, line, col, !piece))
+                map = NULL;
+        }
         if (!open) {
             ub_buf_add(&out, p, (size_t)(end - p));
             break;
         }
         ub_buf_add(&out, p, (size_t)(open - p));
-        for (; lp < open; lp++) {
-            if (*lp == '\n') {
-                line++;
-                col = 1;
-            } else if (((unsigned char)*lp & 0xC0) != 0x80) {
-                col++;                       /* columns count characters, as libyaml's do */
-            }
-        }
         size_t blen = ub_tmpl_block_len(open, (size_t)(end - open));
         if (!blen) {
             ub_loc loc = { disp, line, col };
@@ -662,12 +671,30 @@ const char *ub_op_file_rendered(ub_opctx *c, const char *key)
     }
     if (!out.err)
         result = ub_arena_strndup(&c->arena, ub_buf_str(&out), out.len);
-    else
+    if (result && map) {
+        ub_srcmap_done(map, result, out.len);
+        ub_srcmap_link(map, c->maps);
+        c->maps = map;
+    }
+    if (out.err)
         ub_op_fail(c, "out of memory rendering '%s'", path);
 out:
     ub_buf_free(&text);
     ub_buf_free(&out);
     return result;
+}
+
+int ub_op_file_where(ub_opctx *c, const char *key, size_t chr, char *buf, size_t cap)
+{
+    const ub_srcmap *m = ub_srcmap_find(c->maps, key);
+    ub_buf b = UB_BUF_INIT;
+    int rc = -1;
+    if (m && cap && ub_srcmap_where(m, chr, &b) == 0 && !b.err) {
+        snprintf(buf, cap, "%s", ub_buf_str(&b));
+        rc = 0;
+    }
+    ub_buf_free(&b);
+    return rc;
 }
 
 /* ---- connections --------------------------------------------------------- */

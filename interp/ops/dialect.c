@@ -122,7 +122,7 @@ void ub_dialect_setup_plan(ub_opctx *c, const ub_dialect *d, const char *conn, c
 static int pg_setup(ub_opctx *c, PGconn *db, const char *setup)
 {
     if (ub_pg_exec(c, db, "BEGIN") || ub_pg_exec(c, db, "SELECT pg_advisory_xact_lock(" UB_SETUP_LOCK_KEY ")") ||
-        ub_pg_exec(c, db, setup) || ub_pg_exec(c, db, "COMMIT")) {
+        ub_pg_exec_file(c, db, setup, "setup", "setup failed: ") || ub_pg_exec(c, db, "COMMIT")) {
         return -1;                    /* the caller drops the connection: the transaction rolls back */
     }
     return 0;
@@ -154,7 +154,7 @@ static int file_setup(ub_opctx *c, PGconn *db, const char *setup)
             goto out;
         }
     }
-    rc = ub_pg_exec(c, db, setup);
+    rc = ub_pg_exec_file(c, db, setup, "setup", "setup failed: ");
 out:
     if (fd >= 0)
         close(fd);                       /* releases the lock */
@@ -301,6 +301,17 @@ static ub_reader *open_object(ub_lake *lake, const char *key, ub_err *err)
     return ub_lake_open_read_decoded(lake, key, err);
 }
 
+/* Is name (n bytes) one of the NUL-terminated names packed in tcols? */
+static int has_col(const ub_buf *tcols, const char *name, size_t n)
+{
+    if (!tcols)
+        return 1;                       /* not known: not checked */
+    for (size_t i = 0; i < tcols->len; i += strlen(tcols->p + i) + 1)
+        if (strlen(tcols->p + i) == n && memcmp(tcols->p + i, name, n) == 0)
+            return 1;
+    return 0;
+}
+
 /* The header's names as the columns of lake dataset key (lineage). */
 static void report_header(ub_opctx *c, const char *key, const ub_csv_field *f, int n)
 {
@@ -316,10 +327,12 @@ static void report_header(ub_opctx *c, const char *key, const ub_csv_field *f, i
 }
 
 /* "(col, col, ...)" from the header line of r (closed here), which reads key, each name quoted
- * by the dialect; a name the server would cut short (and so perhaps take for another column) is
- * a data error; with lineage_key, the header is reported as the columns of that lake dataset */
+ * by the dialect; a name the server would cut short (and so perhaps take for another column), or
+ * one that is not a column of the table (tcols: its column names, each NUL-terminated; NULL: not
+ * known), is a data error; with lineage_key, the header is reported as the columns of that lake
+ * dataset */
 static int header_cols_of(ub_opctx *c, const ub_dialect *d, ub_reader *r, const char *key, const char *lineage_key,
-                          ub_buf *cols, ub_err *err)
+                          const char *table, const ub_buf *tcols, ub_buf *cols, ub_err *err)
 {
     ub_csv *csv = NULL;
     int rc = -1;
@@ -345,6 +358,16 @@ static int header_cols_of(ub_opctx *c, const ub_dialect *d, ub_reader *r, const 
                        "%zu bytes of a name", key, i + 1, cut, f[i].p, f[i].n, d->name, d->max_ident);
             goto out;
         }
+        if (!has_col(tcols, f[i].p, f[i].n)) {
+            ub_buf names = UB_BUF_INIT;
+            for (size_t j = 0; j < tcols->len; j += strlen(tcols->p + j) + 1)
+                ub_buf_addf(&names, "%s%s", j ? ", " : "", tcols->p + j);
+            ub_err_set(err, "'%s': the CSV header does not fit the columns of table %s: its column %d, '%.*s', is "
+                       "not one of them (%s has %s)", key, table, i + 1, (int)f[i].n, f[i].p, table,
+                       names.err ? "?" : ub_buf_str(&names));
+            ub_buf_free(&names);
+            goto out;
+        }
         if (i)
             ub_buf_adds(cols, ", ");
         d->quote_ident(cols, f[i].p, f[i].n);
@@ -359,9 +382,67 @@ out:
 
 /* "(col, col, ...)" from the object's header line (header_cols_of) */
 static int header_cols(ub_opctx *c, const ub_dialect *d, ub_lake *lake, const char *key, const char *lineage_key,
-                       ub_buf *cols, ub_err *err)
+                       const char *table, const ub_buf *tcols, ub_buf *cols, ub_err *err)
 {
-    return header_cols_of(c, d, open_object(lake, key, err), key, lineage_key, cols, err);
+    return header_cols_of(c, d, open_object(lake, key, err), key, lineage_key, table, tcols, cols, err);
+}
+
+/* Before the load, on the task's connection: the table exists and is a partitioned table
+ * (else say so plainly, rather than the error of a statement on the partition's own table);
+ * its column names go to tcols, each NUL-terminated. */
+static int pg_table_shape(ub_opctx *c, const ub_dialect *d, PGconn *db, const ub_partition *p, ub_buf *tcols)
+{
+    ub_buf q = UB_BUF_INIT, parent = UB_BUF_INIT;
+    char why[1024];
+    PGresult *r = NULL;
+    int rc = -1;
+    if (ub_dialect_ident(d, p->table, 1, &parent)) {
+        rc = ub_op_fail(c, "out of memory");
+        goto out;
+    }
+    ub_buf_adds(&q, "SELECT c.relkind, a.attname FROM pg_class c LEFT JOIN pg_attribute a ON a.attrelid = c.oid "
+                    "AND a.attnum > 0 AND NOT a.attisdropped WHERE c.oid = to_regclass(");
+    lit(&q, ub_buf_str(&parent));
+    ub_buf_adds(&q, ") ORDER BY a.attnum");
+    if (q.err) {
+        rc = ub_op_fail(c, "out of memory");
+        goto out;
+    }
+    if (!(r = ub_pg_start(c, db, ub_buf_str(&q), why, sizeof why))) {
+        rc = ub_op_fail(c, "%s", why);
+        goto out;
+    }
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        rc = ub_op_fail(c, "%s", ub_pg_errmsg(db, r, why, sizeof why));
+        goto out;
+    }
+    int n = PQntuples(r);
+    char kind = n ? PQgetvalue(r, 0, 0)[0] : 0;
+    if (!n) {
+        rc = ub_op_fail(c, "table %s does not exist (wh.partition loads into a table made with PARTITION BY LIST "
+                         "(%s); create it in a setup file)", p->table, p->column);
+        goto out;
+    }
+    if (kind != 'p') {
+        const char *what = kind == 'r' ? "a plain table" : kind == 'v' ? "a view" : kind == 'm' ? "a materialized view"
+                         : kind == 'f' ? "a foreign table" : "not a table";
+        rc = ub_op_fail(c, "table %s is not a partitioned table (it is %s): wh.partition needs one made with "
+                         "PARTITION BY LIST (%s)", p->table, what, p->column);
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        if (!PQgetisnull(r, i, 1))
+            ub_buf_add(tcols, PQgetvalue(r, i, 1), strlen(PQgetvalue(r, i, 1)) + 1);
+    rc = tcols->err ? ub_op_fail(c, "out of memory") : 0;
+out:
+    if (r) {
+        PQclear(r);
+        while (!ub_pg_wait(c, db, why, sizeof why) && (r = PQgetResult(db)))
+            PQclear(r);
+    }
+    ub_buf_free(&q);
+    ub_buf_free(&parent);
+    return rc;
 }
 
 /* The streaming hand-off (core/handoff.h): this try started while the extract was
@@ -373,7 +454,7 @@ static int header_cols(ub_opctx *c, const ub_dialect *d, ub_lake *lake, const ch
 static int pg_partition_follow(ub_opctx *c, const ub_dialect *d, const ub_partition *p, const char *key,
                                const char *pre, const char *post, const char *head)
 {
-    ub_buf stmt = UB_BUF_INIT;
+    ub_buf stmt = UB_BUF_INIT, tcols = UB_BUF_INIT;
     keylist keys = { NULL, 0, 0 };
     ub_reader *r = NULL;
     PGconn *db = NULL;
@@ -383,10 +464,11 @@ static int pg_partition_follow(ub_opctx *c, const ub_dialect *d, const ub_partit
     if (!(db = ub_pg_connect(c, p->conn_param)))
         goto out;
     if ((p->setup && ub_dialect_setup_run(c, d, db, p->setup)) || ub_pg_exec(c, db, "BEGIN") ||
-        ub_pg_exec(c, db, pre))
+        pg_table_shape(c, d, db, p, &tcols) || ub_pg_exec(c, db, pre))
         goto out;
     ub_buf_addf(&stmt, "%s ", head);
-    if (header_cols_of(c, d, ub_op_stream_open(c, &err), key, ub_op_lineage_wanted(c) ? p->location : NULL, &stmt,
+    if (header_cols_of(c, d, ub_op_stream_open(c, &err), key, ub_op_lineage_wanted(c) ? p->location : NULL, p->table,
+                       &tcols, &stmt,
                        &err)) {
         ub_op_fail(c, "%s", err.msg);
         goto out;
@@ -448,11 +530,13 @@ out:
         ub_free(keys.k[i]);
     ub_free(keys.k);
     ub_buf_free(&stmt);
+    ub_buf_free(&tcols);
     return rc;
 }
 
 static int pg_partition_run(ub_opctx *c, const ub_partition *p)
 {
+    ub_buf tcols = UB_BUF_INIT;
     ub_buf pre = UB_BUF_INIT, post = UB_BUF_INIT, head = UB_BUF_INIT, stmt = UB_BUF_INIT;
     keylist keys = { NULL, 0, 0 };
     ub_lake *lake = ub_op_lake(c);
@@ -487,14 +571,15 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
     if (!(db = ub_pg_connect(c, p->conn_param)))
         goto out;
     if ((p->setup && ub_dialect_setup_run(c, d, db, p->setup)) ||
-        ub_pg_exec(c, db, "BEGIN") || ub_pg_exec(c, db, ub_buf_str(&pre)))
+        ub_pg_exec(c, db, "BEGIN") || pg_table_shape(c, d, db, p, &tcols) || ub_pg_exec(c, db, ub_buf_str(&pre)))
         goto out;
     uint64_t bytes = 0, rows = 0;
     for (size_t i = 0; i < keys.n; i++) {
         ub_buf_reset(&stmt);
         ub_buf_addf(&stmt, "%s ", ub_buf_str(&head));
         /* the first object's header stands for the location's columns */
-        if (header_cols(c, d, lake, keys.k[i], i == 0 && ub_op_lineage_wanted(c) ? p->location : NULL, &stmt, &err)) {
+        if (header_cols(c, d, lake, keys.k[i], i == 0 && ub_op_lineage_wanted(c) ? p->location : NULL, p->table,
+                        &tcols, &stmt, &err)) {
             ub_op_fail(c, "%s", err.msg);
             goto out;
         }
@@ -535,6 +620,7 @@ out:
     ub_buf_free(&post);
     ub_buf_free(&head);
     ub_buf_free(&stmt);
+    ub_buf_free(&tcols);
     return rc;
 }
 

@@ -65,6 +65,8 @@ int ub_dialect_ident(const ub_dialect *d, const char *name, int qualified, ub_bu
  * pg_advisory_xact_lock(UB_SETUP_LOCK_KEY), so that every ubpipe session on the database takes
  * its turn and sees the objects an earlier one committed; on redshift under an exclusive lock
  * of STATE/setup.lock.  It commits before the task's own statements begin.
+ * setup is the rendered text of the task's parameter `setup`: an error names that file
+ * ("FILE:LINE:COL: setup failed: ...").
  * ub_dialect_setup_plan describes it as a plan effect on connection conn. */
 #define UB_SETUP_LOCK_KEY "8459951620366532609"   /* 0x7562706970650001: "ubpipe" 1 */
 struct pg_conn;

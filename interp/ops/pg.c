@@ -1,6 +1,7 @@
 /* pg.c — libpq connection, statements, COPY IN and cancellation. */
 #include "ops/pg.h"
 #include "ops/dialect.h"
+#include "ops/sqlstmt.h"
 #include "base/buf.h"
 #include "base/date.h"
 #include "base/mem.h"
@@ -14,32 +15,72 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Appends text to buf as one line: each line of it trimmed, the lines joined with "; ". */
+static void add_oneline(char *buf, size_t cap, const char *text)
+{
+    size_t l = strlen(buf);
+    int gap = 0;
+    for (const char *p = text; *p && l + 1 < cap; p++) {
+        if (*p == '\n' || *p == '\t' || *p == '\r' || *p == ' ') {
+            gap = *p == '\n' ? 2 : gap ? gap : 1;
+            continue;
+        }
+        if (gap && l && l + 3 < cap) {
+            if (gap == 2 && buf[l - 1] != ':' && buf[l - 1] != ';')
+                buf[l++] = ';';
+            buf[l++] = ' ';
+        }
+        gap = 0;
+        buf[l++] = *p;
+    }
+    buf[l] = '\0';
+}
+
 const char *ub_pg_errmsg(PGconn *db, const PGresult *res, char *buf, size_t cap)
 {
     const char *prim = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    buf[0] = '\0';
     if (!prim) {
         const char *m = res ? PQresultErrorMessage(res) : PQerrorMessage(db);
-        snprintf(buf, cap, "%s", m && *m ? m : "unknown error");
-        size_t l = strlen(buf);
-        while (l && (buf[l - 1] == '\n' || buf[l - 1] == ' '))
-            buf[--l] = '\0';
-        for (char *p = buf; *p; p++)
-            if (*p == '\n')
-                *p = ' ';
+        add_oneline(buf, cap, m && *m ? m : "unknown error");
         return buf;
     }
-    const char *det = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-    const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
-    snprintf(buf, cap, "%s%s%s%s%s", prim, det ? " (" : "", det ? det : "", det ? ")" : "",
-             ctx ? "" : "");
-    if (ctx) {
+    /* "primary; detail: ...; hint: ...; context: ..." on one line */
+    static const struct { int field; const char *label; } more[] = {
+        { PG_DIAG_MESSAGE_DETAIL, "; detail: " },
+        { PG_DIAG_MESSAGE_HINT, "; hint: " },
+        { PG_DIAG_CONTEXT, "; context: " },
+    };
+    add_oneline(buf, cap, prim);
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
+        const char *v = PQresultErrorField(res, more[i].field);
         size_t l = strlen(buf);
-        snprintf(buf + l, cap - l, " [%s]", ctx);
-        for (char *p = buf + l; *p; p++)
-            if (*p == '\n')
-                *p = ' ';
+        if (v && *v && l + 1 < cap) {
+            snprintf(buf + l, cap - l, "%s", more[i].label);   /* its trailing space kept */
+            add_oneline(buf, cap, v);
+        }
     }
     return buf;
+}
+
+/* The 1-based character of sql where the server put the error of res, 0 when it did
+ * not say: the statement's position, or for an error inside a function an internal
+ * position, when the internal query is a part of sql (a DO block's body) found once. */
+static size_t err_position(const PGresult *res, const char *sql)
+{
+    const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
+    if (pos)
+        return strtoul(pos, NULL, 10);
+    const char *ipos = PQresultErrorField(res, PG_DIAG_INTERNAL_POSITION);
+    const char *iq = PQresultErrorField(res, PG_DIAG_INTERNAL_QUERY);
+    const char *at = ipos && iq && *iq ? strstr(sql, iq) : NULL;
+    if (!at || strstr(at + 1, iq))
+        return 0;
+    size_t chars = 0;
+    for (const char *p = sql; p < at; p++)
+        if (((unsigned char)*p & 0xC0) != 0x80)
+            chars++;
+    return chars + strtoul(ipos, NULL, 10);
 }
 
 /* Server notices (e.g. "relation already exists, skipping") go to the task log. */
@@ -133,7 +174,7 @@ fail:
     return NULL;
 }
 
-static int exec_msg(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t cap);
+static int exec_msg(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t cap, size_t *pos, int *whole);
 
 PGconn *ub_pg_connect(ub_opctx *c, const char *param)
 {
@@ -155,7 +196,7 @@ PGconn *ub_pg_connect(ub_opctx *c, const char *param)
     PQsetNoticeProcessor(db, on_notice, c);
     /* sent and waited for like any statement: a server that took the login and then says
      * nothing must not hold the try past its timeout */
-    if (exec_msg(c, db, d->session_sql, msg, sizeof msg)) {
+    if (exec_msg(c, db, d->session_sql, msg, sizeof msg, NULL, NULL)) {
         ub_op_fail(c, "cannot set up session on '%s': %s", name, msg);
         PQfinish(db);
         return NULL;
@@ -233,10 +274,17 @@ int ub_pg_wait(ub_opctx *c, PGconn *db, char *why, size_t cap)
     return 0;
 }
 
-/* Runs sql (one or more statements) and waits for all its results; -1 with the
- * first error in why. */
-static int exec_msg(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t cap)
+/* Runs sql (one or more statements, sent as one text: the server's positions count from
+ * its start) and waits for all its results; -1 with the first error in why and, when pos
+ * is not NULL, its position in *pos (0: none).  When the server gave none, *pos is where the
+ * failing statement starts (each statement before it gave one result) and *whole is set. */
+static int exec_msg(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t cap, size_t *pos, int *whole)
 {
+    size_t nres = 0;
+    if (pos)
+        *pos = 0;
+    if (whole)
+        *whole = 0;
     if (!PQsendQuery(db, sql)) {
         ub_pg_errmsg(db, NULL, why, cap);
         return -1;
@@ -251,9 +299,12 @@ static int exec_msg(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t 
         ExecStatusType st = PQresultStatus(r);
         if (rc == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
             ub_pg_errmsg(db, r, why, cap);
+            if (pos && !(*pos = err_position(r, sql)) && whole)
+                *whole = (*pos = ub_sqlstmt_start(sql, nres + 1)) != 0;
             rc = -1;
         }
         PQclear(r);
+        nres++;
         if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
             return -1;                  /* not a statement for this function: the caller drops db */
     }
@@ -263,9 +314,30 @@ static int exec_msg(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t 
 int ub_pg_exec(ub_opctx *c, PGconn *db, const char *sql)
 {
     char msg[2048];
-    if (exec_msg(c, db, sql, msg, sizeof msg))
+    if (exec_msg(c, db, sql, msg, sizeof msg, NULL, NULL))
         return ub_op_fail(c, "%s", msg);
     return 0;
+}
+
+int ub_pg_where(ub_opctx *c, const PGresult *res, const char *sent, size_t skip, const char *key, char *buf,
+                size_t cap)
+{
+    size_t pos = res ? err_position(res, sent) : 0;
+    return pos > skip ? ub_op_file_where(c, key, pos - skip, buf, cap) : -1;
+}
+
+int ub_pg_exec_file(ub_opctx *c, PGconn *db, const char *sql, const char *key, const char *what)
+{
+    char msg[2048], where[1200];
+    size_t pos;
+    int whole;
+    if (!exec_msg(c, db, sql, msg, sizeof msg, &pos, &whole))
+        return 0;
+    if (ub_op_file_where(c, key, pos, where, sizeof where) == 0)
+        return ub_op_fail(c, "%s: %s%s%s", where, what, msg, whole ? " (in the statement that starts there)" : "");
+    if (pos && ub_op_file_where(c, key, 0, where, sizeof where) == 0)
+        return ub_op_fail(c, "%s: %s%s", where, what, msg);
+    return ub_op_fail(c, "%s%s", what, msg);
 }
 
 PGresult *ub_pg_start(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t cap)

@@ -11,7 +11,17 @@
 PGconn *ub_pg_connect(ub_opctx *c, const char *param);
 /* Runs sql (one or more statements); -1 and a task error on failure. */
 int     ub_pg_exec(ub_opctx *c, PGconn *db, const char *sql);
-/* Formats a libpq error (primary message, detail, hint, context) into one line. */
+/* As ub_pg_exec for the text ub_op_file_rendered(c, key) returned: an error says where in
+ * the file, "FILE:LINE:COL: " + what + the server's message; when the server gave no position,
+ * the start of the failing statement (" (in the statement that starts there)"). */
+int     ub_pg_exec_file(ub_opctx *c, PGconn *db, const char *sql, const char *key, const char *what);
+/* "FILE:LINE:COL" into buf for the error of res, a statement whose text sent was `skip`
+ * characters, then the text ub_op_file_rendered(c, key) returned (COPY ( + the file...);
+ * -1 when the server gave no position in the file's part. */
+int     ub_pg_where(ub_opctx *c, const PGresult *res, const char *sent, size_t skip, const char *key, char *buf,
+                    size_t cap);
+/* Formats a libpq error (primary message, detail, hint, context) into one line:
+ * "primary; detail: ...; hint: ...; context: ...". */
 const char *ub_pg_errmsg(PGconn *db, const PGresult *res, char *buf, size_t cap);
 /* Asks the server to cancel the running statement. */
 void    ub_pg_cancel(PGconn *db);

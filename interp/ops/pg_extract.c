@@ -115,7 +115,11 @@ static int run(ub_opctx *c)
     }
     PGresult *res = ub_pg_start(c, db, sql, msg, sizeof msg);
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
-        ub_op_fail(c, "extract failed: %s", res ? ub_pg_errmsg(db, res, msg, sizeof msg) : msg);
+        char where[1200];                /* the file's LINE:COL, past the "COPY (" before it */
+        if (ub_pg_where(c, res, sql, strlen("COPY ("), "sql", where, sizeof where) == 0)
+            ub_op_fail(c, "%s: extract failed: %s", where, ub_pg_errmsg(db, res, msg, sizeof msg));
+        else
+            ub_op_fail(c, "extract failed: %s", res ? ub_pg_errmsg(db, res, msg, sizeof msg) : msg);
         PQclear(res);
         goto out;
     }
@@ -206,7 +210,7 @@ const ub_opdesc ub_op_pg_extract = {
     .doc = "Runs COPY (<sql>) TO STDOUT (FORMAT csv, HEADER) on the connection and streams the rows into a file, "
            "optionally zstd-compressed. The session uses DateStyle ISO. The file appears only when the COPY "
            "completed: the final result of the COPY is checked, so a truncated extract is an error and leaves "
-           "nothing behind.",
+           "nothing behind. A server error in the query names the file, line and column it points at.",
     .params = params,
     .plan = plan,
     .run = run,

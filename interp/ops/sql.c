@@ -68,7 +68,7 @@ static int run(ub_opctx *c)
     if (!rc)
         rc = ub_pg_exec(c, db, "BEGIN");
     if (!rc)
-        rc = ub_pg_exec(c, db, sql);
+        rc = ub_pg_exec_file(c, db, sql, "sql", "");
     if (!rc)
         rc = ub_pg_exec(c, db, "COMMIT");
     if (!rc && ub_op_lineage_wanted(c))
@@ -82,7 +82,10 @@ const ub_opdesc ub_op_sql = {
     .summary = "run a SQL file in one transaction",
     .doc = "Renders the SQL file and runs it in one transaction on the connection: either every statement takes "
            "effect or none does. The optional setup file (idempotent DDL such as CREATE ... IF NOT EXISTS) runs "
-           "first and commits on its own, one setup at a time across tasks (see \"Setup files and sessions\" in ubpipe-pipeline(5)).",
+           "first and commits on its own, one setup at a time across tasks (see \"Setup files and sessions\" in ubpipe-pipeline(5)). "
+           "The file is sent as one text; a server error names the file, line and column it points at "
+           "(FILE:LINE:COL: message; in the output of a {{ }} block, the block), or where the failing statement "
+           "starts when the server gives no position, and says \"setup failed\" for the setup file.",
     .params = params,
     .plan = plan,
     .run = run,

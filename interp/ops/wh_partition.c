@@ -72,7 +72,9 @@ const ub_opdesc ub_op_wh_partition = {
            "'s3://...' on the Spectrum external table. The table and the column reach the SQL as quoted "
            "identifiers, whatever they hold. plan refuses, at the parameter, a name longer than the dialect keeps "
            "(postgres 63 bytes, counting the partition's own table TABLE_pVALUE__new; redshift 127): the server "
-           "would cut it short without an error, and two long names would be one table.",
+           "would cut it short without an error, and two long names would be one table. Before the load (postgres) the "
+           "table must exist and be partitioned, and every column of each object's CSV header must be a column of "
+           "the table; the error says which, naming the table and the object.",
     .params = params,
     .check = check,
     .plan = plan,

@@ -9,7 +9,8 @@
 #  4. a vendor file with a ragged row, then one with an unterminated quote: the run fails naming the file
 #     and line, and every table and lake prefix of that ds keeps its previous content;
 #  5. a source row that does not fit the staging table: the partition load fails naming the object and
-#     line, and the previous partition stays.
+#     line, and the previous partition stays;
+#  6. a metric SQL with a typo: the run fails naming the SQL file, line and column.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
@@ -120,6 +121,20 @@ same "exit status with a row that does not fit" "$?" "1"
 case $out in *"stage/user_purchase/$D1/user_purchase.csv:3: value too long"*) ok ;; *) ko "row-fit error text: $out" ;; esac
 same "partition after a failed load" "$(Q "SELECT count(*), sum(quantity) FROM spectrum.user_purchase_staging WHERE insert_date='$D1'")" "$p0"
 same "metric after a failed load" "$(metric $D1)" "$got"
+# 6. a metric SQL naming a column that does not exist: the error names the SQL file, line and column
+#    (the column counted here by awk on the file, not by ubpipe), and the metric keeps its rows
+mkdir -p "$TMP/tree" && cp -R pipelines sql reports "$TMP/tree/"
+sed 's/^       p\.amount_spent,$/       p.amount_spent_typo,/' sql/generate_user_behavior_metric.sql \
+  > "$TMP/tree/sql/generate_user_behavior_metric.sql"
+at=$(awk 'i = index($0, "p.amount_spent_typo") { print NR ":" i; exit }' "$TMP/tree/sql/generate_user_behavior_metric.sql")
+same "the typo is in the copy" "${at:+yes}" "yes"
+out=$("$UBPIPE" run "$TMP/tree/pipelines/user_behavior.yaml" -q --ds $D1 --rerun --only generate_user_behavior_metric \
+  -p movie_review_file="$DEMO/movie_review.csv" 2>&1)
+same "exit status with a broken metric SQL" "$?" "1"
+want_msg="ubpipe: task 'generate_user_behavior_metric' failed: $TMP/tree/pipelines/../sql/generate_user_behavior_metric.sql:$at: column p.amount_spent_typo does not exist"
+case $out in *"$want_msg"*) ok ;; *) ko "broken metric SQL error text: $out (want $want_msg)" ;; esac
+same "metric after a broken metric SQL" "$(metric $D1)" "$got"
+
 leftover=$(find "$UBPIPE_HOME" -name '*.ubtmp.*' | wc -l)
 same "temporary files left behind" "$leftover" "0"
 

@@ -1,0 +1,2 @@
+-- the value a block rendered is the bad one
+SELECT 1 + {{ sql.literal(ds) }}::int;
