@@ -405,6 +405,10 @@ static const char *lakeref_key(ub_opctx *c, const ub_param *p, const char *ref, 
         node_error(c, at, "key '%s': the lake reference '%s' names no key (write AREA:KEY)", p->name, ref);
         return NULL;
     }
+    if (ub_lake_ref_relative(ref, colon, &err)) {
+        node_error(c, at, "%s", err.msg);
+        return NULL;
+    }
     ub_buf b = UB_BUF_INIT;
     ub_buf_add(&b, ref, al);
     ub_buf_addc(&b, '/');
