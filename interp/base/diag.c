@@ -112,6 +112,48 @@ static int cmp_msg(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+ub_loc ub_diag_seek(const ub_diag *d, ub_loc from, const char *needle, size_t nth)
+{
+    const ub_diag_src *s = d->srcs;
+    size_t nl = strlen(needle);
+    while (s && !(from.file && strcmp(s->file, from.file) == 0))
+        s = s->next;
+    if (!s || from.line <= 0 || from.col <= 0 || nl == 0)
+        return from;
+    const char *p = s->text, *end = s->text + s->len;
+    for (int l = 1; l < from.line; l++) {
+        const char *q = memchr(p, '\n', (size_t)(end - p));
+        if (!q)
+            return from;
+        p = q + 1;
+    }
+    ub_loc at = from;
+    at.col = 1;
+    while (at.col < from.col && p < end && *p != '\n') {   /* columns count characters */
+        p++;
+        while (p < end && ((unsigned char)*p & 0xC0) == 0x80)
+            p++;
+        at.col++;
+    }
+    while (p < end) {
+        if ((size_t)(end - p) >= nl && memcmp(p, needle, nl) == 0) {
+            if (nth-- == 0)
+                return at;
+            p += nl;
+            at.col += (int)nl;      /* the needle is ASCII: one column a byte */
+            continue;
+        }
+        if (*p == '\n') {
+            at.line++;
+            at.col = 1;
+        } else if (((unsigned char)*p & 0xC0) != 0x80) {
+            at.col++;
+        }
+        p++;
+    }
+    return from;
+}
+
 /* Prints line `line` of the registered source of file, and a caret under col. */
 static void print_caret(const ub_diag *d, FILE *out, ub_loc loc)
 {

@@ -32,6 +32,11 @@ void ub_diag_source(ub_diag *d, const char *file, const char *text, size_t len);
 void ub_diag_error(ub_diag *d, ub_loc loc, const char *fmt, ...)
      __attribute__((format(printf, 3, 4)));
 size_t ub_diag_count(const ub_diag *d);
+/* The place of the nth (0-based) of the non-overlapping occurrences of needle
+ * that start at or after from, in the registered source of from.file: a
+ * template error points at its block, not at the start of the string that
+ * holds it.  from itself when there is no such source or occurrence. */
+ub_loc ub_diag_seek(const ub_diag *d, ub_loc from, const char *needle, size_t nth);
 /* Prints the collected errors to out, sorted by file, line, column (stable),
  * then forgets them.  Returns how many there were. */
 size_t ub_diag_flush(ub_diag *d, FILE *out);

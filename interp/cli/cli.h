@@ -25,6 +25,15 @@ enum {
     UB_VERB_HIDDEN = 1 << 4,  /* internal: not in the help, never suggested */
 };
 
+/* The common options a verb reads (ub_verb.opts): one it does not read is refused,
+ * never silently ignored ("'graph' takes no --ds").  --from/--to go by UB_VERB_RANGE. */
+enum {
+    UB_OPT_DS = 1 << 0, UB_OPT_PROFILE = 1 << 1, UB_OPT_PARAM = 1 << 2, UB_OPT_FORMAT = 1 << 3,
+    UB_OPT_RERUN = 1 << 4, UB_OPT_ONLY = 1 << 5, UB_OPT_DOWNSTREAM = 1 << 6, UB_OPT_TRY = 1 << 7,
+    UB_OPT_QUIET = 1 << 8, UB_OPT_JOBS = 1 << 9, UB_OPT_MAX_ACTIVE = 1 << 10, UB_OPT_LOG_FORMAT = 1 << 11,
+    UB_OPT_RANGE = 1 << 12,   /* --from/--to: given (accepted by UB_VERB_RANGE) */
+};
+
 typedef struct ub_cli ub_cli;
 
 typedef struct ub_verb {
@@ -33,6 +42,7 @@ typedef struct ub_verb {
     int (*run)(ub_cli *c);                /* after the common options and setup */
     int (*run_argv)(int argc, char **argv); /* parses its own argv; argv[0] is the verb */
     unsigned flags;
+    unsigned opts;          /* UB_OPT_* it reads (.run verbs) */
     int nargs;              /* UB_VERB_SPEC: arguments wanted (file + more); 0: any */
     const char *formats[4]; /* --format values (up to 3); none: text and json */
     const char *args;       /* for the help: "FILE", "FILE TASK", … */
@@ -47,6 +57,7 @@ struct ub_cli {
     int rerun, downstream, quiet, try_no, jobs, max_active_runs;
     const char *rerun_tasks; /* --rerun=T1,T2 (or the word after a bare --rerun, see take_rerun_word) */
     const char *rerun_word;  /* the word right after a bare --rerun, if any: a task list or the spec file */
+    unsigned given;   /* UB_OPT_* seen on the command line */
     ub_kv params[64];
     size_t nparams;
     char **args; /* after the verb and the options; args[0] is the spec file */

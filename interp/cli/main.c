@@ -33,20 +33,26 @@
  * The help text, the "did you mean" and the dispatch all read this table. A verb
  * that wants the common options (--ds, --profile, -p …) and a loaded spec uses
  * .run = a function of ub_cli (cli.h) and the UB_VERB_* flags instead. */
+#define ENGINE_OPTS (UB_OPT_DS | UB_OPT_PROFILE | UB_OPT_PARAM)   /* what makes an engine */
 static const ub_verb verbs[] = {
     { .name = "run", .run = ub_cli_run, .flags = UB_VERB_SPEC | UB_VERB_RANGE | UB_VERB_SIGNALS, .nargs = 1,
+      .opts = ENGINE_OPTS | UB_OPT_RERUN | UB_OPT_ONLY | UB_OPT_DOWNSTREAM | UB_OPT_QUIET | UB_OPT_JOBS
+              | UB_OPT_MAX_ACTIVE | UB_OPT_LOG_FORMAT,
       .args = "FILE", .help = "run the pipeline for a ds (resumes a failed run)" },
     { .name = "plan", .run = ub_cli_plan, .flags = UB_VERB_SPEC | UB_VERB_RANGE, .nargs = 1,
+      .opts = ENGINE_OPTS | UB_OPT_FORMAT | UB_OPT_RERUN | UB_OPT_ONLY | UB_OPT_DOWNSTREAM,
       .args = "FILE", .help = "show every effect of a run, rendered; touches nothing" },
-    { .name = "validate", .run = ub_cli_validate, .flags = UB_VERB_SPEC | UB_VERB_MANY,
+    { .name = "validate", .run = ub_cli_validate, .flags = UB_VERB_SPEC | UB_VERB_MANY, .opts = UB_OPT_QUIET,
       .args = "FILE…", .help = "check specs; exit 0 when valid, 2 on errors" },
-    { .name = "render", .run = ub_cli_render, .flags = UB_VERB_SPEC, .nargs = 2,
+    { .name = "render", .run = ub_cli_render, .flags = UB_VERB_SPEC, .nargs = 2, .opts = ENGINE_OPTS,
       .args = "FILE X", .help = "render a template text, a task (all its parameters) or TASK.KEY" },
     { .name = "graph", .run = ub_cli_graph, .flags = UB_VERB_SPEC, .nargs = 1, .formats = { "dot", "mermaid", "svg" },
+      .opts = UB_OPT_FORMAT,
       .args = "FILE", .help = "print the task graph (--format dot|mermaid|svg)" },
     { .name = "status", .run = ub_cli_status, .flags = UB_VERB_SPEC | UB_VERB_RANGE, .nargs = 1,
+      .opts = ENGINE_OPTS | UB_OPT_FORMAT,
       .args = "FILE", .help = "task states of a run, from the journal" },
-    { .name = "logs", .run = ub_cli_logs, .flags = UB_VERB_SPEC, .nargs = 2,
+    { .name = "logs", .run = ub_cli_logs, .flags = UB_VERB_SPEC, .nargs = 2, .opts = ENGINE_OPTS | UB_OPT_TRY,
       .args = "FILE TASK", .help = "the log of each try of a task (--try N for one)" },
     { .name = "help", .run = ub_cli_help, .args = "[OP]", .help = "this text, or an operator's parameters" },
     { .name = "version", .run = ub_cli_version },
@@ -142,6 +148,64 @@ int ub_cli_json(const ub_cli *c)
     return c->format && strcmp(c->format, "json") == 0;
 }
 
+/* The UB_OPT_* bit of a getopt code of parse() (0: --help, --version, errors). */
+static unsigned opt_bit(int ch)
+{
+    switch (ch) {
+    case 'd': return UB_OPT_DS;
+    case 'P': return UB_OPT_PROFILE;
+    case 'p': return UB_OPT_PARAM;
+    case 'f': return UB_OPT_FORMAT;
+    case 'r': return UB_OPT_RERUN;
+    case 'o': return UB_OPT_ONLY;
+    case 'D': return UB_OPT_DOWNSTREAM;
+    case 't': return UB_OPT_TRY;
+    case 'q': return UB_OPT_QUIET;
+    case 'j': return UB_OPT_JOBS;
+    case 'F': case 'T': return UB_OPT_RANGE;
+    case 'M': return UB_OPT_MAX_ACTIVE;
+    case 'L': return UB_OPT_LOG_FORMAT;
+    default:  return 0;
+    }
+}
+
+static const char *opt_name(int ch)
+{
+    switch (ch) {
+    case 'd': return "--ds";
+    case 'P': return "--profile";
+    case 'p': return "-p";
+    case 'f': return "--format";
+    case 'r': return "--rerun";
+    case 'o': return "--only";
+    case 'D': return "--downstream";
+    case 't': return "--try";
+    case 'q': return "-q";
+    case 'j': return "--jobs";
+    case 'F': return "--from";
+    case 'T': return "--to";
+    case 'M': return "--max-active-runs";
+    case 'L': return "--log-format";
+    default:  return "?";
+    }
+}
+
+/* The earlier value of a one-value option given again, else NULL (-p repeats; flags may). */
+static const char *given_twice(const ub_cli *c, int ch)
+{
+    switch (ch) {
+    case 'd': return c->ds;
+    case 'P': return c->profile;
+    case 'f': return c->format;
+    case 'o': return c->only;
+    case 'r': return optarg ? c->rerun_tasks : NULL;
+    case 'F': return c->from;
+    case 'T': return c->to;
+    case 'L': return c->log_format;
+    default:  return NULL;
+    }
+}
+
 static int parse(ub_cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -159,6 +223,13 @@ static int parse(ub_cli *c, int argc, char **argv)
     opterr = 0;
     optind = 1;
     while ((ch = getopt_long(argc, argv, ":p:j:qh", opts, NULL)) != -1) {
+        const char *was = given_twice(c, ch);
+        if (was)                                  /* the last would win, silently */
+            return ub_cli_usage_error("%s given twice ('%s', then '%s'); give it once", opt_name(ch), was,
+                                      optarg);
+        if ((ch == 't' || ch == 'j' || ch == 'M') && (c->given & opt_bit(ch)))
+            return ub_cli_usage_error("%s given twice; give it once", opt_name(ch));
+        c->given |= opt_bit(ch);
         switch (ch) {
         case 'd': c->ds = optarg; break;
         case 'P': c->profile = optarg; break;
@@ -268,6 +339,17 @@ static void take_rerun_word(ub_cli *c)
         }
 }
 
+/* An option the verb does not read is refused rather than ignored ("graph --ds"). */
+static int check_given(const ub_cli *c)
+{
+    const ub_verb *v = c->verb;
+    unsigned ok = v->opts | ((v->flags & UB_VERB_SPEC) ? UB_OPT_RANGE : 0);  /* check_options says it */
+    for (const char *ch = "dPpfroDtqjMLF"; *ch; ch++)
+        if (c->given & opt_bit(*ch) & ~ok)
+            return ub_cli_usage_error("'%s' takes no %s", v->name, opt_name(*ch));
+    return 0;
+}
+
 /* The checks every spec verb shares, before anything is loaded. */
 static int check_options(ub_cli *c)
 {
@@ -279,6 +361,8 @@ static int check_options(ub_cli *c)
     if (c->rerun_tasks && c->only)
         return ub_cli_usage_error("--rerun=%s and --only: give one (--only T --rerun runs T and its downstream, "
                                   "nothing else)", c->rerun_tasks);
+    if ((c->given & UB_OPT_DOWNSTREAM) && !c->only && !c->rerun_tasks)
+        return ub_cli_usage_error("--downstream goes with --only or --rerun=T (it adds the tasks downstream of those)");
     if (c->nargs < 1)
         return ub_cli_usage_error("'%s' needs a pipeline file", v->name);
     if (c->format) {
@@ -410,6 +494,8 @@ int main(int argc, char **argv)
     if (!v)
         return unknown_verb(name);
     c.verb = v;
+    if (check_given(&c))
+        return UB_EXIT_USAGE;
     c.self_exe = self_exe(exe, sizeof exe, argv[0]);
     if (v->flags & UB_VERB_SPEC)
         return run_spec_verb(&c);

@@ -36,7 +36,7 @@ static int write_atomic(const char *path, const ub_buf *b, ub_err *err)
         return ub_err_set(err, "%s: path too long", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
-        return ub_err_set(err, "%s: %s", tmp, strerror(errno));
+        return ub_err_set(err, "%s: %s", path, strerror(errno));   /* the target, not the temporary name */
     int rc = ub_write_all(fd, b->p, b->len);
     if (rc == 0 && fsync(fd))
         rc = -1;

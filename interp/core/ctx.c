@@ -173,6 +173,16 @@ static void node_error(ub_opctx *c, const ub_node *n, const char *fmt, ...)
     va_end(ap);
 }
 
+static void loc_error(ub_opctx *c, ub_loc loc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void loc_error(ub_opctx *c, ub_loc loc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    loc_verror(c, loc, fmt, ap);
+    va_end(ap);
+}
+
 /* where a parameter's problem is shown: its value, or the task's id when the default is used */
 static ub_loc param_loc(const ub_opctx *c, const char *key)
 {
@@ -359,10 +369,11 @@ static const char *render(ub_opctx *c, const char *text, size_t len, const char 
     ub_buf out = UB_BUF_INIT;
     ub_err err;
     const char *r = NULL;
-    if (ub_tmpl_render(c->e->lua, text, len, where, &out, &err) == 0)
+    size_t failed;
+    if (ub_tmpl_render_at(c->e->lua, text, len, where, &out, &err, &failed) == 0)
         r = ub_arena_strndup(&c->arena, ub_buf_str(&out), out.len);
     else if (at)
-        node_error(c, at, "%s", err.msg);
+        loc_error(c, ub_engine_block_loc(c->e->diag, at, failed), "%s", err.msg);
     else
         ub_op_fail(c, "%s: %s", where, err.msg);
     ub_buf_free(&out);
@@ -413,6 +424,10 @@ static const char *lakeref_key(ub_opctx *c, const ub_param *p, const char *ref, 
     }
     if (!colon[1] || (colon[1] == '/' && !colon[2])) {
         node_error(c, at, "key '%s': the lake reference '%s' names no key (write AREA:KEY)", p->name, ref);
+        return NULL;
+    }
+    if (ub_lake_ref_relative(ref, colon, &err)) {
+        node_error(c, at, "%s", err.msg);
         return NULL;
     }
     ub_buf b = UB_BUF_INIT;

@@ -94,6 +94,19 @@ static const char *state_dir_of(ub_arena *a, const char *given)
     return out;
 }
 
+ub_loc ub_engine_block_loc(const ub_diag *d, const ub_node *n, size_t failed)
+{
+    if (n->kind != UB_SCALAR || failed >= n->len)
+        return n->loc;
+    size_t nth = 0;                  /* the blocks before it, counted as the source is searched */
+    for (size_t i = 0; i + 1 < failed; i++)
+        if (n->str[i] == '{' && n->str[i + 1] == '{') {
+            nth++;
+            i++;
+        }
+    return ub_diag_seek(d, n->loc, "{{", nth);
+}
+
 const char *ub_engine_render_node(ub_engine *e, const ub_node *n)
 {
     if (n->kind != UB_SCALAR) {
@@ -107,12 +120,13 @@ const char *ub_engine_render_node(ub_engine *e, const ub_node *n)
     ub_buf out = UB_BUF_INIT;
     ub_err err;
     const char *r = NULL;
-    if (ub_tmpl_render(e->lua, n->str, n->len, where, &out, &err) == 0) {
+    size_t failed;
+    if (ub_tmpl_render_at(e->lua, n->str, n->len, where, &out, &err, &failed) == 0) {
         r = ub_arena_strndup(&e->arena, ub_buf_str(&out), out.len);
         if (!r)
             ub_diag_error(e->diag, n->loc, "out of memory");
     } else {
-        ub_diag_error(e->diag, n->loc, "%s", err.msg);
+        ub_diag_error(e->diag, ub_engine_block_loc(e->diag, n, failed), "%s", err.msg);
     }
     ub_buf_free(&out);
     return r;

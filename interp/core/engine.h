@@ -66,6 +66,9 @@ const char *ub_engine_profile(const ub_engine *e);
 ub_lua     *ub_engine_lua(ub_engine *e);
 /* Renders one string from the spec (a scalar node) in the scope. */
 const char *ub_engine_render_node(ub_engine *e, const ub_node *n);
+/* Where the template error of scalar n is shown: the "{{" of the block that
+ * failed (failed: its offset in n->str, from ub_tmpl_render_at), else n's start. */
+ub_loc ub_engine_block_loc(const ub_diag *d, const ub_node *n, size_t failed);
 
 /* Task contexts (ctx.c) ------------------------------------------------- */
 ub_opctx *ub_ctx_new(ub_engine *e, ub_task *t, int try_no);

@@ -150,6 +150,8 @@ static int l_rows(lua_State *L)
     ub_err err;
     if (!colon || !ub_lake_is_area(ref, (size_t)(colon - ref)))
         return luaL_error(L, "task.rows: '%s' is not a lake reference AREA:KEY (AREA raw, stage or scripts)", ref);
+    if (ub_lake_ref_relative(ref, colon, &err))
+        return luaL_error(L, "task.rows: %s", err.msg);
     lua_pushlstring(L, ref, (size_t)(colon - ref));
     lua_pushfstring(L, "/%s", colon + 1);
     lua_concat(L, 2);

@@ -92,8 +92,12 @@ static int check_lake_key(loadctx *lc, const ub_node *n, const char *choices, co
         ub_diag_error(lc->d, n->loc, "%s: the lake reference '%s' names no key (write AREA:KEY)", what, n->str);
         return -1;
     }
-    ub_buf key = UB_BUF_INIT;
     ub_err err;
+    if (ub_lake_ref_relative(n->str, colon, &err)) {
+        ub_diag_error(lc->d, n->loc, "%s", err.msg);
+        return -1;
+    }
+    ub_buf key = UB_BUF_INIT;
     ub_buf_add(&key, n->str, (size_t)(colon - n->str));
     ub_buf_addc(&key, '/');
     ub_buf_add(&key, colon + 1, l - (size_t)(colon + 1 - n->str) - (n->str[l - 1] == '/'));

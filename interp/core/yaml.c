@@ -153,7 +153,19 @@ static void scanner_error(loader *ld, yaml_parser_t *p, const char *text, size_t
         ub_diag_error(ld->diag, loc, "tab character in indentation; YAML indents with spaces");
         return;
     }
-    if (p->context)
+    size_t rest = m.index;
+    while (rest < len && (text[rest] == ' ' || text[rest] == '\n' || text[rest] == '\r' || text[rest] == '\t'))
+        rest++;
+    if (p->context && rest >= len && p->context_mark.index < m.index) {
+        /* the file ended inside a construct (an unclosed quote, bracket or brace): the end
+         * of the file says nothing, the place where the construct opened does */
+        ub_diag_error(ld->diag, mark_loc(ld, p->context_mark), "YAML syntax error: %s %s (it starts here and "
+                      "is never closed)", prob, p->context);
+    } else if (p->context && p->context_mark.line < m.line) {
+        ub_loc at = mark_loc(ld, p->context_mark);
+        ub_diag_error(ld->diag, loc, "YAML syntax error: %s %s (begun at %d:%d)", prob, p->context,
+                      at.line, at.col);
+    } else if (p->context)
         ub_diag_error(ld->diag, loc, "YAML syntax error: %s %s", prob, p->context);
     else
         ub_diag_error(ld->diag, loc, "YAML syntax error: %s", prob);

@@ -234,7 +234,8 @@ int ub_rename_durable(const char *tmp, const char *path, ub_err *err)
     char *dir = NULL;
     int rc = -1;
     if (rename(tmp, path) < 0) {
-        ub_err_set(err, "could not rename '%s' to '%s': %s", tmp, path, strerror(errno));
+        /* named by its target: the temporary file is an implementation detail, and gone */
+        ub_err_set(err, "could not write '%s': %s", path, strerror(errno));
         goto out;
     }
     if (!(dir = ub_dir_of(path))) {
@@ -271,21 +272,21 @@ int ub_write_file_atomic(const char *path, const void *p, size_t n, ub_err *err)
         fd = open(tmp.p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     while (fd < 0 && errno == EINTR);
     if (fd < 0) {
-        ub_err_set(err, "could not create '%s': %s", tmp.p, strerror(errno));
+        ub_err_set(err, "could not create '%s': %s", path, strerror(errno));
         goto out;
     }
     if (ub_write_all(fd, p, n) < 0) {
-        ub_err_set(err, "could not write '%s': %s", tmp.p, strerror(errno));
+        ub_err_set(err, "could not write '%s': %s", path, strerror(errno));
         goto fail;
     }
     if (ub_fsync_fd(fd) < 0) {
-        ub_err_set(err, "could not sync '%s': %s", tmp.p, strerror(errno));
+        ub_err_set(err, "could not sync '%s': %s", path, strerror(errno));
         goto fail;
     }
     int cr = close(fd);
     fd = -1;
     if (cr < 0 && errno != EINTR) {
-        ub_err_set(err, "could not close '%s': %s", tmp.p, strerror(errno));
+        ub_err_set(err, "could not close '%s': %s", path, strerror(errno));
         goto fail;
     }
     rc = ub_rename_durable(tmp.p, path, err);   /* removes tmp on failure */

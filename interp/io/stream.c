@@ -145,7 +145,7 @@ typedef struct file_writer {
 static int fw_flush(file_writer *f, ub_err *err)
 {
     if (f->blen && ub_write_all(f->fd, f->buf, f->blen) < 0)
-        return ub_err_set(err, "could not write '%s': %s", f->tmp, strerror(errno));
+        return ub_err_set(err, "could not write '%s': %s", f->path, strerror(errno));
     f->blen = 0;
     return 0;
 }
@@ -159,7 +159,7 @@ static int fw_write(ub_writer *w, const void *buf, size_t n, ub_err *err)
         return -1;
     if (n >= sizeof f->buf) {
         if (ub_write_all(f->fd, buf, n) < 0)
-            return ub_err_set(err, "could not write '%s': %s", f->tmp, strerror(errno));
+            return ub_err_set(err, "could not write '%s': %s", f->path, strerror(errno));
     } else {
         memcpy(f->buf + f->blen, buf, n);
         f->blen += n;
@@ -199,12 +199,12 @@ static int fw_commit(ub_writer *w, ub_err *err)
         goto out;
     }
     if (ub_fsync_fd(fd) < 0) {
-        ub_err_set(err, "could not sync '%s': %s", f->tmp, strerror(errno));
+        ub_err_set(err, "could not sync '%s': %s", f->path, strerror(errno));
         close(fd);
         goto out;
     }
     if (close(fd) < 0 && errno != EINTR) {
-        ub_err_set(err, "could not close '%s': %s", f->tmp, strerror(errno));
+        ub_err_set(err, "could not close '%s': %s", f->path, strerror(errno));
         goto out;
     }
     rc = ub_rename_durable(f->tmp, f->path, err);   /* removes the temp on failure */
@@ -249,7 +249,7 @@ ub_writer *ub_file_writer_open(const char *path, int make_dirs, ub_err *err)
         f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     while (f->fd < 0 && errno == EINTR);
     if (f->fd < 0) {
-        ub_err_set(err, "could not create '%s': %s", f->tmp, strerror(errno));
+        ub_err_set(err, "could not create '%s': %s", f->path, strerror(errno));
         goto fail;
     }
     f->base.write = fw_write;

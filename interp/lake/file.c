@@ -279,7 +279,7 @@ static int f_put_link(ub_lake *lake, const char *key, const char *src, ub_err *e
         if (errno == EXDEV || errno == EPERM || errno == EMLINK || errno == ENOTSUP || errno == EOPNOTSUPP)
             rc = 0;                   /* another file system, or no hard links here: copy */
         else
-            ub_err_set(err, "could not link '%s' to '%s': %s", src, tmp.p, strerror(errno));
+            ub_err_set(err, "could not link '%s' to '%s': %s", src, path.p, strerror(errno));
         goto out;
     }
     linked = 1;
@@ -287,11 +287,11 @@ static int f_put_link(ub_lake *lake, const char *key, const char *src, ub_err *e
         fd = open(tmp.p, O_RDONLY | O_CLOEXEC);
     while (fd < 0 && errno == EINTR);
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        ub_err_set(err, "could not open '%s': %s", tmp.p, fd < 0 ? strerror(errno) : "not a regular file");
+        ub_err_set(err, "could not open '%s': %s", path.p, fd < 0 ? strerror(errno) : "not a regular file");
         goto out;
     }
     if (ub_fsync_fd(fd) < 0) {
-        ub_err_set(err, "could not sync '%s': %s", tmp.p, strerror(errno));
+        ub_err_set(err, "could not sync '%s': %s", path.p, strerror(errno));
         goto out;
     }
     close(fd);

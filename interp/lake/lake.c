@@ -151,6 +151,16 @@ static const char *shown(const char *key, char *out, size_t cap)
  * ub_lake_remove_prefix) the prefix is checked with check_prefix below,
  * which allows one trailing '/' (and, for listings, the empty prefix).
  */
+int ub_lake_ref_relative(const char *ref, const char *colon, ub_err *err)
+{
+    if (colon[1] != '/')
+        return 0;
+    char show[KEY_MAX + 64];
+    shown(ref, show, sizeof show);
+    return ub_err_set(err, "invalid lake key '%s': the key after '%.*s:' must be relative (no leading '/')",
+                      show, (int)(colon - ref), ref);
+}
+
 int ub_lake_key_check(const char *key, ub_err *err)
 {
     char show[KEY_MAX + 64];

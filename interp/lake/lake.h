@@ -57,6 +57,10 @@ int ub_lake_key_check(const char *key, ub_err *err);
 extern const char *const ub_lake_areas[];
 /* 1 when the n bytes at s name one of ub_lake_areas. */
 int ub_lake_is_area(const char *s, size_t n);
+/* ref is a lake reference "AREA:KEY" (colon: its ':'): -1 with a message when
+ * KEY starts with '/' ("raw:/etc/passwd"), which the joined key "raw//etc/passwd"
+ * would only show as an empty segment. */
+int ub_lake_ref_relative(const char *ref, const char *colon, ub_err *err);
 
 /* "s3://BUCKET[/KEY]" split in place: 1 with *bucket (blen bytes) and *key
  * (after the first '/' of the path, "" when none) pointing into url; 0 when

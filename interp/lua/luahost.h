@@ -65,6 +65,12 @@ void ub_lua_push_env(ub_lua *L);
 int ub_tmpl_render(ub_lua *L, const char *src, size_t len, const char *where,
                    ub_buf *out, ub_err *err);
 
+/* The same, and on error *failed is the offset in src of the "{{" of the
+ * block that failed (len when the error is not one block's, e.g. output too
+ * large), so the caller can point at it. */
+int ub_tmpl_render_at(ub_lua *L, const char *src, size_t len, const char *where,
+                      ub_buf *out, ub_err *err, size_t *failed);
+
 /* s starts with "{{": the length of the whole block up to and including
  * its "}}" (string literals and braces inside the expression respected),
  * or 0 when it is not closed. */

@@ -109,6 +109,35 @@ static void chunk_src(eval_ctx *c)
     c->src[n] = '\0';
 }
 
+/* Raises the syntax error of an expression that did not compile inside the
+ * wrapper "return (...\n)".  The wrapper's own ')' must not show in the message
+ * ("unexpected symbol near ')'" for "{{ ds + }}"), so the text is compiled
+ * again as "return ...\n" and that message, about the user's text alone, is
+ * raised; "near <eof>" there means the end of the expression.  When the bare
+ * text compiles, it is more than one expression ("a, b", "ds;"). */
+static int syntax_error(lua_State *L, const eval_ctx *c, const char *chunk)
+{
+    lua_pushliteral(L, "return ");
+    lua_pushlstring(L, c->expr, c->elen);
+    lua_pushliteral(L, "\n");
+    lua_concat(L, 3);
+    size_t n;
+    const char *code = lua_tolstring(L, -1, &n);
+    if (luaL_loadbufferx(L, code, n, chunk, "t") == LUA_OK) {
+        lua_pushliteral(L, "not one expression (a template block holds a single value)");
+        return lua_error(L);
+    }
+    const char *m = lua_tostring(L, -1);
+    if (!m)
+        return lua_error(L);
+    m = strip_pos(m, c->src);
+    if (strncmp(m, "<eof> expected near ", 20) == 0)
+        m = lua_pushfstring(L, "more text after the end of the expression, near %s", m + 20);
+    m = luaL_gsub(L, m, "unexpected symbol near <eof>", "incomplete expression (it ends where more is expected)");
+    luaL_gsub(L, m, " near <eof>", " at the end of the expression");
+    return lua_error(L);
+}
+
 /* (env or nil, ctx) -> value, env.  Compiles "return (expr)" once per
  * distinct text (the cache is keyed by the trimmed text), points its _ENV
  * at the render's environment and runs it. */
@@ -136,7 +165,7 @@ static int eval_p(lua_State *L)
         const char *code = lua_tolstring(L, 4, &n);
         if (luaL_loadbufferx(L, code, n, lua_tostring(L, 5), "t") != LUA_OK) {
             chunk_src(c);
-            return lua_error(L);
+            return syntax_error(L, c, lua_tostring(L, 5));
         }
         lua_replace(L, 4);
         lua_settop(L, 4);
@@ -252,6 +281,12 @@ out:
 int ub_tmpl_render(ub_lua *H, const char *src, size_t len, const char *where,
                    ub_buf *out, ub_err *err)
 {
+    return ub_tmpl_render_at(H, src, len, where, out, err, NULL);
+}
+
+int ub_tmpl_render_at(ub_lua *H, const char *src, size_t len, const char *where,
+                      ub_buf *out, ub_err *err, size_t *failed)
+{
     lua_State *L = H->L;
     int base = lua_gettop(L);
     size_t start = out->len;
@@ -259,6 +294,8 @@ int ub_tmpl_render(ub_lua *H, const char *src, size_t len, const char *where,
     int rc = -1;
     char e[SNIP_MAX + 8];
 
+    if (failed)
+        *failed = len;                 /* not one block's error, until a block fails */
     if (!where || !*where)
         where = "template";
     if (H->pending[0]) {
@@ -277,6 +314,8 @@ int ub_tmpl_render(ub_lua *H, const char *src, size_t len, const char *where,
     lua_pushnil(L);                    /* the render's environment, made lazily */
     int env = lua_gettop(L);
     while (pos < len) {
+        if (failed)
+            *failed = len;
         size_t open = pos;
         while (open + 1 < len && !(src[open] == '{' && src[open + 1] == '{'))
             open++;
@@ -289,6 +328,8 @@ int ub_tmpl_render(ub_lua *H, const char *src, size_t len, const char *where,
             goto out;
         size_t b = open + 2;
         size_t close = scan_close(src, len, b);
+        if (failed)
+            *failed = open;
         if (close >= len) {
             snip(e, sizeof e, src + open, len - open > 40 ? 40 : len - open);
             ub_err_set(err, "unterminated '{{' in template '%s%s'", e,
@@ -310,6 +351,8 @@ int ub_tmpl_render(ub_lua *H, const char *src, size_t len, const char *where,
             goto out;
         pos = close + 2;
     }
+    if (failed)
+        *failed = len;
     rc = 0;
 out:
     lua_settop(L, base);

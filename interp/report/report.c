@@ -443,6 +443,65 @@ static int render_sql(rep *r, block *b)
     return rc;
 }
 
+/* Line `line` (1-based) of the report's text: its start, and its length without the newline. */
+static const char *text_line(const rep *r, int line, size_t *len)
+{
+    const char *p = r->text, *end = r->text + r->len;
+    for (int l = 1; l < line; l++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            return NULL;
+        p = nl + 1;
+    }
+    const char *e = memchr(p, '\n', (size_t)(end - p));
+    *len = (size_t)((e ? e : end) - p);
+    return p;
+}
+
+/* A fence on the line at p (up to three spaces of indent, then three or more
+ * '`' or '~'): its character and length, else 0. */
+static size_t fence_of(const char *p, size_t len, char *c)
+{
+    size_t i = 0, k = 0;
+    while (i < len && i < 3 && p[i] == ' ')
+        i++;
+    if (i >= len || (p[i] != '`' && p[i] != '~'))
+        return 0;
+    *c = p[i];
+    while (i + k < len && p[i + k] == *c)
+        k++;
+    return k >= 3 ? k : 0;
+}
+
+/* cmark runs a fenced block that is never closed to the end of the document,
+ * so the rest of the report silently becomes its body: 1 when n is such a
+ * block (it opens with a fence and no later line closes it). */
+static int fence_unclosed(const rep *r, cmark_node *n)
+{
+    size_t len;
+    char c = 0, cc = 0;
+    const char *p = text_line(r, cmark_node_get_start_line(n), &len);
+    size_t k = p ? fence_of(p, len, &c) : 0;
+    if (!k)
+        return 0;                                   /* an indented block */
+    for (int line = cmark_node_get_start_line(n) + 1; (p = text_line(r, line, &len)) != NULL; line++) {
+        size_t m = fence_of(p, len, &cc);
+        if (m >= k && cc == c) {
+            size_t i = 0;
+            while (p[i] == ' ')
+                i++;
+            i += m;
+            while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'))
+                i++;
+            if (i == len)
+                return 0;                           /* its closing fence */
+        }
+        if (p + len >= r->text + r->len)
+            break;
+    }
+    return 1;
+}
+
 static int load(rep *r, const ub_report_opts *o, ub_diag *d)
 {
     memset(r, 0, sizeof *r);
@@ -456,9 +515,18 @@ static int load(rep *r, const ub_report_opts *o, ub_diag *d)
         err_at(r, (ub_loc){ r->file, 0, 0 }, "out of memory");
         return -1;
     }
-    for (cmark_node *n = cmark_node_first_child(r->doc); n; n = cmark_node_next(n))
-        if (cmark_node_get_type(n) == CMARK_NODE_CODE_BLOCK && add_block(r, n))
+    for (cmark_node *n = cmark_node_first_child(r->doc); n; n = cmark_node_next(n)) {
+        if (cmark_node_get_type(n) != CMARK_NODE_CODE_BLOCK)
+            continue;
+        if (fence_unclosed(r, n)) {
+            err_at(r, (ub_loc){ r->file, cmark_node_get_start_line(n), cmark_node_get_start_column(n) },
+                   "this code fence is never closed: the rest of the file would be its body (close it with "
+                   "a line of the same fence)");
+            continue;
+        }
+        if (add_block(r, n))
             return -1;
+    }
     for (size_t i = 0; i < r->nb; i++)
         check_block(r, &r->b[i]);
     for (size_t i = 0; i < r->nb && !r->errs; i++)

@@ -61,13 +61,19 @@ int ub_report_find(ub_spec *s, const char *id, ub_report_decl *decl, ub_diag *di
     const ub_node *v = r && r->kind == UB_MAP ? ub_node_get(r, id) : NULL;
     if (!v || v->kind != UB_MAP) {
         char names[512] = "";
-        size_t used = 0;
+        const char *cand[65];
+        size_t used = 0, nc = 0;
         for (size_t i = 0; r && r->kind == UB_MAP && i < r->n && used < sizeof names; i += 2) {
             int k = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", r->items[i]->str);
             used += k > 0 ? (size_t)k : 0;
+            if (nc + 1 < sizeof cand / sizeof cand[0])
+                cand[nc++] = r->items[i]->str;
         }
+        cand[nc] = NULL;
+        const char *sug = ub_suggest(id, cand);
         ub_diag_error(diag, (ub_loc){ s->path, r ? r->loc.line : 0, r ? r->loc.col : 0 },
-                      "no report '%s' in the spec (reports: %s)", id, names[0] ? names : "none declared");
+                      "no report '%s' in the spec%s%s%s (reports: %s)", id, sug ? "; did you mean '" : "",
+                      sug ? sug : "", sug ? "'?" : "", names[0] ? names : "none declared");
         return -1;
     }
     for (size_t i = 0; i + 1 < r->n; i += 2)

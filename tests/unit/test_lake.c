@@ -93,6 +93,12 @@ static void test_keys(void)
         T_STREQ(err.msg, bad[i].msg);
     }
     T_INTEQ(ub_lake_key_check(NULL, &err), -1);
+    /* a reference AREA:KEY whose KEY is absolute says so, not "empty path segment" */
+    const char *ref = "raw:/etc/passwd";
+    T_INTEQ(ub_lake_ref_relative(ref, ref + 3, &err), -1);
+    T_STREQ(err.msg, "invalid lake key 'raw:/etc/passwd': the key after 'raw:' must be relative (no leading '/')");
+    ref = "stage:a/b";
+    T_INTEQ(ub_lake_ref_relative(ref, ref + 5, &err), 0);
 
     /* lengths: 1024 bytes is the limit for a key, 255 for a segment */
     char k[1100];

@@ -137,7 +137,33 @@ static void test_scope_and_errors(void)
             "ERROR: in template '{{ 1 + {} }}': attempt to perform arithmetic on a table value");
     T_STREQ(R("{{ ('x'):rep(-1, 2, 3) .. nope }}"),
             "ERROR: in template '{{ ('x'):rep(-1, 2, 3) .. nope }}': undefined variable 'nope'");
-    T_STREQ(R("{{ 1 + }}"), "ERROR: in template '{{ 1 + }}': unexpected symbol near ')'");
+    /* syntax errors speak of the user's text, never of the "return (...)" around it */
+    T_STREQ(R("{{ 1 + }}"),
+            "ERROR: in template '{{ 1 + }}': incomplete expression (it ends where more is expected)");
+    T_STREQ(R("{{ ds) }}"),
+            "ERROR: in template '{{ ds) }}': more text after the end of the expression, near ')'");
+    T_STREQ(R("{{ (ds }}"),
+            "ERROR: in template '{{ (ds }}': ')' expected (to close '(' at line 1) at the end of the expression");
+    T_STREQ(R("{{ ds, ds }}"),
+            "ERROR: in template '{{ ds, ds }}': not one expression (a template block holds a single value)");
+    T_STREQ(R("{{ ds; }}"),
+            "ERROR: in template '{{ ds; }}': not one expression (a template block holds a single value)");
+    T_STREQ(R("{{ 1 + 2 -- a comment }}"), "3");
+    {   /* the offset of the block that failed, for the caller's location */
+        ub_buf out = UB_BUF_INIT;
+        ub_err err = { "" };
+        size_t failed = 0;
+        const char *src = "a{{ ds }}b{{ nope }}c";
+        T_INTEQ(ub_tmpl_render_at(H, src, strlen(src), NULL, &out, &err, &failed), -1);
+        T_INTEQ(failed, 10);
+        src = "x {{ ds";
+        T_INTEQ(ub_tmpl_render_at(H, src, strlen(src), NULL, &out, &err, &failed), -1);
+        T_INTEQ(failed, 2);
+        src = "{{ ds }}";
+        T_INTEQ(ub_tmpl_render_at(H, src, strlen(src), NULL, &out, &err, &failed), 0);
+        T_INTEQ(failed, strlen(src));
+        ub_buf_free(&out);
+    }
     T_STREQ(render_at(H, "{{ error('boom') }}",
                       "pipelines/a-rather-long-directory-name/and-a-long-file-name.yaml:120:33"),
             "ERROR: in template '{{ error('boom') }}': boom");

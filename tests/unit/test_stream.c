@@ -154,9 +154,8 @@ static void test_atomic_writer(void)
     /* missing directory without mkdirs */
     T_CHECK(ub_file_writer_open(pathf("nodir/x.csv"), 0, &err) == NULL);
     char pre[600];
-    snprintf(pre, sizeof pre, "could not create '%s.ubtmp.", pathf("nodir/x.csv"));
-    T_CHECK(strncmp(err.msg, pre, strlen(pre)) == 0);
-    T_CHECK(strstr(err.msg, "': No such file or directory") != NULL);
+    snprintf(pre, sizeof pre, "could not create '%s': No such file or directory", pathf("nodir/x.csv"));
+    T_STREQ(err.msg, pre);              /* the target, not its temporary name */
     /* a parent that is a file */
     T_CHECK(ub_file_writer_open(pathf("a/b/out.txt/x"), 1, &err) == NULL);
     snprintf(pre, sizeof pre, "could not create directory '%s': Not a directory",
