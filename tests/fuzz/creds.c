@@ -45,11 +45,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ub_buf_free(&host);
         ub_buf_free(&path);
         ub_aws_cfg_describe(&cfg, &b);
-        if (cfg.creds.secret_access_key && *cfg.creds.secret_access_key &&
-            strlen(cfg.creds.secret_access_key) > 8 && ub_buf_str(&b) &&
-            strstr(ub_buf_str(&b), cfg.creds.secret_access_key))
-            abort();             /* the description never shows the secret */
         ub_buf_free(&b);
+        /* the description never shows the secret key: checked with a sentinel in its place,
+         * since the fuzzed secret may also be part of another field the description shows (an
+         * endpoint URL), which is no leak */
+        char *real = cfg.creds.secret_access_key;
+        if (real && *real) {
+            static char sentinel[] = "fuzz-sentinel-secret-7d1e";
+            cfg.creds.secret_access_key = sentinel;
+            ub_aws_cfg_describe(&cfg, &b);
+            cfg.creds.secret_access_key = real;
+            if (ub_buf_str(&b) && strstr(ub_buf_str(&b), sentinel))
+                abort();
+            ub_buf_free(&b);
+        }
     }
     ub_aws_cfg_release(&cfg);
     free(profile);
