@@ -2,7 +2,7 @@
 # Settings -----------------------------------------------------------------
 PREFIX   ?= /usr/local
 CC       ?= cc
-PKGS     := yaml-0.1 libpq libcurl openssl lua5.4 libzstd expat jansson libmicrohttpd libgvc
+PKGS     := yaml-0.1 libpq libcurl openssl lua5.4 libzstd expat jansson libmicrohttpd libgvc libxxhash
 VERSION  := 0.1.0
 BUILD    ?= build
 # reports (report/): CommonMark

@@ -148,9 +148,9 @@ int  ub_op_set_output(ub_opctx *c, const char *key, const char *value);
 const char *ub_op_prev_output(ub_opctx *c, const char *key);
 void ub_op_progress(ub_opctx *c, uint64_t rows, uint64_t bytes);
 /* Reports "I read the file of parameter `param` (path), whose content hash
- * is sha256hex", computed while streaming it (io/hashread.h): it joins
+ * is hashhex", computed while streaming it (io/hashread.h): it joins
  * the task's fingerprint, so a large input is never read an extra time. */
-void ub_op_input_file(ub_opctx *c, const char *param, const char *path, const char *sha256hex);
+void ub_op_input_file(ub_opctx *c, const char *param, const char *path, const char *hashhex);
 int  ub_op_cancelled(const ub_opctx *c);
 /* Sleeps up to secs, returning early (non-zero) when the run is cancelled. */
 int  ub_op_sleep(ub_opctx *c, double secs);

@@ -11,7 +11,7 @@ set -eu
 cd "$(dirname "$0")/.."
 # build: the compiler and the libraries of PKGS in the Makefile (and the ones being added to it:
 # microhttpd for the HTTP server, graphviz for DAG pictures, cmark for Markdown in reports)
-BUILD="build-essential pkg-config libyaml-dev libpq-dev libcurl4-openssl-dev libssl-dev liblua5.4-dev libzstd-dev libexpat1-dev libjansson-dev libmicrohttpd-dev libgraphviz-dev libcmark-dev libjs-chart.js"
+BUILD="build-essential pkg-config libyaml-dev libpq-dev libcurl4-openssl-dev libssl-dev liblua5.4-dev libzstd-dev libexpat1-dev libjansson-dev libmicrohttpd-dev libgraphviz-dev libcmark-dev libjs-chart.js libxxhash-dev"
 # run: the local stack (chart.js, embedded at build time into reports, is in build)
 RUN="postgresql postgresql-client zstd bc"
 # test: the test scripts' tools, the browser of the browser tests, clang + its runtime for fuzz targets

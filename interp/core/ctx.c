@@ -33,7 +33,7 @@ struct ub_opctx {
     int        fatal;          /* no retry */
     void     (*progress_cb)(void *ud, uint64_t rows, uint64_t bytes);
     void      *progress_ud;
-    ub_kv     *in;             /* ub_op_input_file: param -> sha256 */
+    ub_kv     *in;             /* ub_op_input_file: param -> content hash */
     size_t     nin;
     ub_handoff_in *handoff;    /* following an upstream's file (borrowed); NULL: no */
     void     (*stream_cb)(void *ud, const char *path);
@@ -228,17 +228,17 @@ void ub_op_progress(ub_opctx *c, uint64_t rows, uint64_t bytes)
         c->progress_cb(c->progress_ud, rows, bytes);
 }
 
-void ub_op_input_file(ub_opctx *c, const char *param, const char *path, const char *sha256hex)
+void ub_op_input_file(ub_opctx *c, const char *param, const char *path, const char *hashhex)
 {
     ub_kv *p = ub_realloc(c->in, (c->nin + 1) * sizeof *p);
     if (!p)
         return;
     c->in = p;
     p[c->nin].key = ub_arena_strdup(&c->arena, param);
-    p[c->nin].val = ub_arena_strdup(&c->arena, sha256hex);
+    p[c->nin].val = ub_arena_strdup(&c->arena, hashhex);
     if (p[c->nin].key && p[c->nin].val) {
         c->nin++;
-        ub_op_log(c, "read %s (%s): sha256 %s", param, path, sha256hex);
+        ub_op_log(c, "read %s (%s): content hash %s", param, path, hashhex);
     }
 }
 

@@ -91,7 +91,7 @@ void      ub_ctx_set_prev(ub_opctx *c, const ub_kv *prev, size_t n);
 size_t    ub_ctx_outputs(const ub_opctx *c, const ub_kv **out);
 /* The last figures of ub_op_progress. */
 void      ub_ctx_progress_get(const ub_opctx *c, uint64_t *rows, uint64_t *bytes);
-/* Content hashes the try reported (ub_op_input_file): names[i] -> sha256[i]. */
+/* Content hashes the try reported (ub_op_input_file): names[i] -> content hash[i]. */
 size_t    ub_ctx_inputs(const ub_opctx *c, const ub_kv **out);
 /* Lineage wants the columns of datasets (ub_op_lineage_wanted): set when
  * an OpenLineage transport is configured. */

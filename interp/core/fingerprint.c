@@ -2,58 +2,37 @@
  * decision taken from it; see fingerprint.h for the components. */
 #include "core/fingerprint.h"
 #include "base/jtext.h"
+#include "io/chash.h"
 #include "io/fsutil.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void hex(const unsigned char *d, size_t n, char *out)
+int ub_fp_file_hash(const char *path, char out[UB_CHASH_HEX + 1])
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[d[i] >> 4];
-        out[2 * i + 1] = digits[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static void sha256_mem(const void *p, size_t n, char out[65])
-{
-    unsigned char d[32];
-    unsigned int dl = 0;
-    EVP_Digest(p, n, d, &dl, EVP_sha256(), NULL);
-    hex(d, 32, out);
-}
-
-int ub_fp_file_sha256(const char *path, char out[65])
-{
-    unsigned char d[32], buf[65536];
-    unsigned int dl = 0;
+    unsigned char buf[65536];
     const char *bad;
     int rc = -1, fd = ub_open_regular(path, &bad);    /* never blocks on a FIFO */
-    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    ub_chash *m = ub_chash_new();
     ssize_t got;
-    if (fd < 0 || !m || !EVP_DigestInit_ex(m, EVP_sha256(), NULL))
+    if (fd < 0 || !m)
         goto out;
     while ((got = read(fd, buf, sizeof buf)) != 0) {
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0)
             goto out;
-        EVP_DigestUpdate(m, buf, (size_t)got);
+        ub_chash_update(m, buf, (size_t)got);
     }
-    if (!EVP_DigestFinal_ex(m, d, &dl))
-        goto out;
-    hex(d, 32, out);
+    ub_chash_hex(m, out);
     rc = 0;
 out:
-    EVP_MD_CTX_free(m);
+    ub_chash_free(m);
     if (fd >= 0)
         close(fd);
     return rc;
@@ -194,7 +173,7 @@ static json_t *file_component(ub_opctx *c, const char *path, const json_t *old, 
     char h[65], sb[96];
     json_object_set_new(f, "path", ub_jtext(path));
     if (stat(path, &st)) {
-        json_object_set_new(f, "sha256", ub_jtext("missing"));
+        json_object_set_new(f, "hash", ub_jtext("missing"));
         return f;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -203,7 +182,7 @@ static json_t *file_component(ub_opctx *c, const char *path, const json_t *old, 
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
         snprintf(sb, sizeof sb, "not-a-file:%lld.%09ld", (long long)now.tv_sec, now.tv_nsec);
-        json_object_set_new(f, "sha256", ub_jtext(sb));
+        json_object_set_new(f, "hash", ub_jtext(sb));
         return f;
     }
     snprintf(sb, sizeof sb, "%lld:%lld.%09ld:%llu", (long long)st.st_size, (long long)st.st_mtim.tv_sec,
@@ -213,14 +192,14 @@ static json_t *file_component(ub_opctx *c, const char *path, const json_t *old, 
         /* large (a data file): no extra read; the same size, mtime and inode
          * keep the content hash the streaming try reported */
         const char *os = json_string_value(json_object_get(old, "stat"));
-        const char *oh = json_string_value(json_object_get(old, "sha256"));
+        const char *oh = json_string_value(json_object_get(old, "hash"));
         const char *op = json_string_value(json_object_get(old, "path"));
         if (os && oh && op && strcmp(os, sb) == 0 && strcmp(op, path) == 0) {
-            json_object_set_new(f, "sha256", ub_jtext(oh));
+            json_object_set_new(f, "hash", ub_jtext(oh));
         } else {
             char id[128];
             snprintf(id, sizeof id, "stat:%s", sb);
-            json_object_set_new(f, "sha256", ub_jtext(id));
+            json_object_set_new(f, "hash", ub_jtext(id));
         }
         return f;
     }
@@ -233,14 +212,14 @@ static json_t *file_component(ub_opctx *c, const char *path, const json_t *old, 
     char chunk[65536];
     size_t got;
     if (!in) {
-        json_object_set_new(f, "sha256", ub_jtext("unreadable"));
+        json_object_set_new(f, "hash", ub_jtext("unreadable"));
         return f;
     }
     while ((got = fread(chunk, 1, sizeof chunk, in)) > 0)
         ub_buf_add(&text, chunk, got);
     fclose(in);
-    sha256_mem(text.p ? text.p : "", text.len, h);
-    json_object_set_new(f, "sha256", ub_jtext(h));
+    ub_chash_mem(text.p ? text.p : "", text.len, h);
+    json_object_set_new(f, "hash", ub_jtext(h));
     if (text.len && has_braces(text.p, text.len)) {
         /* a template: what it renders to at this ds counts too */
         ub_buf z = UB_BUF_INIT;
@@ -248,7 +227,7 @@ static json_t *file_component(ub_opctx *c, const char *path, const json_t *old, 
         const char *r = z.err ? NULL : ub_op_render(c, ub_buf_str(&z), path);
         ub_buf_free(&z);
         if (r) {
-            sha256_mem(r, strlen(r), h);
+            ub_chash_mem(r, strlen(r), h);
             json_object_set_new(f, "rendered", ub_jtext(h));
         }
         note_params(c, text.p, text.len, pp);
@@ -275,7 +254,7 @@ static void upstream_hash(const ub_journal *j, const char *id, char out[65])
         json_object_set_new(outs, jt->outputs[i].key, ub_jtext(jt->outputs[i].val ? jt->outputs[i].val : ""));
     json_object_set_new(o, "outputs", outs);
     char *txt = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    sha256_mem(txt ? txt : "", txt ? strlen(txt) : 0, out);
+    ub_chash_mem(txt ? txt : "", txt ? strlen(txt) : 0, out);
     ub_free(txt);
     json_decref(o);
 }
@@ -367,7 +346,7 @@ json_t *ub_fp_compute(ub_engine *e, ub_task *t, const ub_journal *j, const char 
     return fp;
 }
 
-void ub_fp_hash(const json_t *fp, char out[65])
+void ub_fp_hash(const json_t *fp, char out[UB_CHASH_HEX + 1])
 {
     json_t *copy = json_deep_copy(fp);
     json_t *files = json_object_get(copy, "files"), *f;
@@ -375,7 +354,7 @@ void ub_fp_hash(const json_t *fp, char out[65])
     json_object_foreach(files, k, f)
         json_object_del(f, "stat");
     char *txt = copy ? json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    sha256_mem(txt ? txt : "", txt ? strlen(txt) : 0, out);
+    ub_chash_mem(txt ? txt : "", txt ? strlen(txt) : 0, out);
     ub_free(txt);
     json_decref(copy);
 }
@@ -475,7 +454,7 @@ char *ub_fp_diff(ub_engine *e, ub_task *t, const json_t *old, const json_t *now)
     const json_t *of = json_object_get(old, "files"), *nf = json_object_get(now, "files");
     json_object_foreach((json_t *)nf, k, v) {
         const json_t *o = json_object_get(of, k);
-        int same = o && eq(json_object_get(o, "sha256"), json_object_get(v, "sha256"));
+        int same = o && eq(json_object_get(o, "hash"), json_object_get(v, "hash"));
         int same_r = o && eq(json_object_get(o, "rendered"), json_object_get(v, "rendered"));
         if (same && same_r)
             continue;
@@ -597,6 +576,6 @@ void ub_fp_merge_inputs(json_t *fp, const json_t *inputs)
     json_object_foreach((json_t *)inputs, k, v) {
         json_t *f = json_object_get(files, k);
         if (f && json_is_string(v))
-            json_object_set(f, "sha256", v);
+            json_object_set(f, "hash", v);
     }
 }

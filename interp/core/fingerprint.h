@@ -6,8 +6,8 @@
  * The components (a JSON object, recorded as the journal's "fp"):
  *   "op"       operator name and ubpipe version
  *   "params"   every parameter of the task, rendered (after templates), secrets masked
- *   "files"    per PATH parameter read from outside the workdir: {"path", "sha256"
- *              of the content, "rendered": sha256 of the rendered template when the
+ *   "files"    per PATH parameter read from outside the workdir: {"path", "hash"
+ *              of the content, "rendered": hash of the rendered template when the
  *              file holds "{{"}; files larger than UB_FP_SMALL are identified by
  *              size, mtime and inode ("stat") unless the operator reported the
  *              content hash it computed while streaming (ub_op_input_file)
@@ -17,14 +17,16 @@
  *              parameters and template files name: only for the reasons, the
  *              rendered values above already carry their effect
  *   "upstream" per upstream task: the hash of its recorded fingerprint and outputs
- * The fingerprint is the SHA-256 of the components (canonical JSON: keys
- * sorted, compact).  Documented in ubpipe-pipeline(5), FINGERPRINTS.
+ * The fingerprint is the hash of the components (canonical JSON: keys
+ * sorted, compact).  Every hash here is the content hash of io/chash.h
+ * (XXH3-128).  Documented in ubpipe-pipeline(5), FINGERPRINTS.
  */
 #ifndef UB_FINGERPRINT_H
 #define UB_FINGERPRINT_H
 #include <jansson.h>
 #include "core/engine.h"
 #include "core/journal.h"
+#include "io/chash.h"
 
 #define UB_FP_SMALL (4u << 20)       /* files up to this size are hashed at decision time */
 
@@ -40,8 +42,8 @@ typedef struct ub_fp_decision {
  * upstream component and the cached content hashes of large files.  A new
  * reference, or NULL with *why set (static text). */
 json_t *ub_fp_compute(ub_engine *e, ub_task *t, const ub_journal *j, const char **why);
-/* SHA-256 (hex) of the components, stat hints excluded. */
-void ub_fp_hash(const json_t *fp, char out[65]);
+/* The hash (hex) of the components, stat hints excluded. */
+void ub_fp_hash(const json_t *fp, char out[UB_CHASH_HEX + 1]);
 /* Why now differs from old (both components), as a new string; NULL when
  * they are the same. */
 char *ub_fp_diff(ub_engine *e, ub_task *t, const json_t *old, const json_t *now);
@@ -56,11 +58,11 @@ char *ub_fp_diff(ub_engine *e, ub_task *t, const json_t *old, const json_t *now)
 int  ub_fp_decide(ub_engine *e, const ub_journal *j, const char *force, ub_fp_decision *out, int *legacy);
 void ub_fp_decisions_free(ub_fp_decision *d, size_t n);
 
-/* Merges content hashes reported by the try ({"PARAM": "sha256hex"}) into
+/* Merges content hashes reported by the try ({"PARAM": "HASHHEX"}) into
  * the components (replacing a "stat" identity). */
 void ub_fp_merge_inputs(json_t *fp, const json_t *inputs);
 
-/* sha256 of a file (hex); 0 or -1 (errno). */
-int ub_fp_file_sha256(const char *path, char out[65]);
+/* The content hash of a file (hex); 0 or -1 (errno). */
+int ub_fp_file_hash(const char *path, char out[UB_CHASH_HEX + 1]);
 
 #endif

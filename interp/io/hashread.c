@@ -1,14 +1,14 @@
-/* hashread.c — SHA-256 of a stream while it is read (hashread.h). */
+/* hashread.c — the content hash of a stream while it is read (hashread.h). */
 #include "io/hashread.h"
 #include "base/mem.h"
-#include <openssl/evp.h>
+#include <string.h>
 
 typedef struct hreader {
-    ub_reader   r;              /* first: the public part */
-    ub_reader  *in;
-    EVP_MD_CTX *md;
-    int         at_end;
-    char        hex[65];
+    ub_reader  r;               /* first: the public part */
+    ub_reader *in;
+    ub_chash  *h;
+    int        at_end;
+    char       hex[UB_CHASH_HEX + 1];
 } hreader;
 
 static ssize_t h_read(ub_reader *r, void *buf, size_t n, ub_err *err)
@@ -16,19 +16,10 @@ static ssize_t h_read(ub_reader *r, void *buf, size_t n, ub_err *err)
     hreader *h = (hreader *)r;
     ssize_t got = ub_read(h->in, buf, n, err);
     if (got > 0)
-        EVP_DigestUpdate(h->md, buf, (size_t)got);
+        ub_chash_update(h->h, buf, (size_t)got);
     else if (got == 0 && !h->at_end) {
-        static const char digits[] = "0123456789abcdef";
-        unsigned char d[32];
-        unsigned int dl = 0;
-        if (EVP_DigestFinal_ex(h->md, d, &dl) && dl == 32) {
-            for (size_t i = 0; i < 32; i++) {
-                h->hex[2 * i] = digits[d[i] >> 4];
-                h->hex[2 * i + 1] = digits[d[i] & 15];
-            }
-            h->hex[64] = '\0';
-            h->at_end = 1;
-        }
+        ub_chash_hex(h->h, h->hex);
+        h->at_end = 1;
     }
     return got;
 }
@@ -37,18 +28,16 @@ static void h_close(ub_reader *r)
 {
     hreader *h = (hreader *)r;
     ub_reader_close(h->in);
-    EVP_MD_CTX_free(h->md);
+    ub_chash_free(h->h);
     ub_free(h);
 }
 
-ub_reader *ub_sha256_reader(ub_reader *in, ub_err *err)
+ub_reader *ub_chash_reader(ub_reader *in, ub_err *err)
 {
     hreader *h = in ? ub_calloc(1, sizeof *h) : NULL;
     if (!in)
         return NULL;
-    if (!h || !(h->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(h->md, EVP_sha256(), NULL)) {
-        if (h)
-            EVP_MD_CTX_free(h->md);
+    if (!h || !(h->h = ub_chash_new())) {
         ub_free(h);
         ub_reader_close(in);
         ub_err_oom(err);
@@ -61,12 +50,11 @@ ub_reader *ub_sha256_reader(ub_reader *in, ub_err *err)
     return &h->r;
 }
 
-int ub_sha256_reader_hex(ub_reader *r, char out[65])
+int ub_chash_reader_hex(ub_reader *r, char out[UB_CHASH_HEX + 1])
 {
     hreader *h = (hreader *)r;
     if (!h || !h->at_end)
         return -1;
-    for (int i = 0; i < 65; i++)
-        out[i] = h->hex[i];
+    memcpy(out, h->hex, sizeof h->hex);
     return 0;
 }

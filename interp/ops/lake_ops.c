@@ -166,9 +166,9 @@ static int stop_cb(void *c)
 
 /* Copies the file path to w while checking it as CSV (every record
  * well-formed, with the header's field count): 0 and the bytes copied in
- * *n and, when known, its SHA-256 in sha (*have_sha = 1); -1 when the file is refused (err names the file and line); -2 when
+ * *n and, when known, its content hash (io/chash.h) in hash (*have_hash = 1); -1 when the file is refused (err names the file and line); -2 when
  * writing to the lake failed.  w is neither committed nor aborted here. */
-static int put_checked_csv(ub_opctx *c, const char *path, ub_writer *w, int64_t *n, char sha[65], int *have_sha,
+static int put_checked_csv(ub_opctx *c, const char *path, ub_writer *w, int64_t *n, char hash[UB_CHASH_HEX + 1], int *have_hash,
                            ub_err *err)
 {
     tee_reader *t = ub_calloc(1, sizeof *t);
@@ -185,7 +185,7 @@ static int put_checked_csv(ub_opctx *c, const char *path, ub_writer *w, int64_t 
     t->base.name = t->path;
     t->out = w;
     t->line = 1;
-    if (!(t->in = ub_sha256_reader(ub_file_reader_open_until(path, stop_cb, c, err), err)) ||
+    if (!(t->in = ub_chash_reader(ub_file_reader_open_until(path, stop_cb, c, err), err)) ||
         !(csv = ub_csv_open(&t->base, &opts, err)))
         goto out;
     k = ub_csv_next(csv, err);
@@ -200,7 +200,7 @@ static int put_checked_csv(ub_opctx *c, const char *path, ub_writer *w, int64_t 
         ;
     if (k == 0) {                     /* the CSV reader saw the end: every byte went through */
         *n = (int64_t)w->bytes;
-        *have_sha = ub_sha256_reader_hex(t->in, sha) == 0;   /* the content hash, from the same read */
+        *have_hash = ub_chash_reader_hex(t->in, hash) == 0;   /* the content hash, from the same read */
         rc = 0;
     }
 out:
@@ -244,8 +244,8 @@ static int put_run(ub_opctx *c)
     ub_writer *w = NULL;
     ub_err err;
     int64_t n = 0;
-    int rc = -1, have_sha = 0;
-    char sha[65];
+    int rc = -1, have_hash = 0;
+    char hash[UB_CHASH_HEX + 1];
     if (!src || !dst || !chk || !lake)
         goto out;
     if (strcmp(chk, "csv") == 0) {
@@ -254,7 +254,7 @@ static int put_run(ub_opctx *c)
             ub_op_fail(c, "%s", err.msg);
             goto out;
         }
-        int bad = put_checked_csv(c, src, w, &n, sha, &have_sha, &err);
+        int bad = put_checked_csv(c, src, w, &n, hash, &have_hash, &err);
         if (bad == -1)
             ub_op_fatal(c, "%s", err.msg);   /* refused: out aborts w, nothing lands */
         else if (bad)
@@ -274,7 +274,7 @@ static int put_run(ub_opctx *c)
             rc = 0;
             goto out;
         }
-        if (!(r = ub_sha256_reader(ub_file_reader_open_until(src, stop_cb, c, &err), &err)) ||
+        if (!(r = ub_chash_reader(ub_file_reader_open_until(src, stop_cb, c, &err), &err)) ||
             !(w = ub_lake_open_write(lake, dst, &err))) {
             ub_op_fail(c, "%s", err.msg);
             goto out;
@@ -283,7 +283,7 @@ static int put_run(ub_opctx *c)
             ub_op_fail(c, "%s", err.msg);
             goto out;
         }
-        have_sha = ub_sha256_reader_hex(r, sha) == 0;
+        have_hash = ub_chash_reader_hex(r, hash) == 0;
     }
     rc = ub_writer_commit(w, &err);
     w = NULL;
@@ -291,9 +291,9 @@ static int put_run(ub_opctx *c)
         ub_op_fail(c, "%s", err.msg);
     else {
         ub_op_log(c, "wrote %lld bytes to %s", (long long)n, dst);
-        if (have_sha) {
-            ub_op_input_file(c, "src", src, sha);      /* the fingerprint's content hash of src */
-            ub_op_set_output(c, "sha256", sha);        /* what it wrote: downstream fingerprints */
+        if (have_hash) {
+            ub_op_input_file(c, "src", src, hash);      /* the fingerprint's content hash of src */
+            ub_op_set_output(c, "hash", hash);        /* what it wrote: downstream fingerprints */
         }
     }
 out:

@@ -2,7 +2,7 @@
 #include "base/buf.h"
 #include "io/stream.h"
 #include "ops/pg.h"
-#include <openssl/evp.h>
+#include "io/chash.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,7 +93,7 @@ static int run(ub_opctx *c)
     ub_err err;
     PGconn *db = NULL;
     ub_writer *w = NULL;
-    EVP_MD_CTX *md = NULL;
+    ub_chash *md = NULL;
     int rc = -1;
     char msg[2048];
     const char *sql = copy_sql(c, &b), *to = ub_op_str(c, "to"), *comp = ub_op_str(c, "compress");
@@ -131,14 +131,13 @@ static int run(ub_opctx *c)
     int n, failed = 0, cancelled = 0;
     char *row;
     /* the content hash of what it wrote: the fingerprint of its output */
-    md = EVP_MD_CTX_new();
-    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+    if (!(md = ub_chash_new())) {
         ub_op_fail(c, "out of memory");
         goto out;
     }
     int header = ub_op_bool(c, "header") && ub_op_lineage_wanted(c);
     while ((n = PQgetCopyData(db, &row, 0)) > 0) {
-        EVP_DigestUpdate(md, row, (size_t)n);
+        ub_chash_update(md, row, (size_t)n);
         if (header && rows == 0)
             report_header(c, to, row, (size_t)n);
         if (!failed && ub_write(w, row, (size_t)n, &err)) {
@@ -185,19 +184,14 @@ static int run(ub_opctx *c)
     else {
         ub_op_log(c, "extracted %llu rows (%llu bytes) to %s", (unsigned long long)rows,
                   (unsigned long long)bytes, to);
-        unsigned char d[32];
-        unsigned int dl = 0;
-        char hex[65], num[32];
-        if (EVP_DigestFinal_ex(md, d, &dl) && dl == 32) {
-            for (unsigned i = 0; i < 32; i++)
-                snprintf(hex + 2 * i, 3, "%02x", d[i]);
-            ub_op_set_output(c, "sha256", hex);
-        }
+        char hex[UB_CHASH_HEX + 1], num[32];
+        ub_chash_hex(md, hex);
+        ub_op_set_output(c, "hash", hex);
         snprintf(num, sizeof num, "%llu", (unsigned long long)rows);
         ub_op_set_output(c, "rows", num);
     }
 out:
-    EVP_MD_CTX_free(md);
+    ub_chash_free(md);
     ub_writer_abort(w);
     PQfinish(db);
     ub_buf_free(&b);

@@ -1,11 +1,12 @@
-/* fp_bench.c — what fingerprinting costs the tries of a run: the SHA-256 of the bytes they stream
- * (make bench, tests/bench/run.sh).  pg.extract hashes each COPY row as it arrives (one
- * EVP_DigestUpdate per row), lake.put hashes its source through a reader (blocks); this feeds a file
+/* fp_bench.c — what fingerprinting costs the tries of a run: the content hash (XXH3-128,
+ * io/chash.h) of the bytes they stream (make bench, tests/bench/run.sh).  pg.extract hashes each
+ * COPY row as it arrives (one update per row), lake.put hashes its source through a reader (blocks);
+ * this feeds a file
  * the same way and prints the seconds spent, the read of the file (from the page cache) included, so
  * the figure is an upper bound of the hashing alone.
  *   fp_bench rows FILE | fp_bench blocks FILE   ->  "SECONDS BYTES"
  */
-#include <openssl/evp.h>
+#include <xxhash.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +26,9 @@ int main(int argc, char **argv)
         return 2;
     }
     FILE *f = fopen(argv[2], "rb");
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char d[32];
-    unsigned int dl = 0;
+    XXH3_state_t *md = XXH3_createState();
     unsigned long long bytes = 0;
-    if (!f || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+    if (!f || !md || XXH3_128bits_reset(md) != XXH_OK) {
         perror(argv[2]);
         return 1;
     }
@@ -39,7 +38,7 @@ int main(int argc, char **argv)
         size_t cap = 0;
         ssize_t n;
         while ((n = getline(&line, &cap, f)) > 0) {
-            EVP_DigestUpdate(md, line, (size_t)n);
+            XXH3_128bits_update(md, line, (size_t)n);
             bytes += (unsigned long long)n;
         }
         free(line);
@@ -47,14 +46,16 @@ int main(int argc, char **argv)
         static char buf[1 << 16];
         size_t n;
         while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-            EVP_DigestUpdate(md, buf, n);
+            XXH3_128bits_update(md, buf, n);
             bytes += n;
         }
     }
-    EVP_DigestFinal_ex(md, d, &dl);
+    XXH128_hash_t d = XXH3_128bits_digest(md);
+    if (d.low64 == 42 && d.high64 == 42)
+        putchar(' ');                 /* keeps the digest from being optimised away */
     double t1 = now();
     printf("%.4f %llu\n", t1 - t0, bytes);
-    EVP_MD_CTX_free(md);
+    XXH3_freeState(md);
     fclose(f);
     return 0;
 }

@@ -1,5 +1,5 @@
 /* test_fingerprint.c — the pieces of fingerprints that need no engine: the
- * streaming SHA-256 reader (io/hashread.h), the file hash, the fingerprint
+ * streaming content-hash reader (io/hashread.h), the file hash, the fingerprint
  * hash (stat hints excluded, key order irrelevant) and the journal's
  * reading of fingerprints, decisions and older records. */
 #include "core/fingerprint.h"
@@ -7,9 +7,13 @@
 #include "t.h"
 #include <unistd.h>
 
-/* FIPS 180-2 vectors */
-#define ABC_SHA256   "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+/* XXH3-128 as `xxhsum -H2` (xxhash 0.8.1) prints it for "abc", "" and PATTERN_N bytes of
+ * PATTERN(i) — computed by that program, not by the code under test */
+#define ABC_XXH128   "06b05ab6733a618578af5f94892f3950"
+#define EMPTY_XXH128 "99aa06d3014798d86001c324468d497f"
+#define PATTERN(i)   ((unsigned char)(((i) * 31) % 251))
+#define PATTERN_N    200000
+#define PATTERN_XXH128 "19d6845029fe206941664023e97fa2e1"
 
 static void write_file(const char *path, const char *text)
 {
@@ -30,41 +34,57 @@ int main(void)
     write_file(path, "abc");
 
     /* the file hash and the streaming reader agree with the vectors */
-    T_CHECK(ub_fp_file_sha256(path, hex) == 0);
-    T_STREQ(hex, ABC_SHA256);
-    ub_reader *r = ub_sha256_reader(ub_file_reader_open(path, &err), &err);
+    T_CHECK(ub_fp_file_hash(path, hex) == 0);
+    T_STREQ(hex, ABC_XXH128);
+    ub_reader *r = ub_chash_reader(ub_file_reader_open(path, &err), &err);
     T_CHECK(r != NULL);
     char buf[2];
-    T_CHECK(ub_sha256_reader_hex(r, hex) == -1);              /* not at the end: no hash of a prefix */
+    T_CHECK(ub_chash_reader_hex(r, hex) == -1);              /* not at the end: no hash of a prefix */
     while (r && ub_read(r, buf, 1, &err) > 0)
         ;
-    T_CHECK(r && ub_sha256_reader_hex(r, hex) == 0);
-    T_STREQ(hex, ABC_SHA256);
+    T_CHECK(r && ub_chash_reader_hex(r, hex) == 0);
+    T_STREQ(hex, ABC_XXH128);
     ub_reader_close(r);
     snprintf(path, sizeof path, "%s/empty", dir);
     write_file(path, "");
-    r = ub_sha256_reader(ub_file_reader_open(path, &err), &err);
-    T_CHECK(r && ub_read(r, buf, sizeof buf, &err) == 0 && ub_sha256_reader_hex(r, hex) == 0);
-    T_STREQ(hex, EMPTY_SHA256);
+    r = ub_chash_reader(ub_file_reader_open(path, &err), &err);
+    T_CHECK(r && ub_read(r, buf, sizeof buf, &err) == 0 && ub_chash_reader_hex(r, hex) == 0);
+    T_STREQ(hex, EMPTY_XXH128);
     ub_reader_close(r);
-    T_CHECK(ub_sha256_reader(ub_file_reader_open("/nonexistent/x", &err), &err) == NULL);
-    T_CHECK(ub_fp_file_sha256("/nonexistent/x", hex) == -1);
+    /* many reads of odd sizes (the streaming state across chunks) */
+    snprintf(path, sizeof path, "%s/pattern", dir);
+    FILE *pf = fopen(path, "wb");
+    for (long i = 0; pf && i < PATTERN_N; i++)
+        fputc(PATTERN(i), pf);
+    if (pf)
+        fclose(pf);
+    r = ub_chash_reader(ub_file_reader_open(path, &err), &err);
+    char odd[777];
+    while (r && ub_read(r, odd, sizeof odd, &err) > 0)
+        ;
+    T_CHECK(r && ub_chash_reader_hex(r, hex) == 0);
+    T_STREQ(hex, PATTERN_XXH128);
+    ub_reader_close(r);
+    T_CHECK(ub_fp_file_hash(path, hex) == 0);
+    T_STREQ(hex, PATTERN_XXH128);
+    T_CHECK(ub_chash_reader(ub_file_reader_open("/nonexistent/x", &err), &err) == NULL);
+    T_CHECK(ub_fp_file_hash("/nonexistent/x", hex) == -1);
 
     /* the fingerprint hash: key order and stat hints change nothing; content does */
     char h1[65], h2[65], h3[65], h4[65];
     json_t *a = json_loads("{\"op\":\"sql 1\",\"params\":{\"x\":\"1\",\"y\":\"2\"},"
-                           "\"files\":{\"sql\":{\"path\":\"/a.sql\",\"sha256\":\"aa\",\"stat\":\"1:2:3\"}}}", 0, NULL);
-    json_t *b = json_loads("{\"files\":{\"sql\":{\"stat\":\"9:9:9\",\"sha256\":\"aa\",\"path\":\"/a.sql\"}},"
+                           "\"files\":{\"sql\":{\"path\":\"/a.sql\",\"hash\":\"aa\",\"stat\":\"1:2:3\"}}}", 0, NULL);
+    json_t *b = json_loads("{\"files\":{\"sql\":{\"stat\":\"9:9:9\",\"hash\":\"aa\",\"path\":\"/a.sql\"}},"
                            "\"params\":{\"y\":\"2\",\"x\":\"1\"},\"op\":\"sql 1\"}", 0, NULL);
     json_t *c = json_loads("{\"op\":\"sql 1\",\"params\":{\"x\":\"1\",\"y\":\"2\"},"
-                           "\"files\":{\"sql\":{\"path\":\"/a.sql\",\"sha256\":\"ab\"}}}", 0, NULL);
+                           "\"files\":{\"sql\":{\"path\":\"/a.sql\",\"hash\":\"ab\"}}}", 0, NULL);
     T_CHECK(a && b && c);
     ub_fp_hash(a, h1);
     ub_fp_hash(b, h2);
     ub_fp_hash(c, h3);
     T_STREQ(h1, h2);
     T_CHECK(strcmp(h1, h3) != 0);
-    T_INTEQ(strlen(h1), 64);
+    T_INTEQ(strlen(h1), UB_CHASH_HEX);
     /* a streamed content hash replaces the stat identity */
     json_t *in = json_pack("{s:s}", "sql", "ab");
     ub_fp_merge_inputs(a, in);
