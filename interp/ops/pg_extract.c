@@ -136,14 +136,31 @@ static int run(ub_opctx *c)
         goto out;
     }
     int header = ub_op_bool(c, "header") && ub_op_lineage_wanted(c);
+    /* rows are gathered into blocks: one hash update and one write per 64 KiB instead of per row
+     * (half a million calls each for the reference extract) */
+    static char blk[64 * 1024];
+    size_t bl = 0;
+#define FLUSH_BLOCK(p, len)                                                                  \
+    do {                                                                                     \
+        ub_chash_update(md, (p), (len));                                                     \
+        if (!failed && (len) && ub_write(w, (p), (len), &err)) {                             \
+            ub_op_fail(c, "%s", err.msg);                                                    \
+            failed = 1;                                                                      \
+            ub_pg_cancel(db);           /* drain the rest quickly */                         \
+        }                                                                                    \
+    } while (0)
     while ((n = PQgetCopyData(db, &row, 0)) > 0) {
-        ub_chash_update(md, row, (size_t)n);
         if (header && rows == 0)
             report_header(c, to, row, (size_t)n);
-        if (!failed && ub_write(w, row, (size_t)n, &err)) {
-            ub_op_fail(c, "%s", err.msg);
-            failed = 1;
-            ub_pg_cancel(db);           /* drain the rest quickly */
+        if (bl + (size_t)n > sizeof blk) {
+            FLUSH_BLOCK(blk, bl);
+            bl = 0;
+        }
+        if ((size_t)n > sizeof blk) {
+            FLUSH_BLOCK(row, (size_t)n);   /* a row larger than a block goes on its own */
+        } else {
+            memcpy(blk + bl, row, (size_t)n);
+            bl += (size_t)n;
         }
         PQfreemem(row);
         rows++;
@@ -156,6 +173,8 @@ static int run(ub_opctx *c)
             }
         }
     }
+    FLUSH_BLOCK(blk, bl);
+#undef FLUSH_BLOCK
     if (n == -2) {
         ub_op_fail(c, "extract failed: %s", ub_pg_errmsg(db, NULL, msg, sizeof msg));
         goto out;
