@@ -1,6 +1,7 @@
 /* creds.c — fuzz target: the AWS shared config and credentials files
  * (sections, profile inheritance, endpoints, addressing) and the URLs built
  * from them.  Input: CONFIG NUL CREDENTIALS NUL PROFILE. */
+#define _GNU_SOURCE             /* memmem */
 #include "fz.h"
 #include "aws/creds.h"
 #include "base/buf.h"
@@ -55,7 +56,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cfg.creds.secret_access_key = sentinel;
             ub_aws_cfg_describe(&cfg, &b);
             cfg.creds.secret_access_key = real;
-            if (ub_buf_str(&b) && strstr(ub_buf_str(&b), sentinel))
+            /* (libFuzzer learns the sentinel from this very comparison and writes it into other
+             * fields: it counts only when the input does not hold it itself) */
+            if (ub_buf_str(&b) && strstr(ub_buf_str(&b), sentinel) && !memmem(data, size, sentinel, strlen(sentinel)))
                 abort();
             ub_buf_free(&b);
         }
