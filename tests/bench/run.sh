@@ -190,8 +190,8 @@ row "no-op rerun of a complete ds (s)" "$noop" "-" "-" "<= 0.100 s (median of 10
 #     files' one-shot hashes of the decision still run); medians of 3, interleaved;
 # (2) from its parts, as a bound that does not depend on the load of the moment: the no-op rerun
 #     above (every task's components computed, plus a process start and a spec load) and the hash
-#     of the bytes the tries stream (fp_bench feeds the same files the same way: pg.extract one
-#     update per row, lake.put in blocks; the file lake links the extract into the lake, no second
+#     of the bytes the tries stream (fp_bench feeds the same files the same way: pg.extract in
+#     64 KiB blocks of rows, lake.put in blocks; the file lake links the extract into the lake, no second
 #     hash), medians of 3.
 cc -O2 -std=c11 -D_DEFAULT_SOURCE -o "$W/fp_bench" tests/bench/fp_bench.c $(pkg-config --libs libxxhash) || exit 1
 cc -O2 -shared -fPIC -o "$W/fp_nohash.so" tests/bench/fp_nohash.c || exit 1
