@@ -3,6 +3,7 @@
  * with DB.SCHEMA.TABLE, s3://BUCKET with the key, file with the path. */
 #include "core/lineage.h"
 #include "base/date.h"
+#include "base/mem.h"
 #include "base/jtext.h"
 #include "io/sqlnames.h"
 #include "io/stream.h"
@@ -357,16 +358,26 @@ static int append(const ub_lineage *l, const char *line, char *why, size_t cap)
         snprintf(why, cap, "OPENLINEAGE__TRANSPORT__LOG_FILE_PATH is not set");
         return -1;
     }
-    int fd = open(l->file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    /* the line and its newline in one write(2) with O_APPEND: tries running at once append to the
+     * same file, and two writes each let another try's line land between them */
     size_t n = strlen(line);
-    if (fd < 0 || ub_write_all(fd, line, n) || ub_write_all(fd, "\n", 1)) {
-        snprintf(why, cap, "'%s': %s", l->file, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    char *full = ub_malloc(n + 1);
+    if (!full) {
+        snprintf(why, cap, "out of memory");
         return -1;
     }
-    close(fd);
-    return 0;
+    memcpy(full, line, n);
+    full[n] = '\n';
+    int fd = open(l->file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int rc = 0;
+    if (fd < 0 || ub_write_all(fd, full, n + 1)) {
+        snprintf(why, cap, "'%s': %s", l->file, strerror(errno));
+        rc = -1;
+    }
+    if (fd >= 0)
+        close(fd);
+    ub_free(full);
+    return rc;
 }
 
 void ub_lineage_set_down(ub_lineage *l)
