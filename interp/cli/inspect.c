@@ -18,11 +18,23 @@ int ub_cli_plan(ub_cli *c)
     ub_cli_run_opts(c, &ro);
     if (c->from)
         return ub_run_plan_range(c->spec, &eo, c->dates, c->ndates, &ro, ub_cli_json(c), stdout, c->diag);
-    ub_engine *e = ub_engine_new(c->spec, &eo, c->diag);
-    if (!e)
-        return UB_EXIT_USAGE;
-    int rc = ub_plan_print(e, ub_cli_json(c), stdout, c->diag);
+    /* what `run` with the same --only/--downstream/--rerun would run */
+    size_t n = c->spec->ntasks ? c->spec->ntasks : 1;
+    char *sel = ub_malloc(n), *force = ub_malloc(n);
+    ub_engine *e = NULL;
+    int rc = UB_EXIT_USAGE;
+    if (!sel || !force) {
+        ub_diag_error(c->diag, (ub_loc){ NULL, 0, 0 }, "out of memory");
+        goto out;
+    }
+    if (ub_run_selection(c->spec, &ro, sel, force, c->diag) || !(e = ub_engine_new(c->spec, &eo, c->diag)))
+        goto out;
+    ub_plan_sel ps = { ro.only ? sel : NULL, force };
+    rc = ub_plan_print(e, &ps, ub_cli_json(c), stdout, c->diag);
+out:
     ub_engine_free(e);
+    ub_free(sel);
+    ub_free(force);
     return rc;
 }
 

@@ -45,9 +45,27 @@ static void text_effect(ub_buf *b, const ub_effect *ef)
     }
 }
 
-/* When the ds ran before: what a run would do with each task, and why
- * (fingerprint.h).  NULL when there is no journal (or it cannot be read). */
-static ub_fp_decision *decisions(ub_engine *e)
+/* --only: the selected tasks run, the others are taken as done. */
+static ub_fp_decision *only_decisions(const ub_spec *s, const char *only)
+{
+    ub_fp_decision *d = ub_calloc(s->ntasks ? s->ntasks : 1, sizeof *d);
+    for (size_t i = 0; d && i < s->ntasks; i++) {
+        d[i].action = only[i] ? UB_FP_RUN : UB_FP_SKIP;
+        if (!(d[i].reason = ub_strdup(only[i] ? "selected (--only)"
+                                               : "not selected (--only): taken as done"))) {
+            ub_fp_decisions_free(d, i);
+            ub_free(d);
+            d = NULL;
+        }
+    }
+    return d;
+}
+
+/* What a run would do with each task, and why: with --only the selection,
+ * else, when the ds ran before, the fingerprints (fingerprint.h) with the
+ * tasks sel forces.  NULL when there is no journal (or it cannot be read):
+ * every task runs. */
+static ub_fp_decision *decisions(ub_engine *e, const ub_plan_sel *sel)
 {
     ub_engine_opts o = e->opts;
     ub_diag quiet;
@@ -55,6 +73,8 @@ static ub_fp_decision *decisions(ub_engine *e)
     ub_err err;
     ub_fp_decision *d = NULL;
     int legacy = 0;
+    if (sel && sel->only)
+        return only_decisions(e->spec, sel->only);
     if (!e->state_dir || ub_journal_open(&j, e->state_dir, e->spec->pipeline, e->ds, 0, &err))
         return NULL;
     ub_diag_init(&quiet);
@@ -62,7 +82,7 @@ static ub_fp_decision *decisions(ub_engine *e)
     o.ds = e->ds;
     ub_engine *re = j.n ? ub_engine_new(e->spec, &o, &quiet) : NULL;    /* renders as the run would */
     if (re && (d = ub_calloc(e->spec->ntasks ? e->spec->ntasks : 1, sizeof *d)) != NULL &&
-        ub_fp_decide(re, &j, NULL, d, &legacy)) {
+        ub_fp_decide(re, &j, sel ? sel->force : NULL, d, &legacy)) {
         ub_fp_decisions_free(d, e->spec->ntasks);
         ub_free(d);
         d = NULL;
@@ -73,7 +93,7 @@ static ub_fp_decision *decisions(ub_engine *e)
     return d;
 }
 
-int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
+int ub_plan_print(ub_engine *e, const ub_plan_sel *sel, int json, FILE *out, ub_diag *diag)
 {
     ub_spec *s = e->spec;
     ub_buf b = UB_BUF_INIT;
@@ -83,7 +103,7 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
     int rc = 0;
     size_t errs0 = ub_diag_count(diag);
 
-    ub_fp_decision *dec = decisions(e);
+    ub_fp_decision *dec = decisions(e, sel);
     size_t nrun = 0;
     /* the streaming hand-offs a run would make (handoff.h): a note on each load */
     ub_handoff *ho = NULL;
@@ -193,7 +213,10 @@ int ub_plan_print(ub_engine *e, int json, FILE *out, ub_diag *diag)
                     counts[2], counts[2] == 1 ? "" : "s", counts[1], counts[1] == 1 ? "" : "s",
                     counts[3], counts[3] == 1 ? "y" : "ies", counts[4], counts[4] == 1 ? "" : "s",
                     counts[5], counts[5] == 1 ? "" : "s");
-        if (dec)
+        if (dec && sel && sel->only)
+            ub_buf_addf(&b, "With --only: a run would run %zu task%s and skip %zu (taken as done).\n", nrun,
+                        nrun == 1 ? "" : "s", s->ntasks - nrun);
+        else if (dec)
             ub_buf_addf(&b, "This ds ran before: a run would run %zu task%s and skip %zu (unchanged).\n", nrun,
                         nrun == 1 ? "" : "s", s->ntasks - nrun);
     }

@@ -181,6 +181,15 @@ static int select_tasks(ub_spec *s, const ub_run_opts *o, char *sel, char *force
     return 0;
 }
 
+int ub_run_selection(ub_spec *s, const ub_run_opts *o, char *sel, char *force, ub_diag *diag)
+{
+    if (select_tasks(s, o, sel, force, diag))
+        return -1;
+    for (size_t i = 0; i < s->ntasks; i++)     /* as the run forces them (its decision step) */
+        force[i] = o->rerun || (o->only && sel[i]) || force[i];
+    return 0;
+}
+
 static int depends_on_past(const ub_spec *s)
 {
     const ub_node *n = ub_node_get(s->root, "depends_on_past");
@@ -1268,7 +1277,8 @@ int ub_run_plan_range(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, 
         ub_err err;
         if (!e)
             goto out;
-        int prc = ub_plan_print(e, json, json ? out : null ? null : stdout, diag);
+        ub_plan_sel ps = { o->only ? sel : NULL, forced };
+        int prc = ub_plan_print(e, &ps, json, json ? out : null ? null : stdout, diag);
         int jok = prc == 0 && ub_journal_open(&j, e->state_dir, s->pipeline, e->ds, 0, &err) == 0;
         size_t pending = 0;
         for (size_t i = 0; jok && i < s->ntasks; i++) {

@@ -24,6 +24,13 @@ typedef struct ub_ds { char s[11]; } ub_ds;
  * or none of them (yesterday, UTC).  *out is the caller's (ub_free). */
 int ub_run_dates(const char *ds, const char *from, const char *to, ub_ds **out, size_t *n, ub_err *err);
 
+/* The tasks a run with o considers, each array s->ntasks bytes: sel[i] = 1
+ * for a task --only (with --downstream) keeps, every task without --only;
+ * force[i] = 1 for a task the run runs whatever its fingerprint says (--rerun:
+ * all; --rerun=T1,T2: those, their downstream following from the decision;
+ * --only: the selected).  0, or -1 with the error (an unknown task id) on diag. */
+int ub_run_selection(ub_spec *s, const ub_run_opts *o, char *sel, char *force, ub_diag *diag);
+
 /* Runs the dates in order (a new engine per date; eo->ds is ignored).
  * 0 every date succeeded, 1 a task failed or the run was cancelled, 2 usage
  * error (diag). */

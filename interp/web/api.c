@@ -228,7 +228,7 @@ static json_t *plan_effects(ub_serve *s, ub_serve_pipeline *p, const char *ds)
     size_t len = 0;
     FILE *f = e ? open_memstream(&text, &len) : NULL;
     if (f) {
-        ub_plan_print(e, 1, f, &d);
+        ub_plan_print(e, NULL, 1, f, &d);
         fclose(f);
         json_t *plan = json_loadb(text ? text : "", len, 0, NULL);
         size_t i;

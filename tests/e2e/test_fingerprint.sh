@@ -88,6 +88,25 @@ run; same "comment and reorder" "$(ran)" ""
 same "status: nothing stale" "$("$UBPIPE" status "$SPEC" --ds $D -p movie_review_file="$REV" --format json |
   python3 -c 'import json,sys; print(sorted({t["state"] for t in json.load(sys.stdin)["tasks"]}))')" "['success']"
 
+# plan honours --only, --downstream and --rerun=T as run does: the tasks its plan says run are the
+# tasks the run then runs (two code paths: core/plan.c decides for the plan, core/run.c for the run)
+plan_runs() { "$UBPIPE" plan "$SPEC" --ds $D -p movie_review_file="$REV" --format json "$@" | python3 -c 'import json,sys
+print(" ".join(sorted(t["id"] for t in json.load(sys.stdin)["tasks"] if t.get("action") == "run")))'; }
+same "plan --only --downstream" "$(plan_runs --only movie_review_stage_to_stage_tbl --downstream)" \
+  "end_of_data_pipeline generate_user_behavior_metric movie_review_stage_to_stage_tbl publish_user_behavior_report"
+for sel in "--only=generate_user_behavior_metric" "--only=movie_review_stage_to_stage_tbl --downstream" \
+           "--rerun=user_purchase_stage_data_lake_to_stage_tbl" "--rerun"; do
+  want=$(plan_runs $sel)
+  run $sel
+  same "plan $sel = run $sel" "$want" "$(ran)"
+done
+same "plan --rerun runs all" "$(plan_runs --rerun)" "$ALL"
+out=$("$UBPIPE" plan "$SPEC" --ds $D --only no_such_task 2>&1); rc=$?
+same "plan --only unknown: exit" "$rc" 2
+case $out in *"--only: 'no_such_task' is not a task of 'user_behavior'"*) ok ;; *) ko "plan --only unknown: $out" ;; esac
+case $("$UBPIPE" plan "$SPEC" --ds $D -p movie_review_file="$REV" --only end_of_data_pipeline) in
+  *"With --only: a run would run 1 task and skip 10 (taken as done)."*) ok ;; *) ko "plan --only: no summary line" ;; esac
+
 # a -p value: the same content under another name
 cp "$REV" "$TMP/reviews2.csv"
 "$UBPIPE" plan "$SPEC" --ds $D -p movie_review_file="$TMP/reviews2.csv" --format json > "$TMP/plan.json"

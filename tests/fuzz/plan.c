@@ -26,8 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ub_engine_opts o = { .ds = "2021-05-01", .planning = 1, .state_dir = state };
         ub_engine *e = ub_engine_new(s, &o, &d);
         if (e) {
-            ub_plan_print(e, 0, devnull, &d);
-            ub_plan_print(e, 1, devnull, &d);
+            ub_plan_print(e, NULL, 0, devnull, &d);
+            ub_plan_print(e, NULL, 1, devnull, &d);
             ub_engine_free(e);
         }
         ub_plan_graph(s, "dot", devnull);
