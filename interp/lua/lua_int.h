@@ -19,14 +19,20 @@
  *   env       one fresh table per render, __index = scope then view, and the
  *             _ENV of every expression of that render; names a template
  *             assigns live there and die with the render.
- *   cache     expression text -> compiled "return (expr)" (registry ub_lua_key_cache).
+ *   cache     expression text -> compiled "return (expr)" (registry ub_lua_key_cache), at
+ *             most UB_LUA_CACHE_MAX texts: then it starts over (ncache counts them).
  * A render's environment has the metatable at ub_lua_key_envmt.  User code
  * keeps its own keys (usercode.c).  The ub_lua owns the lua_State;
  * ub_lua_free closes it.
  */
 
+/* distinct expression texts kept compiled: a spec has far fewer; a long-lived state fed
+ * ever new texts (serve, a fuzzer) would otherwise grow, and every GC cycle walk, without end */
+#define UB_LUA_CACHE_MAX 4096
+
 struct ub_lua {
     lua_State *L;
+    size_t ncache;             /* entries of the expression cache */
     size_t mem_used, mem_cap;  /* bytes held by the state, and its cap */
     long   budget, used;       /* instructions per evaluation, and so far */
     long long total, total_used; /* instructions in all calls (0 = no cap), and so far */

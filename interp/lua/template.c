@@ -169,9 +169,18 @@ static int eval_p(lua_State *L)
         }
         lua_replace(L, 4);
         lua_settop(L, 4);
+        ub_lua *H = ub_lua_host_of(L);
+        if (H->ncache >= UB_LUA_CACHE_MAX) {             /* full: start over */
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_rawsetp(L, LUA_REGISTRYINDEX, &ub_lua_key_cache);
+            lua_replace(L, 2);
+            H->ncache = 0;
+        }
         lua_pushvalue(L, 3);
         lua_pushvalue(L, 4);
         lua_rawset(L, 2);
+        H->ncache++;
     }
     lua_Debug ar;
     lua_pushvalue(L, 4);
