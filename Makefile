@@ -53,6 +53,8 @@ UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/tes
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 FUZZERS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/*.c))
 FUZZ_S   ?= 60
+FUZZ_RUNS ?=
+FUZZ_JOBS ?= 1
 
 .PHONY: all dev san fuzz fuzz-bins test test-setup unit unit-bins golden e2e bench soak run install clean tools stack-stop browser-deps
 all: ubpipe $(TOOLS)
@@ -113,11 +115,12 @@ san:
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBPIPE=build-san/ubpipe sh tests/run.sh build-san badinput
 
 # libFuzzer targets tests/fuzz/*.c, linked against everything but cli/main.c
-# (build-fuzz, clang).  `make fuzz` runs each for FUZZ_S seconds; `make test`
+# (build-fuzz, clang).  `make fuzz` runs each for FUZZ_S seconds (and at most
+# FUZZ_RUNS executions, FUZZ_JOBS targets at once); `make test`
 # runs each over its committed corpus only (tests/fuzz/run.sh).
 fuzz:
 	$(MAKE) FUZZ=1 CC=clang BUILD=build-fuzz OPT='-O1 -g' fuzz-bins
-	sh tests/fuzz/run.sh build-fuzz $(FUZZ_S)
+	FUZZ_RUNS='$(FUZZ_RUNS)' FUZZ_JOBS='$(FUZZ_JOBS)' sh tests/fuzz/run.sh build-fuzz $(FUZZ_S)
 fuzz-bins: $(FUZZERS)
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libubpipe.a
