@@ -445,6 +445,62 @@ out:
     return rc;
 }
 
+/* The keys of a partition's location: every object under a prefix (ending in
+ * '/'), else the one object.  0, or -1 with the task failed. */
+static int location_keys(ub_opctx *c, ub_lake *lake, const char *location, keylist *keys)
+{
+    ub_err err;
+    if (location[strlen(location) - 1] != '/')
+        return collect(keys, location, NULL) ? ub_op_fail(c, "out of memory") : 0;
+    if (ub_lake_list(lake, location, collect, keys, &err))
+        return ub_op_fail(c, "%s", err.msg);
+    return 0;
+}
+
+static void keys_free(keylist *keys)
+{
+    for (size_t i = 0; i < keys->n; i++)
+        ub_free(keys->k[i]);
+    ub_free(keys->k);
+}
+
+/* The load's session: connected, setup run, a transaction begun, the table's
+ * shape read into tcols and the new table made (pre).  The connection, or
+ * NULL with the task failed. */
+static PGconn *load_open(ub_opctx *c, const ub_dialect *d, const ub_partition *p, const char *pre, ub_buf *tcols)
+{
+    PGconn *db = ub_pg_connect(c, p->conn_param);
+    if (db && ((p->setup && ub_dialect_setup_run(c, d, db, p->setup)) || ub_pg_exec(c, db, "BEGIN") ||
+               pg_table_shape(c, d, db, p, tcols) || ub_pg_exec(c, db, pre))) {
+        PQfinish(db);                      /* nothing committed */
+        db = NULL;
+    }
+    return db;
+}
+
+/* Starts "COPY ... FROM STDIN" (stmt): 0 when the server waits for the rows,
+ * else -1 with the task failed. */
+static int copy_start(ub_opctx *c, PGconn *db, const char *stmt)
+{
+    char msg[1024];
+    PGresult *res = ub_pg_start(c, db, stmt, msg, sizeof msg);   /* bounded, cancellable */
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_COPY_IN)
+        rc = ub_op_fail(c, "%s", res ? ub_pg_errmsg(db, res, msg, sizeof msg) : msg);
+    PQclear(res);
+    return rc;
+}
+
+/* The new table becomes the partition (post), the transaction commits and the
+ * columns loaded are reported.  0, or -1 with the task failed. */
+static int load_commit(ub_opctx *c, PGconn *db, const ub_partition *p, const char *post)
+{
+    if (ub_pg_exec(c, db, post) || ub_pg_exec(c, db, "COMMIT"))
+        return -1;
+    ub_pg_report_columns(c, db, &p->table, 1);
+    return 0;
+}
+
 /* The streaming hand-off (core/handoff.h): this try started while the extract was
  * still writing the file that becomes the lake object `key`.  COPY follows the
  * growing file (the reader checks at its end that it read the extract's committed
@@ -461,10 +517,7 @@ static int pg_partition_follow(ub_opctx *c, const ub_dialect *d, const ub_partit
     ub_err err;
     uint64_t bytes = 0, rows = 0;
     int rc = -1;
-    if (!(db = ub_pg_connect(c, p->conn_param)))
-        goto out;
-    if ((p->setup && ub_dialect_setup_run(c, d, db, p->setup)) || ub_pg_exec(c, db, "BEGIN") ||
-        pg_table_shape(c, d, db, p, &tcols) || ub_pg_exec(c, db, pre))
+    if (!(db = load_open(c, d, p, pre, &tcols)))
         goto out;
     ub_buf_addf(&stmt, "%s ", head);
     if (header_cols_of(c, d, ub_op_stream_open(c, &err), key, ub_op_lineage_wanted(c) ? p->location : NULL, p->table,
@@ -474,14 +527,8 @@ static int pg_partition_follow(ub_opctx *c, const ub_dialect *d, const ub_partit
         goto out;
     }
     ub_buf_adds(&stmt, " FROM STDIN (FORMAT csv, HEADER true, FREEZE true)");
-    char msg[1024];
-    PGresult *res = ub_pg_start(c, db, ub_buf_str(&stmt), msg, sizeof msg);   /* bounded, cancellable */
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        ub_op_fail(c, "%s", res ? ub_pg_errmsg(db, res, msg, sizeof msg) : msg);
-        PQclear(res);
+    if (copy_start(c, db, ub_buf_str(&stmt)))
         goto out;
-    }
-    PQclear(res);
     if (!(r = ub_op_stream_open(c, &err))) {
         PQputCopyEnd(db, "cannot read input");
         ub_op_fail(c, "%s", err.msg);
@@ -497,18 +544,8 @@ static int pg_partition_follow(ub_opctx *c, const ub_dialect *d, const ub_partit
     /* the upload succeeded: the lake must hold what was read, and only that */
     ub_lake *lake = ub_op_lake(c);
     ub_lake_info st;
-    size_t ll = strlen(p->location);
-    if (!lake)
+    if (!lake || location_keys(c, lake, p->location, &keys))
         goto out;
-    if (p->location[ll - 1] == '/') {
-        if (ub_lake_list(lake, p->location, collect, &keys, &err)) {
-            ub_op_fail(c, "%s", err.msg);
-            goto out;
-        }
-    } else if (collect(&keys, p->location, NULL)) {
-        ub_op_fail(c, "out of memory");
-        goto out;
-    }
     int same = keys.n == 1 && strcmp(keys.k[0], key) == 0 && ub_lake_stat(lake, key, &st, &err) == 1 &&
                st.size == bytes;
     if (!same) {
@@ -517,18 +554,15 @@ static int pg_partition_follow(ub_opctx *c, const ub_dialect *d, const ub_partit
         rc = 0;                          /* PQfinish below rolls back */
         goto out;
     }
-    if (ub_pg_exec(c, db, post) || ub_pg_exec(c, db, "COMMIT"))
+    if (load_commit(c, db, p, post))
         goto out;
-    ub_pg_report_columns(c, db, &p->table, 1);
     ub_op_log(c, "partition %s = %s of %s: %llu rows, %llu bytes loaded while the extract ran", p->column,
               p->value, p->table, (unsigned long long)rows, (unsigned long long)bytes);
     rc = 1;
 out:
     ub_reader_close(r);
     PQfinish(db);                        /* without COMMIT the transaction rolls back */
-    for (size_t i = 0; i < keys.n; i++)
-        ub_free(keys.k[i]);
-    ub_free(keys.k);
+    keys_free(&keys);
     ub_buf_free(&stmt);
     ub_buf_free(&tcols);
     return rc;
@@ -554,24 +588,13 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
             goto out;
         }
     }
-    size_t ll = strlen(p->location);
-    if (p->location[ll - 1] == '/') {
-        if (ub_lake_list(lake, p->location, collect, &keys, &err)) {
-            ub_op_fail(c, "%s", err.msg);
-            goto out;
-        }
-        if (keys.n == 0) {
-            ub_op_fail(c, "no objects under lake prefix '%s'", p->location);
-            goto out;
-        }
-    } else if (collect(&keys, p->location, NULL)) {
-        ub_op_fail(c, "out of memory");
+    if (location_keys(c, lake, p->location, &keys))
+        goto out;
+    if (keys.n == 0) {
+        ub_op_fail(c, "no objects under lake prefix '%s'", p->location);
         goto out;
     }
-    if (!(db = ub_pg_connect(c, p->conn_param)))
-        goto out;
-    if ((p->setup && ub_dialect_setup_run(c, d, db, p->setup)) ||
-        ub_pg_exec(c, db, "BEGIN") || pg_table_shape(c, d, db, p, &tcols) || ub_pg_exec(c, db, ub_buf_str(&pre)))
+    if (!(db = load_open(c, d, p, ub_buf_str(&pre), &tcols)))
         goto out;
     uint64_t bytes = 0, rows = 0;
     for (size_t i = 0; i < keys.n; i++) {
@@ -584,14 +607,8 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
             goto out;
         }
         ub_buf_adds(&stmt, " FROM STDIN (FORMAT csv, HEADER true, FREEZE true)");
-        char msg[1024];
-        PGresult *res = ub_pg_start(c, db, ub_buf_str(&stmt), msg, sizeof msg);   /* bounded, cancellable */
-        if (PQresultStatus(res) != PGRES_COPY_IN) {
-            ub_op_fail(c, "%s", res ? ub_pg_errmsg(db, res, msg, sizeof msg) : msg);
-            PQclear(res);
+        if (copy_start(c, db, ub_buf_str(&stmt)))
             goto out;
-        }
-        PQclear(res);
         ub_reader *r = open_object(lake, keys.k[i], &err);
         if (!r) {
             PQputCopyEnd(db, "cannot read input");
@@ -605,17 +622,14 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
         rc = -1;
         ub_op_progress(c, rows, bytes);
     }
-    if (ub_pg_exec(c, db, ub_buf_str(&post)) || ub_pg_exec(c, db, "COMMIT"))
+    if (load_commit(c, db, p, ub_buf_str(&post)))
         goto out;
-    ub_pg_report_columns(c, db, &p->table, 1);
     ub_op_log(c, "partition %s = %s of %s: %zu object(s), %llu rows, %llu bytes loaded", p->column, p->value,
               p->table, keys.n, (unsigned long long)rows, (unsigned long long)bytes);
     rc = 0;
 out:
     PQfinish(db);                      /* without COMMIT the transaction rolls back */
-    for (size_t i = 0; i < keys.n; i++)
-        ub_free(keys.k[i]);
-    ub_free(keys.k);
+    keys_free(&keys);
     ub_buf_free(&pre);
     ub_buf_free(&post);
     ub_buf_free(&head);
