@@ -1267,6 +1267,8 @@ int ub_run_plan_range(ub_spec *s, const ub_engine_opts *eo, const ub_ds *dates, 
     if (select_tasks(s, o, sel, forced, diag))
         goto out;
     add_downstream(s, forced);
+    for (size_t i = 0; i < s->ntasks; i++)      /* as a run forces them (ub_run_selection) */
+        forced[i] = o->rerun || (o->only && sel[i]) || forced[i];
     null = json ? NULL : fopen("/dev/null", "w");
     for (size_t d = 0; d < n; d++) {
         ub_engine_opts eo2 = *eo;

@@ -101,6 +101,10 @@ for sel in "--only=generate_user_behavior_metric" "--only=movie_review_stage_to_
   same "plan $sel = run $sel" "$want" "$(ran)"
 done
 same "plan --rerun runs all" "$(plan_runs --rerun)" "$ALL"
+# the range form's per-date JSON plan takes the same selection
+same "plan --from --to --rerun" "$("$UBPIPE" plan "$SPEC" --from $D --to $D -p movie_review_file="$REV" --rerun \
+  --format json | python3 -c 'import json,sys
+print(sorted({(t["action"], t["reason"]) for t in json.load(sys.stdin)["tasks"]}))')" "[('run', 'forced (--rerun)')]"
 out=$("$UBPIPE" plan "$SPEC" --ds $D --only no_such_task 2>&1); rc=$?
 same "plan --only unknown: exit" "$rc" 2
 case $out in *"--only: 'no_such_task' is not a task of 'user_behavior'"*) ok ;; *) ko "plan --only unknown: $out" ;; esac
