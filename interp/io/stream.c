@@ -29,8 +29,35 @@ typedef struct fd_reader {
     ub_reader base;
     int   fd;
     int   own_fd;
+    int   drop;          /* UB_FD_DROP_BEHIND */
+    off_t pos;           /* bytes read so far */
+    off_t dropped;       /* of them, the ones whose pages were let go */
     char *name;          /* owned copy; base.name points here */
 } fd_reader;
+
+/* Drop-behind.  A lake object that a task reads (or writes) once, start to
+ * end, has no use for its pages in the page cache once they are behind it:
+ * left there, a gigabyte of them pushes out what other processes (the
+ * warehouse) still need, and each page is a fresh page of memory to fault
+ * in.  So, as PostgreSQL's ring buffers do for bulk reads and writes, the
+ * stream keeps a window of UB_DROP_WINDOW bytes in the cache and asks the
+ * kernel to let go of what lies before it (posix_fadvise DONTNEED).  The
+ * pages the kernel frees are the ones the next window reuses.  Only a hint:
+ * no failure of it is an error, and it changes no byte read or written. */
+#define UB_DROP_WINDOW ((off_t)8 << 20)
+
+static void fd_drop_behind(fd_reader *f)
+{
+#if defined(POSIX_FADV_DONTNEED)
+    if (f->pos - f->dropped < 2 * UB_DROP_WINDOW)
+        return;
+    off_t upto = f->pos - UB_DROP_WINDOW;
+    (void)posix_fadvise(f->fd, f->dropped, upto - f->dropped, POSIX_FADV_DONTNEED);
+    f->dropped = upto;
+#else
+    (void)f;
+#endif
+}
 
 static ssize_t fd_read(ub_reader *r, void *buf, size_t n, ub_err *err)
 {
@@ -39,8 +66,12 @@ static ssize_t fd_read(ub_reader *r, void *buf, size_t n, ub_err *err)
         n = SSIZE_MAX;
     for (;;) {
         ssize_t got = read(f->fd, buf, n);
-        if (got >= 0)
+        if (got >= 0) {
+            f->pos += got;
+            if (f->drop)
+                fd_drop_behind(f);
             return got;
+        }
         if (errno == EINTR)
             continue;
         ub_err_set(err, "could not read '%s': %s", f->name, strerror(errno));
@@ -57,7 +88,7 @@ static void fd_close(ub_reader *r)
     ub_free(f);
 }
 
-ub_reader *ub_fd_reader(int fd, const char *name, int own_fd, ub_err *err)
+ub_reader *ub_fd_reader(int fd, const char *name, int flags, ub_err *err)
 {
     fd_reader *f = ub_calloc(1, sizeof *f);
     char *nm = ub_strdup(name ? name : "<fd>");
@@ -68,7 +99,12 @@ ub_reader *ub_fd_reader(int fd, const char *name, int own_fd, ub_err *err)
         return NULL;
     }
     f->fd = fd;
-    f->own_fd = own_fd;
+    f->own_fd = (flags & UB_FD_OWN) != 0;
+    f->drop = (flags & UB_FD_DROP_BEHIND) != 0;
+#if defined(POSIX_FADV_SEQUENTIAL)
+    if (f->drop)   /* read once, start to end: a larger readahead; on a pipe, ESPIPE, harmless */
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
     f->name = nm;
     f->base.read = fd_read;
     f->base.close = fd_close;
@@ -86,7 +122,7 @@ ub_reader *ub_file_reader_open(const char *path, ub_err *err)
         ub_err_set(err, "could not open '%s': %s", path, strerror(errno));
         return NULL;
     }
-    ub_reader *r = ub_fd_reader(fd, path, 1, err);   /* the reader owns fd */
+    ub_reader *r = ub_fd_reader(fd, path, UB_FD_OWN, err);   /* the reader owns fd */
     if (!r)
         close(fd);
     return r;
@@ -128,7 +164,7 @@ ub_reader *ub_file_reader_open_until(const char *path, int (*stop)(void *ud), vo
         close(fd);
         return NULL;
     }
-    ub_reader *r = ub_fd_reader(fd, path, 1, err);   /* the reader owns fd */
+    ub_reader *r = ub_fd_reader(fd, path, UB_FD_OWN, err);   /* the reader owns fd */
     if (!r)
         close(fd);
     return r;
@@ -139,12 +175,14 @@ ub_reader *ub_file_reader_open_until(const char *path, int (*stop)(void *ud), vo
 typedef struct file_writer {
     ub_writer base;
     int   fd;
+    int   drop;          /* UB_FW_DROP_BEHIND */
     char *path;          /* target; base.name points here */
     char *tmp;           /* "<path>.ubtmp.<pid>.<n>" */
     char  buf[64 * 1024];/* small writes are gathered: one write(2) per 64 KiB */
     size_t blen;
     off_t written;       /* bytes handed to write(2) */
     off_t flushed;       /* of them, the ones whose writeback was started */
+    off_t dropped;       /* of those, the ones written back and let go (drop-behind) */
 } file_writer;
 
 /* Every FW_FLUSH_AFTER bytes written, the kernel is asked to start writing
@@ -153,8 +191,11 @@ typedef struct file_writer {
  * fsync of the commit, which still decides durability, then finds little
  * left to write: a large file's disk time overlaps the writing instead of
  * stalling the task at its end, and dirty pages do not pile up in memory
- * for other processes (the warehouse's COPY) to be throttled by. */
-#define FW_FLUSH_AFTER ((off_t)8 << 20)
+ * for other processes (the warehouse's COPY) to be throttled by.
+ * With drop-behind (UB_FW_DROP_BEHIND, see UB_DROP_WINDOW), the window before
+ * the one just started is waited for — its writeback has had a window's
+ * worth of writing to finish — and its clean pages are let go. */
+#define FW_FLUSH_AFTER UB_DROP_WINDOW
 
 static void fw_start_writeback(file_writer *f)
 {
@@ -163,7 +204,14 @@ static void fw_start_writeback(file_writer *f)
         return;
     /* a failure here is no failure: the fsync at commit reports what matters */
     (void)sync_file_range(f->fd, f->flushed, f->written - f->flushed, SYNC_FILE_RANGE_WRITE);
+    off_t behind = f->flushed;
     f->flushed = f->written;
+    if (f->drop && behind > f->dropped) {
+        (void)sync_file_range(f->fd, f->dropped, behind - f->dropped,
+                              SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+        (void)posix_fadvise(f->fd, f->dropped, behind - f->dropped, POSIX_FADV_DONTNEED);
+        f->dropped = behind;
+    }
 #else
     (void)f;
 #endif
@@ -257,7 +305,7 @@ const char *ub_file_writer_tmp(const ub_writer *w)
     return w && w->commit == fw_commit ? ((const file_writer *)w)->tmp : NULL;
 }
 
-ub_writer *ub_file_writer_open(const char *path, int make_dirs, ub_err *err)
+ub_writer *ub_file_writer_open(const char *path, int flags, ub_err *err)
 {
     file_writer *f = ub_calloc(1, sizeof *f);
     char *dir = NULL;
@@ -265,6 +313,7 @@ ub_writer *ub_file_writer_open(const char *path, int make_dirs, ub_err *err)
     if (!f)
         goto oom;
     f->fd = -1;
+    f->drop = (flags & UB_FW_DROP_BEHIND) != 0;
     f->path = ub_strdup(path);
     if (!f->path)
         goto oom;
@@ -273,7 +322,7 @@ ub_writer *ub_file_writer_open(const char *path, int make_dirs, ub_err *err)
     f->tmp = ub_buf_detach(&tmp, NULL);   /* f owns the storage now */
     if (!f->tmp)
         goto oom;
-    if (make_dirs) {
+    if (flags & UB_FW_MKDIRS) {
         dir = ub_dir_of(path);
         if (!dir)
             goto oom;

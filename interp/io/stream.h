@@ -44,18 +44,29 @@ static inline void    ub_writer_abort(ub_writer *w) { if (w) w->abort(w); }
 
 /* Files.  The writer is atomic: it writes "<path>.ubtmp.<pid>.<n>" next to the
  * target, and commit fsyncs, renames over the target and fsyncs the
- * directory; abort unlinks the temporary file.  mkdirs creates missing
- * parent directories. */
+ * directory; abort unlinks the temporary file.  Its flags:
+ *   UB_FW_MKDIRS       create missing parent directories;
+ *   UB_FW_DROP_BEHIND  a file written once and not read back soon (a lake
+ *                      object): as it grows, the pages already written back
+ *                      leave the page cache, so that at most two 8 MiB
+ *                      windows of it are in memory at a time (stream.c).
+ * Neither changes durability: commit fsyncs either way. */
+enum { UB_FW_MKDIRS = 1, UB_FW_DROP_BEHIND = 2 };
 ub_reader *ub_file_reader_open(const char *path, ub_err *err);
 /* The same, for a path that may be a FIFO (a vendor file streamed in): where a plain open
  * would block until a writer comes, this one waits in poll and asks stop(ud) every 200 ms;
  * when it says stop, NULL with "stopped while waiting for a writer".  stop may be NULL. */
 ub_reader *ub_file_reader_open_until(const char *path, int (*stop)(void *ud), void *ud, ub_err *err);
-ub_writer *ub_file_writer_open(const char *path, int mkdirs, ub_err *err);
+ub_writer *ub_file_writer_open(const char *path, int flags, ub_err *err);
 /* The temporary file a file writer writes (until commit or abort), NULL for another writer. */
 const char *ub_file_writer_tmp(const ub_writer *w);
-/* Reader over an already open descriptor (not closed by the reader unless own_fd). */
-ub_reader *ub_fd_reader(int fd, const char *name, int own_fd, ub_err *err);
+/* Reader over an already open descriptor.  Flags:
+ *   UB_FD_OWN          the reader closes fd (else the caller keeps it);
+ *   UB_FD_DROP_BEHIND  a regular file read once, start to end (a lake
+ *                      object): sequential readahead, and what lies more than
+ *                      8 MiB behind the reader leaves the page cache. */
+enum { UB_FD_OWN = 1, UB_FD_DROP_BEHIND = 2 };
+ub_reader *ub_fd_reader(int fd, const char *name, int flags, ub_err *err);
 
 /* zstd: the reader decompresses its input, the writer compresses into its
  * output (level 0 = default).  Both take ownership of the wrapped stream. */

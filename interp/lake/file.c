@@ -178,7 +178,8 @@ static ub_reader *f_open_read(ub_lake *lake, const char *key, ub_err *err)
         ub_err_set(err, "could not open lake object '%s' ('%s'): %s", key, path.p, strerror(errno));
         goto out;
     }
-    r = ub_fd_reader(fd, path.p, 1, err);   /* the reader owns fd from here */
+    /* a lake object is read once, start to end: drop-behind (stream.h) */
+    r = ub_fd_reader(fd, path.p, UB_FD_OWN | UB_FD_DROP_BEHIND, err);   /* the reader owns fd from here */
     if (r)
         fd = -1;
 out:
@@ -195,7 +196,8 @@ static ub_writer *f_open_write(ub_lake *lake, const char *key, ub_err *err)
     ub_writer *w = NULL;
     if (obj_path(l, key, &path, err) || check_inside(l, path.p, key, err))
         goto out;
-    w = ub_file_writer_open(path.p, 1, err);
+    /* an object at rest, read later by another task if at all: drop-behind (stream.h) */
+    w = ub_file_writer_open(path.p, UB_FW_MKDIRS | UB_FW_DROP_BEHIND, err);
 out:
     ub_buf_free(&path);
     return w;

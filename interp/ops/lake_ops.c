@@ -340,7 +340,9 @@ const ub_opdesc ub_op_lake_put = {
            "and the object is only committed when the whole file passed; it is refused, naming the file and line, when a "
            "record is malformed or has another field count than the header, or when it holds a NUL byte or invalid UTF-8 "
            "- so a bad vendor file never lands. A file under ubpipe's state directory (an extract in the work directory) "
-           "goes into a file lake on the same file system as a hard link instead of a copy. The file may be a FIFO "
+           "goes into a file lake on the same file system as a hard link instead of a copy; a copy into a file lake keeps "
+           "at most two 8 MiB windows of the object in the page cache (drop-behind), so a large file does not push "
+           "the warehouse's pages out. The file may be a FIFO "
            "(a vendor file streamed in): it is read once as it comes, and waiting for its writer ends at the task's "
            "timeout or a cancel.",
     .params = put_params,

@@ -101,7 +101,7 @@ static int run(ub_opctx *c)
         goto out;
     if (!(db = ub_pg_connect(c, "conn")))
         goto out;
-    if (!(w = ub_file_writer_open(to, 1, &err))) {
+    if (!(w = ub_file_writer_open(to, UB_FW_MKDIRS, &err))) {
         ub_op_fail(c, "%s", err.msg);
         goto out;
     }

@@ -15,7 +15,7 @@ int main(int argc, char **argv)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ub_reader *r = ub_file_reader_open(argv[1], &err);
-    ub_writer *w = r ? ub_file_writer_open(argv[2], 1, &err) : NULL;
+    ub_writer *w = r ? ub_file_writer_open(argv[2], UB_FW_MKDIRS, &err) : NULL;
     if (!r || !w || ub_classify_stream(r, w, argv[3], &st, &err) || ub_writer_commit(w, &err)) {
         fprintf(stderr, "classify_bench: %s\n", err.msg);
         return 1;

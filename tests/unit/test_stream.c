@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,7 +87,7 @@ static void test_atomic_writer(void)
     ub_buf got = UB_BUF_INIT;
 
     /* new file in directories that do not exist yet */
-    ub_writer *w = ub_file_writer_open(pathf("a/b/out.txt"), 1, &err);
+    ub_writer *w = ub_file_writer_open(pathf("a/b/out.txt"), UB_FW_MKDIRS, &err);
     T_CHECK(w != NULL);
     if (!w)
         return;
@@ -157,7 +159,7 @@ static void test_atomic_writer(void)
     snprintf(pre, sizeof pre, "could not create '%s': No such file or directory", pathf("nodir/x.csv"));
     T_STREQ(err.msg, pre);              /* the target, not its temporary name */
     /* a parent that is a file */
-    T_CHECK(ub_file_writer_open(pathf("a/b/out.txt/x"), 1, &err) == NULL);
+    T_CHECK(ub_file_writer_open(pathf("a/b/out.txt/x"), UB_FW_MKDIRS, &err) == NULL);
     snprintf(pre, sizeof pre, "could not create directory '%s': Not a directory",
              pathf("a/b/out.txt"));
     T_STREQ(err.msg, pre);
@@ -179,7 +181,7 @@ static void test_readers_and_copy(void)
         data[i] = (char)(i * 7 + (i >> 11));
     put_file(pathf("src.bin"), data, n);
     ub_reader *r = ub_file_reader_open(pathf("src.bin"), &err);
-    ub_writer *w = ub_file_writer_open(pathf("copy/dst.bin"), 1, &err);
+    ub_writer *w = ub_file_writer_open(pathf("copy/dst.bin"), UB_FW_MKDIRS, &err);
     T_CHECK(r && w);
     T_STREQ(r->name, pathf("src.bin"));
     T_INTEQ(ub_stream_copy(r, w, &err), n);
@@ -272,7 +274,7 @@ static char *make_data(size_t n, uint64_t seed)
 
 static int write_zst(const char *path, const char *data, size_t n, int level, ub_err *err)
 {
-    ub_writer *f = ub_file_writer_open(path, 1, err);
+    ub_writer *f = ub_file_writer_open(path, UB_FW_MKDIRS, err);
     if (!f)
         return -1;
     ub_writer *z = ub_zstd_writer(f, level, err);      /* z owns f */
@@ -458,6 +460,105 @@ static void rm_rf(const char *dir)
         fprintf(stderr, "could not remove %s\n", dir);
 }
 
+
+/* ---- drop-behind -------------------------------------------------------- */
+
+/* byte i of the test pattern: an xorshift of the offset, so a lost, doubled
+ * or shifted chunk shows */
+static unsigned char pat(uint64_t i)
+{
+    uint64_t x = i * 0x9E3779B97F4A7C15ull + 1;
+    x ^= x >> 31;
+    x ^= x << 17;
+    return (unsigned char)(x >> 23);
+}
+
+/* pages of [0, len) of the file at path now in the page cache, or -1 */
+static long resident_pages(const char *path, size_t len)
+{
+    long n = -1, pg = sysconf(_SC_PAGESIZE);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    size_t np = (len + (size_t)pg - 1) / (size_t)pg;
+    unsigned char *v = malloc(np);
+    if (m != MAP_FAILED && v && mincore(m, len, v) == 0) {
+        n = 0;
+        for (size_t i = 0; i < np; i++)
+            n += v[i] & 1;
+    }
+    free(v);
+    if (m != MAP_FAILED)
+        munmap(m, len);
+    close(fd);
+    return n;
+}
+
+static void test_drop_behind(void)
+{
+    const size_t total = (40u << 20) + 12345, head = 16u << 20;
+    const long head_pages = (long)(head / (size_t)sysconf(_SC_PAGESIZE));
+    ub_err err = { "" };
+    struct statfs sf;
+    /* tmpfs keeps a file's pages whatever it is told: nothing to see there */
+    int cache_hint_works = statfs(tmpdir, &sf) == 0 && sf.f_type != 0x01021994 /* TMPFS_MAGIC */;
+    unsigned char *chunk = malloc(200000);
+    T_CHECK(chunk != NULL);
+    if (!chunk)
+        return;
+    ub_writer *w = ub_file_writer_open(pathf("drop/obj.csv"), UB_FW_MKDIRS | UB_FW_DROP_BEHIND, &err);
+    T_CHECK(w != NULL);
+    if (!w) {
+        free(chunk);
+        return;
+    }
+    /* odd sizes: small gathered writes and large direct ones, none window-aligned */
+    size_t off = 0, k = 0;
+    while (off < total) {
+        size_t n = (k++ % 3 == 0) ? 777 : 199999;
+        if (n > total - off)
+            n = total - off;
+        for (size_t i = 0; i < n; i++)
+            chunk[i] = pat(off + i);
+        T_CHECK(ub_write(w, chunk, n, &err) == 0);
+        off += n;
+    }
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s", ub_file_writer_tmp(w));
+    long before = resident_pages(tmp, head);
+    T_CHECK(before >= 0);
+    if (cache_hint_works) {   /* the first 16 MiB were written back and let go before the end */
+        if (before >= head_pages / 4)
+            fprintf(stderr, "%ld of %ld pages of the written head still cached\n", before, head_pages);
+        T_CHECK(before < head_pages / 4);
+    }
+    T_CHECK(ub_writer_commit(w, &err) == 0);
+
+    /* reading it back with drop-behind: every byte as written, in odd-sized reads */
+    int fd = open(pathf("drop/obj.csv"), O_RDONLY);
+    T_CHECK(fd >= 0);
+    ub_reader *r = fd >= 0 ? ub_fd_reader(fd, "obj.csv", UB_FD_OWN | UB_FD_DROP_BEHIND, &err) : NULL;
+    T_CHECK(r != NULL);
+    size_t got = 0, bad = 0;
+    ssize_t n;
+    while (r && (n = ub_read(r, chunk, 123457, &err)) > 0) {
+        for (ssize_t i = 0; i < n; i++)
+            bad += chunk[i] != pat(got + (size_t)i);
+        got += (size_t)n;
+    }
+    T_CHECK(got == total);
+    T_INTEQ(bad, 0);   /* bytes that differ after the drop-behind write and read */
+    long after = resident_pages(pathf("drop/obj.csv"), head);
+    if (cache_hint_works) {
+        if (after < 0 || after >= head_pages / 4)
+            fprintf(stderr, "%ld of %ld pages of the read head still cached\n", after, head_pages);
+        T_CHECK(after >= 0 && after < head_pages / 4);
+    }
+    ub_reader_close(r);
+    free(chunk);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -468,6 +569,7 @@ int main(void)
     test_readers_and_copy();
     test_sweep();
     test_zstd();
+    test_drop_behind();
     rm_rf(tmpdir);
     return t_done("test_stream");
 }
