@@ -118,7 +118,17 @@ row "partition load, task in the journal (s)" "$ld" "$pld" "$(ratio "$ld" "$pld"
 # hdfs; the warehouse keeps its setup) against the same work done one step after
 # another with psql: the extract, CREATE TABLE + \copy of it, one read of the
 # review file, \copy of the classified reviews, the metric SELECT into a table.
-# Medians of 3 of each total.
+# Medians of 3 of each total.  Each timed run starts with nothing of the run before it still
+# going on (settle: VACUUM, so that autovacuum has nothing left to do; sync and a CHECKPOINT,
+# so that no writeback is pending): the floor's COPYs return before their data is on disk and
+# leave tables for autovacuum to set hint bits in, ubpipe's commits return after, with the
+# rows frozen; without it one side would pay for the work the other left behind.
+settle() {   # SOURCE_DSN
+  psql "$1" -X -q -c VACUUM
+  psql "$UBPIPE_CONN_WAREHOUSE" -X -q -c VACUUM
+  sync
+  psql "$UBPIPE_CONN_WAREHOUSE" -X -q -c CHECKPOINT
+}
 whole() {   # SOURCE_DSN REVIEW_FILE TAG: prints the whole-run and floor seconds (medians of 3), peak RSS (MB)
   src=$1 reviews=$2 tag=$3
   fresh
@@ -131,12 +141,14 @@ whole() {   # SOURCE_DSN REVIEW_FILE TAG: prints the whole-run and floor seconds
   : > "$W/whole_$tag"; : > "$W/floor_$tag"; : > "$W/rss_$tag"
   for _ in 1 2 3; do
     fresh
+    settle "$src"
     t0=$(now)
     UBPIPE_CONN_SOURCE=$src /usr/bin/time -f %M -o "$W/rss1" "$UBPIPE" run pipelines/user_behavior.yaml --ds $DS -q \
       -p movie_review_file="$reviews" >/dev/null 2>&1
     t1=$(now)
     el "$t0" "$t1" >> "$W/whole_$tag"
     echo "scale=1; $(tail -n 1 "$W/rss1") / 1024" | bc -l >> "$W/rss_$tag"
+    settle "$src"
     t0=$(now)
     psql "$src" -X -q -c "\\copy ($SQL_ASOF) to '$W/floor_extract.csv' csv header"
     psql "$UBPIPE_CONN_WAREHOUSE" -X -q -c "DROP TABLE IF EXISTS bench_floor_purchase" \
