@@ -219,6 +219,10 @@ static int pg_statements(const ub_dialect *d, const ub_partition *p, ub_buf *pre
     const char *bare = dot ? dot + 1 : ub_buf_str(&nm);
     if (ub_dialect_ident(d, bare, 0, &part))
         goto out;
+    /* the new table's pages start their writeback as the COPY writes them: under
+     * wal_level = minimal a table made in the loading transaction is not WAL-logged
+     * but fsynced at COMMIT, which would otherwise write all of it then */
+    ub_buf_adds(pre, "SET LOCAL backend_flush_after = '2MB';\n");
     ub_buf_addf(pre, "DROP TABLE IF EXISTS %s;\n", newq.p);
     ub_buf_addf(pre, "CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS);\n", newq.p, parent.p);
     ub_buf_addf(pre, "ALTER TABLE %s ALTER COLUMN %s SET DEFAULT ", newq.p, col.p);
