@@ -129,22 +129,9 @@ settle() {   # SOURCE_DSN
   sync
   psql "$UBPIPE_CONN_WAREHOUSE" -X -q -c CHECKPOINT
 }
-# With YESTERDAY=1, each timed run has the journal of a real run of the day before (ds - 1) beside
-# it, as a daily pipeline has: the scheduler then ranks by yesterday's durations (critical path
-# first) instead of by counting tasks; the rest of the state is fresh all the same.
-PREV=$(date -u -d "$DS - 1 day" +%F)
-prev_journal() {   # restores the day before's journal saved by whole
-  mkdir -p "$UBPIPE_HOME/runs/user_behavior/$PREV"
-  cp "$W/prev_journal_$tag.jsonl" "$UBPIPE_HOME/runs/user_behavior/$PREV/journal.jsonl"
-}
 whole() {   # SOURCE_DSN REVIEW_FILE TAG: prints the whole-run and floor seconds (medians of 3), peak RSS (MB)
   src=$1 reviews=$2 tag=$3
   fresh
-  if [ "${YESTERDAY:-0}" = 1 ]; then
-    UBPIPE_CONN_SOURCE=$src "$UBPIPE" run pipelines/user_behavior.yaml --ds "$PREV" -q -p movie_review_file="$reviews" >/dev/null 2>&1
-    cp "$UBPIPE_HOME/runs/user_behavior/$PREV/journal.jsonl" "$W/prev_journal_$tag.jsonl"
-    fresh
-  fi
   UBPIPE_CONN_SOURCE=$src "$UBPIPE" run pipelines/user_behavior.yaml --ds $DS -q -p movie_review_file="$reviews" >/dev/null 2>&1
   awk 'FNR == 1 && NR != 1 { next } { print }' "$UBPIPE_HOME/lake/stage/movie_review/$DS"/part-* > "$W/floor_reviews_$tag.csv"
   "$UBPIPE" render pipelines/user_behavior.yaml generate_user_behavior_metric.sql --ds $DS 2>/dev/null |
@@ -154,7 +141,6 @@ whole() {   # SOURCE_DSN REVIEW_FILE TAG: prints the whole-run and floor seconds
   : > "$W/whole_$tag"; : > "$W/floor_$tag"; : > "$W/rss_$tag"
   for _ in 1 2 3; do
     fresh
-    [ "${YESTERDAY:-0}" = 1 ] && prev_journal
     settle "$src"
     t0=$(now)
     UBPIPE_CONN_SOURCE=$src /usr/bin/time -f %M -o "$W/rss1" "$UBPIPE" run pipelines/user_behavior.yaml --ds $DS -q \
@@ -188,9 +174,6 @@ export UBPIPE_HANDOFF=0
 set -- $(whole "$UBPIPE_CONN_SOURCE" "$DEMO/movie_review.csv" x1off)
 unset UBPIPE_HANDOFF
 row "  the same with UBPIPE_HANDOFF=0 (s)" "$1" "$2" "$(ratio "$1" "$2")" "(the hand-off's share)"
-# a daily run: yesterday's durations known (the journal of a real run of ds - 1)
-set -- $(YESTERDAY=1 whole "$UBPIPE_CONN_SOURCE" "$DEMO/movie_review.csv" x1y)
-row "  the same, yesterday's journal beside it (s)" "$1" "$2" "$(ratio "$1" "$2")" "(ranked by its durations)"
 
 # --- fingerprints (issue 13) ---------------------------------------------------------
 # The ds is complete now (the last whole run above), so a run of it again is a no-op: the process, the
@@ -293,8 +276,6 @@ if [ "${BENCH_SCALE10:-0}" = 1 ]; then
   set -- $(whole "host=$UBPIPE_HOME/pg user=ubpipe dbname=ubpipe_x10" "$H10/movie_review.csv" x10)
   row "whole run vs serial psql floor, 10x (s)" "$1" "$2" "$(ratio "$1" "$2")" "no worse than at 1x"
   m10=$3
-  set -- $(YESTERDAY=1 whole "host=$UBPIPE_HOME/pg user=ubpipe dbname=ubpipe_x10" "$H10/movie_review.csv" x10y)
-  row "  the same, yesterday's journal beside it (s)" "$1" "$2" "$(ratio "$1" "$2")" "no worse than at 1x (the same)"
   mc10=$(rss "$W/classify_bench" "$H10/movie_review.csv" "$W/classified10.csv" $DS)
   row "peak RSS, whole run, 10x data (MB)" "$m10" "-" "-" "<= 64 MB"
   row "peak RSS, classifier, 10x data (MB)" "$mc10" "-" "-" "<= 64 MB"
