@@ -1122,20 +1122,7 @@ static void op_close(void *ud, size_t r, int ok)
     ri->nho = 0;
 }
 
-/* The core asks which task will follow task i early: the load of the hand-off
- * whose extract it is (core/handoff.h), when hand-offs are on. */
-static long op_follower(void *ud, size_t r, size_t i)
-{
-    const runner *R = ud;
-    const runinfo *ri = &R->runs[r];
-    for (size_t k = 0; k < ri->nho && ub_handoff_enabled(); k++)
-        if (ri->ho[k].src == i)
-            return (long)ri->ho[k].dst;
-    return -1;
-}
-
-static const ub_sched_ops fork_ops = { op_now,    op_open,   op_close, op_start, op_stop,
-                                       op_wait,   op_record, op_early, op_follower };
+static const ub_sched_ops fork_ops = { op_now, op_open, op_close, op_start, op_stop, op_wait, op_record, op_early };
 
 /* ---- entry points --------------------------------------------------------------- */
 

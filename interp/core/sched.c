@@ -17,12 +17,8 @@ typedef struct slot {
     int       stopping;     /* 0, 1 SIGTERM sent, 2 SIGKILL sent */
     int       timed_out;
     int       early;        /* running: started before its upstream ended (ops->early); it
-                               rides on its upstream's worker (not counted in `running`)
-                               unless the upstream kept one for it (held) */
+                               rides on its upstream's worker: not counted in `running` */
     int       early_tried;  /* an early try was made in this invocation (at most one) */
-    int       held;         /* running early on a worker its upstream kept for it: counted in `running` */
-    int       keep;         /* running, with a second worker kept for its follower (keep_for): counted in `running` */
-    size_t    keep_for;
 } slot;
 
 typedef struct sched {
@@ -229,13 +225,10 @@ static void on_end(sched *s, size_t r, size_t i, int ok, int fatal, const char *
     char msg[1000];
     if (x->st != UB_SS_RUNNING)
         return;
-    if (x->early && !x->held)
+    if (x->early)
         s->early_running--;
     else
         s->running--;
-    if (x->keep)                             /* its follower never took the worker kept for it */
-        s->running--;
-    x->held = x->keep = 0;
     double now = s->ops->now(s->ud);
     /* an early try (ops->early): it ended before its upstream settled, or after one failed */
     int up = x->early ? upstream(s, r, t) : 1;
@@ -340,38 +333,9 @@ static void open_runs(sched *s)
     }
 }
 
-/* 1 (the follower in *follower) when a try of task t starting in run r with
- * nfree workers free keeps one of them for its follower (ops->follower): two
- * are free and the follower still waits for its first early try; else 0. */
-static int keeps_one(sched *s, size_t r, const ub_task *t, size_t nfree, size_t *follower)
-{
-    if (nfree < 2 || !s->ops->follower || !s->ops->early)
-        return 0;
-    long d = s->ops->follower(s->ud, r, t->index);
-    if (d < 0 || (size_t)d >= s->ntasks)
-        return 0;
-    const slot *y = at(s, r, (size_t)d);
-    if (y->st != UB_SS_WAITING || y->early_tried)
-        return 0;
-    *follower = (size_t)d;
-    return 1;
-}
-
-/* The running try of run r that keeps a worker for task i, or NULL. */
-static slot *keeper_of(sched *s, size_t r, size_t i)
-{
-    for (size_t k = 0; k < s->ntasks; k++) {
-        slot *y = at(s, r, k);
-        if (y->st == UB_SS_RUNNING && y->keep && y->keep_for == i)
-            return y;
-    }
-    return NULL;
-}
-
-static void start_try(sched *s, size_t r, const ub_task *t, double now, int early, size_t nfree)
+static void start_try(sched *s, size_t r, const ub_task *t, double now, int early)
 {
     slot *x = at(s, r, t->index);
-    size_t follower = 0;
     x->tries++;
     x->attempts++;
     x->st = UB_SS_RUNNING;
@@ -379,21 +343,10 @@ static void start_try(sched *s, size_t r, const ub_task *t, double now, int earl
     x->stopping = 0;
     x->timed_out = 0;
     x->early = early;
-    x->held = x->keep = 0;
-    slot *k = early ? keeper_of(s, r, t->index) : NULL;
-    if (k) {                                 /* the worker its upstream kept passes to it */
-        k->keep = 0;
-        x->held = 1;
-    } else if (early) {
+    if (early)
         s->early_running++;
-    } else {
+    else
         s->running++;
-        if (keeps_one(s, r, t, nfree, &follower)) {
-            x->keep = 1;
-            x->keep_for = follower;
-            s->running++;
-        }
-    }
     s->ops->record(s->ud, r, t->index, "running", x->tries, NULL, 0);
     ub_err err;
     if (s->ops->start(s->ud, r, t->index, x->tries, &err))
@@ -412,12 +365,11 @@ static void start_ready(sched *s, double now)
             slot *x = at(s, r, t->index);
             if (!(x->st == UB_SS_QUEUED || (x->st == UB_SS_RETRY && now >= x->retry_at)))
                 continue;
-            start_try(s, r, t, now, 0, jobs - s->running);
+            start_try(s, r, t, now, 0);
         }
     }
-    /* then the streaming hand-offs the runner offers: a follower takes the worker its
-     * upstream kept for it (ops->follower), or else rides on the upstream's worker (the
-     * two are one stream), so it never waits for one of its own */
+    /* then the streaming hand-offs the runner offers: a follower rides on the worker of
+     * the upstream try it follows (the two are one stream), so it needs none of its own */
     for (size_t r = 0; s->ops->early && r < s->cfg->nruns; r++) {
         if (s->phase[r] != RUN_ACTIVE)
             continue;
@@ -428,7 +380,7 @@ static void start_ready(sched *s, double now)
                 !s->ops->early(s->ud, r, t->index))
                 continue;
             x->early_tried = 1;
-            start_try(s, r, t, now, 1, 0);
+            start_try(s, r, t, now, 1);
         }
     }
 }

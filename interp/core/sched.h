@@ -63,14 +63,6 @@ typedef struct ub_sched_ops {
      * task upstream_failed; a try that fails while its upstream is unfinished
      * is not counted (the task waits for its upstream and starts again). */
     int  (*early)(void *ud, size_t r, size_t task);
-    /* Optional (NULL: none).  The task that will follow task `task` of run r
-     * early (the load of the streaming hand-off whose upstream it is), or -1.
-     * The follower's server-side COPY needs a core as much as the task does:
-     * when the task starts while two workers are free and its follower is
-     * still waiting, it takes both, and its follower, once started early, the
-     * second (so the tasks ranked below wait for a worker that is really
-     * free).  With one worker free it takes one and the follower rides on it. */
-    long (*follower)(void *ud, size_t r, size_t task);
 } ub_sched_ops;
 
 typedef struct ub_sched_cfg {

@@ -11,8 +11,7 @@
 #     with a retry of the extract, the load's early try ends with the extract's first failed try;
 #  3. an extra object under the partition's lake prefix: the streamed load is rolled back and the
 #     prefix loaded the ordinary way (both objects);
-#  4. with two workers the extract keeps the second for its load: a side task waits for the extract;
-#  5. the reference pipeline at a small scale: the same warehouse state with and without the hand-off.
+#  4. the reference pipeline at a small scale: the same warehouse state with and without the hand-off.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
@@ -138,19 +137,7 @@ same "rows with the extra object" "$(Q "SELECT count(*), sum(n) FROM public.hand
 if grep -q "loading it again" "$LOG"/load.*.log; then ok; else ko "load's log does not say it loaded the prefix again"; fi
 rm -f "$UBPIPE_HOME/lake/stage/t/$D/more.csv"
 
-# 4. two workers: the extract starts with both free and keeps the second for its load, whose COPY
-#    keeps a server core busy as the extract's does; a side task ranked below it (a path of one task
-#    against three) waits until the extract ended.  With three workers it does not wait.
-{ cat "$P/h.yaml"; printf '  side:\n    op: noop\n'; } > "$P/h3.yaml"
-if "$UBPIPE" run "$P/h3.yaml" --ds $D -q --rerun -j 2; then ok; else ko "the run with a side task failed"; fi
-if before "$(jts load running)" "$(jts ex success)"; then ok; else ko "-j 2: the load did not follow the extract"; fi
-if before "$(jts ex success)" "$(jts side running)"; then ok; else
-  ko "-j 2: the side task started at $(jts side running), before the extract ended at $(jts ex success)"; fi
-if "$UBPIPE" run "$P/h3.yaml" --ds $D -q --rerun -j 3; then ok; else ko "the run with a side task (-j 3) failed"; fi
-if before "$(jts side running)" "$(jts ex success)"; then ok; else ko "-j 3: the side task waited for the extract"; fi
-same "the partition after the runs with a side task" "$(sum)" "$good"
-
-# 5. the reference pipeline: the same state with and without the hand-off
+# 4. the reference pipeline: the same state with and without the hand-off
 UBPIPE_DEMO_SCALE=0.02 sh scripts/demo-data.sh >/dev/null || ko "demo data failed"
 ref() { "$UBPIPE" run pipelines/user_behavior.yaml --ds $D -q -p movie_review_file="$UBPIPE_HOME/demo/movie_review.csv" "$@"; }
 state() {

@@ -131,7 +131,7 @@ static void f_record(void *ud, size_t r, size_t i, const char *state, int try_no
     ub_buf_addc(&f->log, '\n');
 }
 
-static const ub_sched_ops fops = { f_now, f_open, f_close, f_start, f_stop, f_wait, f_record, NULL, NULL };
+static const ub_sched_ops fops = { f_now, f_open, f_close, f_start, f_stop, f_wait, f_record, NULL };
 
 static int f_early(void *ud, size_t r, size_t i)
 {
@@ -139,17 +139,7 @@ static int f_early(void *ud, size_t r, size_t i)
     return f->early_task >= 0 && (size_t)f->early_task == i && f->run[r][0].on;
 }
 
-static const ub_sched_ops eops = { f_now, f_open, f_close, f_start, f_stop, f_wait, f_record, f_early, NULL };
-
-/* the follower of task 0 is the early task (ops->follower) */
-static long f_follower(void *ud, size_t r, size_t i)
-{
-    const fake *f = ud;
-    (void)r;
-    return i == 0 ? f->early_task : -1;
-}
-
-static const ub_sched_ops kops = { f_now, f_open, f_close, f_start, f_stop, f_wait, f_record, f_early, f_follower };
+static const ub_sched_ops eops = { f_now, f_open, f_close, f_start, f_stop, f_wait, f_record, f_early };
 
 /* A spec built by hand: tasks named by letters, edges given as "AB" (B after A). */
 typedef struct gspec {
@@ -719,69 +709,6 @@ static void test_early(void)
     ub_buf_free(&f.log);
 }
 
-/* A worker kept for the follower (ops->follower): A -> B -> C with C early while A runs, D a side
- * task, E after C and D; two workers, A's path the longest.  A starts with two free, so it keeps one
- * for C: D waits for a worker that is really free (after A, and after B, which ranks above it). */
-static void test_follower_worker(void)
-{
-    gspec g;
-    fake f;
-    ub_sched_summary sum;
-    ub_sched_cfg c;
-    const double w[] = { 10, 1, 12, 5, 1 };
-    for (int k = 0; k < 4; k++) {
-        mkspec(&g, 5, "ABBCCEDE");
-        fkinit(&f, &g);
-        f.early_task = 2;
-        script(&f, 0, 0, (step){ 10, 1, 0, 0, NULL });
-        script(&f, 0, 1, (step){ 1, 1, 0, 0, NULL });
-        script(&f, 0, 2, (step){ 12, 1, 0, 0, NULL });
-        script(&f, 0, 3, (step){ 5, 1, 0, 0, NULL });
-        if (k == 3)
-            f.done_before[0][2] = 1;         /* C already done: nothing to keep a worker for */
-        c = cfg_of(&g, &f, 1, k == 2 ? 1 : 2);
-        T_INTEQ(ub_sched_run_weighted(&c, w, k == 1 ? &eops : &kops, &f, &sum), 0);
-        if (k == 0) {
-            T_LINE(&f, "0 r0 A running 1");
-            T_LINE(&f, "0 r0 C running 1");
-            T_LINE(&f, "10 r0 B running 1");
-            T_LINE(&f, "11 r0 D running 1");
-            T_LINE(&f, "12 r0 C success 1");
-            T_LINE(&f, "16 r0 E running 1");
-            T_INTEQ((int)f.max_running, 2);
-        } else if (k == 1) {                 /* no ops->follower: C rides on A's worker, D starts at 0 */
-            T_LINE(&f, "0 r0 D running 1");
-            T_INTEQ((int)f.max_running, 3);
-        } else if (k == 2) {                 /* one worker: nothing to keep, C rides on it */
-            T_LINE(&f, "0 r0 C running 1");
-            T_LINE(&f, "10 r0 B running 1");
-            T_LINE(&f, "11 r0 D running 1");
-        } else {
-            T_LINE(&f, "0 r0 D running 1");
-            T_INTEQ(f.used[0][2], 0);
-        }
-        ub_buf_free(&f.log);
-    }
-    /* the follower fails while A runs: its worker is free again at once (D starts), and C runs
-     * again in the ordinary way after B */
-    mkspec(&g, 5, "ABBCCEDE");
-    g.t[2].retries = 0;
-    fkinit(&f, &g);
-    f.early_task = 2;
-    script(&f, 0, 0, (step){ 10, 1, 0, 0, NULL });
-    script(&f, 0, 1, (step){ 1, 1, 0, 0, NULL });
-    script(&f, 0, 2, (step){ 2, 0, 0, 0, "bad row" });
-    script(&f, 0, 2, (step){ 1, 1, 0, 0, NULL });
-    script(&f, 0, 3, (step){ 5, 1, 0, 0, NULL });
-    c = cfg_of(&g, &f, 1, 2);
-    T_INTEQ(ub_sched_run_weighted(&c, w, &kops, &f, &sum), 0);
-    T_LINE(&f, "2 r0 C up_for_retry 1 [bad row]");
-    T_LINE(&f, "2 r0 D running 1");
-    T_LINE(&f, "11 r0 C running 2");
-    T_INTEQ((int)f.max_running, 2);
-    ub_buf_free(&f.log);
-}
-
 int main(void)
 {
     test_delays();
@@ -797,6 +724,5 @@ int main(void)
     test_tolerance();
     test_history();
     test_early();
-    test_follower_worker();
     return t_done("test_sched");
 }
