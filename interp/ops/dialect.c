@@ -6,6 +6,7 @@
 #include "io/csv.h"
 #include "io/stream.h"
 #include "ops/pg.h"
+#include "ops/pg_load.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -263,11 +264,20 @@ static int pg_partition_plan(ub_opctx *c, const ub_partition *p)
                  prefix ? " (every object under it)" : "");
     if (p->setup)
         ub_dialect_setup_plan(c, d, conn, p->setup);
-    ub_op_effect(c, "sql", conn,
-                 "BEGIN;\n%s\n%s (<columns of the CSV header>) FROM STDIN (FORMAT csv, HEADER true, FREEZE true);"
-                 "  -- per object%s\n%s\nCOMMIT;",
-                 ub_buf_str(&pre), ub_buf_str(&head),
-                 ub_is_zstd_name(p->location) ? ", zstd-decompressed" : "", ub_buf_str(&post));
+    const char *z = ub_is_zstd_name(p->location) ? ", zstd-decompressed" : "";
+    if (ub_pgload_binary_wanted())
+        ub_op_effect(c, "sql", conn,
+                     "BEGIN;\n%s\n%s (<columns of the CSV header>) FROM STDIN (FORMAT binary, FREEZE true);"
+                     "  -- per object%s: the records ubpipe converts exactly (when the header's columns are "
+                     "of types it converts, the partition column not among them)\n%s (<columns of the CSV header>) FROM STDIN (FORMAT csv, HEADER true, FREEZE true);"
+                     "  -- the header and the records from the first not converted, if any; all of the object when "
+                     "none is\n%s\nCOMMIT;",
+                     ub_buf_str(&pre), ub_buf_str(&head), z, ub_buf_str(&head), ub_buf_str(&post));
+    else
+        ub_op_effect(c, "sql", conn,
+                     "BEGIN;\n%s\n%s (<columns of the CSV header>) FROM STDIN (FORMAT csv, HEADER true, FREEZE true);"
+                     "  -- per object%s\n%s\nCOMMIT;",
+                     ub_buf_str(&pre), ub_buf_str(&head), z, ub_buf_str(&post));
     rc = 0;
 out:
     ub_buf_free(&pre);
@@ -305,15 +315,31 @@ static ub_reader *open_object(ub_lake *lake, const char *key, ub_err *err)
     return ub_lake_open_read_decoded(lake, key, err);
 }
 
-/* Is name (n bytes) one of the NUL-terminated names packed in tcols? */
-static int has_col(const ub_buf *tcols, const char *name, size_t n)
+/* The partitioned table's columns, in order: their names (each NUL-terminated), and for
+ * each its conversion into binary COPY (io/pgbin.h) with a byte saying whether it has one. */
+typedef struct tshape {
+    ub_buf names;
+    ub_buf conv;                        /* ub_pgbin_col per column */
+    ub_buf has;                         /* 1 byte per column: 1 converted */
+    size_t n;
+} tshape;
+#define TSHAPE_INIT { UB_BUF_INIT, UB_BUF_INIT, UB_BUF_INIT, 0 }
+
+static void tshape_free(tshape *t)
 {
-    if (!tcols)
-        return 1;                       /* not known: not checked */
-    for (size_t i = 0; i < tcols->len; i += strlen(tcols->p + i) + 1)
-        if (strlen(tcols->p + i) == n && memcmp(tcols->p + i, name, n) == 0)
-            return 1;
-    return 0;
+    ub_buf_free(&t->names);
+    ub_buf_free(&t->conv);
+    ub_buf_free(&t->has);
+}
+
+/* The index of column name (n bytes) in t, or -1 when it is not one of them. */
+static long col_index(const tshape *t, const char *name, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < t->names.len; i += strlen(t->names.p + i) + 1, k++)
+        if (strlen(t->names.p + i) == n && memcmp(t->names.p + i, name, n) == 0)
+            return (long)k;
+    return -1;
 }
 
 /* The header's names as the columns of lake dataset key (lineage). */
@@ -332,14 +358,16 @@ static void report_header(ub_opctx *c, const char *key, const ub_csv_field *f, i
 
 /* "(col, col, ...)" from the header line of r (closed here), which reads key, each name quoted
  * by the dialect; a name the server would cut short (and so perhaps take for another column), or
- * one that is not a column of the table (tcols: its column names, each NUL-terminated; NULL: not
- * known), is a data error; with lineage_key, the header is reported as the columns of that lake
- * dataset */
+ * one that is not a column of the table (t), is a data error; with lineage_key, the header is
+ * reported as the columns of that lake dataset.  conv gets one ub_pgbin_col per header column
+ * when each has a conversion and none is the partition column pcol (whose CHECK the binary
+ * rows would meet without ubpipe knowing it), else stays empty. */
 static int header_cols_of(ub_opctx *c, const ub_dialect *d, ub_reader *r, const char *key, const char *lineage_key,
-                          const char *table, const ub_buf *tcols, ub_buf *cols, ub_err *err)
+                          const char *table, const tshape *t, const char *pcol, ub_buf *cols, ub_buf *conv,
+                          ub_err *err)
 {
     ub_csv *csv = NULL;
-    int rc = -1;
+    int rc = -1, binary = 1;
     if (!r || !(csv = ub_csv_open(r, NULL, err)))
         goto out;
     int n = ub_csv_next(csv, err);
@@ -362,21 +390,28 @@ static int header_cols_of(ub_opctx *c, const ub_dialect *d, ub_reader *r, const 
                        "%zu bytes of a name", key, i + 1, cut, f[i].p, f[i].n, d->name, d->max_ident);
             goto out;
         }
-        if (!has_col(tcols, f[i].p, f[i].n)) {
+        long k = col_index(t, f[i].p, f[i].n);
+        if (k < 0) {
             ub_buf names = UB_BUF_INIT;
-            for (size_t j = 0; j < tcols->len; j += strlen(tcols->p + j) + 1)
-                ub_buf_addf(&names, "%s%s", j ? ", " : "", tcols->p + j);
+            for (size_t j = 0; j < t->names.len; j += strlen(t->names.p + j) + 1)
+                ub_buf_addf(&names, "%s%s", j ? ", " : "", t->names.p + j);
             ub_err_set(err, "'%s': the CSV header does not fit the columns of table %s: its column %d, '%.*s', is "
                        "not one of them (%s has %s)", key, table, i + 1, (int)f[i].n, f[i].p, table,
                        names.err ? "?" : ub_buf_str(&names));
             ub_buf_free(&names);
             goto out;
         }
+        if ((size_t)k >= t->has.len || !t->has.p[k] || (strlen(pcol) == f[i].n && memcmp(pcol, f[i].p, f[i].n) == 0))
+            binary = 0;
+        else if (binary)
+            ub_buf_add(conv, t->conv.p + (size_t)k * sizeof(ub_pgbin_col), sizeof(ub_pgbin_col));
         if (i)
             ub_buf_adds(cols, ", ");
         d->quote_ident(cols, f[i].p, f[i].n);
     }
     ub_buf_addc(cols, ')');
+    if (!binary || conv->err)
+        ub_buf_reset(conv);              /* out of memory here costs speed only */
     rc = cols->err ? ub_err_set(err, "out of memory") : 0;
 out:
     ub_csv_free(csv);
@@ -384,17 +419,10 @@ out:
     return rc;
 }
 
-/* "(col, col, ...)" from the object's header line (header_cols_of) */
-static int header_cols(ub_opctx *c, const ub_dialect *d, ub_lake *lake, const char *key, const char *lineage_key,
-                       const char *table, const ub_buf *tcols, ub_buf *cols, ub_err *err)
-{
-    return header_cols_of(c, d, open_object(lake, key, err), key, lineage_key, table, tcols, cols, err);
-}
-
 /* Before the load, on the task's connection: the table exists and is a partitioned table
  * (else say so plainly, rather than the error of a statement on the partition's own table);
- * its column names go to tcols, each NUL-terminated. */
-static int pg_table_shape(ub_opctx *c, const ub_dialect *d, PGconn *db, const ub_partition *p, ub_buf *tcols)
+ * its columns go to t. */
+static int pg_table_shape(ub_opctx *c, const ub_dialect *d, PGconn *db, const ub_partition *p, tshape *t)
 {
     ub_buf q = UB_BUF_INIT, parent = UB_BUF_INIT;
     char why[1024];
@@ -404,7 +432,8 @@ static int pg_table_shape(ub_opctx *c, const ub_dialect *d, PGconn *db, const ub
         rc = ub_op_fail(c, "out of memory");
         goto out;
     }
-    ub_buf_adds(&q, "SELECT c.relkind, a.attname FROM pg_class c LEFT JOIN pg_attribute a ON a.attrelid = c.oid "
+    ub_buf_adds(&q, "SELECT c.relkind, a.attname, a.atttypid, a.atttypmod, a.attnotnull FROM pg_class c "
+                    "LEFT JOIN pg_attribute a ON a.attrelid = c.oid "
                     "AND a.attnum > 0 AND NOT a.attisdropped WHERE c.oid = to_regclass(");
     lit(&q, ub_buf_str(&parent));
     ub_buf_adds(&q, ") ORDER BY a.attnum");
@@ -434,10 +463,19 @@ static int pg_table_shape(ub_opctx *c, const ub_dialect *d, PGconn *db, const ub
                          "PARTITION BY LIST (%s)", p->table, what, p->column);
         goto out;
     }
-    for (int i = 0; i < n; i++)
-        if (!PQgetisnull(r, i, 1))
-            ub_buf_add(tcols, PQgetvalue(r, i, 1), strlen(PQgetvalue(r, i, 1)) + 1);
-    rc = tcols->err ? ub_op_fail(c, "out of memory") : 0;
+    for (int i = 0; i < n; i++) {
+        if (PQgetisnull(r, i, 1))
+            continue;
+        ub_pgbin_col col;
+        char has = ub_pgbin_col_of((uint32_t)strtoul(PQgetvalue(r, i, 2), NULL, 10),
+                                   (int32_t)strtol(PQgetvalue(r, i, 3), NULL, 10), PQgetvalue(r, i, 4)[0] == 't',
+                                   &col) == 0;
+        ub_buf_add(&t->names, PQgetvalue(r, i, 1), strlen(PQgetvalue(r, i, 1)) + 1);
+        ub_buf_add(&t->conv, &col, sizeof col);
+        ub_buf_addc(&t->has, has);
+        t->n++;
+    }
+    rc = t->names.err || t->conv.err || t->has.err ? ub_op_fail(c, "out of memory") : 0;
 out:
     if (r) {
         PQclear(r);
@@ -469,30 +507,17 @@ static void keys_free(keylist *keys)
 }
 
 /* The load's session: connected, setup run, a transaction begun, the table's
- * shape read into tcols and the new table made (pre).  The connection, or
+ * shape read into t and the new table made (pre).  The connection, or
  * NULL with the task failed. */
-static PGconn *load_open(ub_opctx *c, const ub_dialect *d, const ub_partition *p, const char *pre, ub_buf *tcols)
+static PGconn *load_open(ub_opctx *c, const ub_dialect *d, const ub_partition *p, const char *pre, tshape *t)
 {
     PGconn *db = ub_pg_connect(c, p->conn_param);
     if (db && ((p->setup && ub_dialect_setup_run(c, d, db, p->setup)) || ub_pg_exec(c, db, "BEGIN") ||
-               pg_table_shape(c, d, db, p, tcols) || ub_pg_exec(c, db, pre))) {
+               pg_table_shape(c, d, db, p, t) || ub_pg_exec(c, db, pre))) {
         PQfinish(db);                      /* nothing committed */
         db = NULL;
     }
     return db;
-}
-
-/* Starts "COPY ... FROM STDIN" (stmt): 0 when the server waits for the rows,
- * else -1 with the task failed. */
-static int copy_start(ub_opctx *c, PGconn *db, const char *stmt)
-{
-    char msg[1024];
-    PGresult *res = ub_pg_start(c, db, stmt, msg, sizeof msg);   /* bounded, cancellable */
-    int rc = 0;
-    if (PQresultStatus(res) != PGRES_COPY_IN)
-        rc = ub_op_fail(c, "%s", res ? ub_pg_errmsg(db, res, msg, sizeof msg) : msg);
-    PQclear(res);
-    return rc;
 }
 
 /* The new table becomes the partition (post), the transaction commits and the
@@ -505,44 +530,70 @@ static int load_commit(ub_opctx *c, PGconn *db, const ub_partition *p, const cha
     return 0;
 }
 
+/* The load of one object r (owned) with COPY (pg_load.h), head "COPY table": the header of
+ * hr (another reader of the same bytes, closed here) names the columns; with *binary, in the
+ * binary format where it converts.  0 loaded; 1 the server refused the binary rows (*binary
+ * is now 0: begin again); -1 failed. */
+static int load_object(ub_opctx *c, const ub_dialect *d, PGconn *db, const ub_partition *p, const tshape *t,
+                       const char *head, ub_reader *hr, ub_reader *r, const char *key, const char *lineage_key,
+                       int *binary, uint64_t *bytes, uint64_t *rows)
+{
+    ub_buf stmt = UB_BUF_INIT, conv = UB_BUF_INIT;
+    ub_err err;
+    int rc = -1;
+    ub_buf_addf(&stmt, "%s ", head);
+    if (header_cols_of(c, d, hr, key, lineage_key, p->table, t, p->column, &stmt, &conv, &err)) {
+        ub_op_fail(c, "%s", err.msg);
+        ub_reader_close(r);
+        goto out;
+    }
+    size_t n = *binary ? conv.len / sizeof(ub_pgbin_col) : 0;
+    rc = ub_pgload_csv(c, db, ub_buf_str(&stmt), n ? (const ub_pgbin_col *)(const void *)conv.p : NULL, n, r, key,
+                       bytes, rows);
+    if (rc == 1)
+        *binary = 0;
+out:
+    ub_buf_free(&stmt);
+    ub_buf_free(&conv);
+    return rc;
+}
+
 /* The streaming hand-off (core/handoff.h): this try started while the extract was
  * still writing the file that becomes the lake object `key`.  COPY follows the
  * growing file (the reader checks at its end that it read the extract's committed
  * file, whole), and the transaction commits only after the upload succeeded too,
  * and when the location then holds exactly that object with the size read.  1 committed; 0 the lake
- * holds something else (rolled back: load it the ordinary way); -1 failed. */
+ * holds something else, or the server refused the binary rows (*binary is then 0), rolled
+ * back: load it the ordinary way; -1 failed. */
 static int pg_partition_follow(ub_opctx *c, const ub_dialect *d, const ub_partition *p, const char *key,
-                               const char *pre, const char *post, const char *head)
+                               const char *pre, const char *post, const char *head, int *binary)
 {
-    ub_buf stmt = UB_BUF_INIT, tcols = UB_BUF_INIT;
+    tshape t = TSHAPE_INIT;
     keylist keys = { NULL, 0, 0 };
-    ub_reader *r = NULL;
     PGconn *db = NULL;
     ub_err err;
     uint64_t bytes = 0, rows = 0;
     int rc = -1;
-    if (!(db = load_open(c, d, p, pre, &tcols)))
+    if (!(db = load_open(c, d, p, pre, &t)))
         goto out;
-    ub_buf_addf(&stmt, "%s ", head);
-    if (header_cols_of(c, d, ub_op_stream_open(c, &err), key, ub_op_lineage_wanted(c) ? p->location : NULL, p->table,
-                       &tcols, &stmt,
-                       &err)) {
+    ub_reader *hr = ub_op_stream_open(c, &err), *r = hr ? ub_op_stream_open(c, &err) : NULL;
+    if (!hr || !r) {
+        ub_reader_close(hr);
         ub_op_fail(c, "%s", err.msg);
         goto out;
     }
-    ub_buf_adds(&stmt, " FROM STDIN (FORMAT csv, HEADER true, FREEZE true)");
-    if (copy_start(c, db, ub_buf_str(&stmt)))
-        goto out;
-    if (!(r = ub_op_stream_open(c, &err))) {
-        PQputCopyEnd(db, "cannot read input");
-        ub_op_fail(c, "%s", err.msg);
-        goto out;
-    }
-    if (ub_pg_copy_in(c, db, r, key, &bytes, &rows))   /* the reader checks the file at its end */
+    /* the reader checks the file at its end */
+    int k = load_object(c, d, db, p, &t, head, hr, r, key, ub_op_lineage_wanted(c) ? p->location : NULL, binary,
+                        &bytes, &rows);
+    if (k < 0)
         goto out;
     ub_op_progress(c, rows, bytes);
     if (ub_op_stream_wait(c)) {
         ub_op_fail(c, "stopped: an upstream task did not succeed (nothing committed)");
+        goto out;
+    }
+    if (k == 1) {
+        rc = 0;                          /* PQfinish below rolls back */
         goto out;
     }
     /* the upload succeeded: the lake must hold what was read, and only that */
@@ -564,29 +615,64 @@ static int pg_partition_follow(ub_opctx *c, const ub_dialect *d, const ub_partit
               p->value, p->table, (unsigned long long)rows, (unsigned long long)bytes);
     rc = 1;
 out:
-    ub_reader_close(r);
     PQfinish(db);                        /* without COMMIT the transaction rolls back */
     keys_free(&keys);
-    ub_buf_free(&stmt);
-    ub_buf_free(&tcols);
+    tshape_free(&t);
+    return rc;
+}
+
+/* Every object of the location in one transaction; 0 committed, 1 the server refused the
+ * binary rows (*binary is now 0: again), -1 failed. */
+static int pg_partition_load(ub_opctx *c, const ub_dialect *d, const ub_partition *p, const keylist *keys,
+                             const char *pre, const char *post, const char *head, int *binary)
+{
+    tshape t = TSHAPE_INIT;
+    ub_lake *lake = ub_op_lake(c);
+    PGconn *db = NULL;
+    ub_err err;
+    uint64_t bytes = 0, rows = 0;
+    int rc = -1;
+    if (!(db = load_open(c, d, p, pre, &t)))
+        goto out;
+    for (size_t i = 0; i < keys->n; i++) {
+        ub_reader *hr = open_object(lake, keys->k[i], &err);
+        ub_reader *r = hr ? open_object(lake, keys->k[i], &err) : NULL;
+        if (!hr || !r) {
+            ub_reader_close(hr);
+            ub_op_fail(c, "%s", err.msg);
+            goto out;
+        }
+        /* the first object's header stands for the location's columns */
+        rc = load_object(c, d, db, p, &t, head, hr, r, keys->k[i],
+                         i == 0 && ub_op_lineage_wanted(c) ? p->location : NULL, binary, &bytes, &rows);
+        if (rc)
+            goto out;
+        rc = -1;
+        ub_op_progress(c, rows, bytes);
+    }
+    if (load_commit(c, db, p, post))
+        goto out;
+    ub_op_log(c, "partition %s = %s of %s: %zu object(s), %llu rows, %llu bytes loaded", p->column, p->value,
+              p->table, keys->n, (unsigned long long)rows, (unsigned long long)bytes);
+    rc = 0;
+out:
+    PQfinish(db);                      /* without COMMIT the transaction rolls back */
+    tshape_free(&t);
     return rc;
 }
 
 static int pg_partition_run(ub_opctx *c, const ub_partition *p)
 {
-    ub_buf tcols = UB_BUF_INIT;
-    ub_buf pre = UB_BUF_INIT, post = UB_BUF_INIT, head = UB_BUF_INIT, stmt = UB_BUF_INIT;
+    ub_buf pre = UB_BUF_INIT, post = UB_BUF_INIT, head = UB_BUF_INIT;
     keylist keys = { NULL, 0, 0 };
     ub_lake *lake = ub_op_lake(c);
-    PGconn *db = NULL;
-    ub_err err;
-    int rc = -1;
+    int rc = -1, binary = ub_pgload_binary_wanted();
     const ub_dialect *d = ub_dialect_of(c, p->conn_param);
     if (!lake || !d || pg_statements(d, p, &pre, &post, &head))
         goto out;
     const char *skey;
     if (ub_op_stream_in(c, &skey)) {
-        int k = pg_partition_follow(c, d, p, skey, ub_buf_str(&pre), ub_buf_str(&post), ub_buf_str(&head));
+        int k = pg_partition_follow(c, d, p, skey, ub_buf_str(&pre), ub_buf_str(&post), ub_buf_str(&head), &binary);
         if (k != 0) {
             rc = k > 0 ? 0 : -1;
             goto out;
@@ -598,47 +684,14 @@ static int pg_partition_run(ub_opctx *c, const ub_partition *p)
         ub_op_fail(c, "no objects under lake prefix '%s'", p->location);
         goto out;
     }
-    if (!(db = load_open(c, d, p, ub_buf_str(&pre), &tcols)))
-        goto out;
-    uint64_t bytes = 0, rows = 0;
-    for (size_t i = 0; i < keys.n; i++) {
-        ub_buf_reset(&stmt);
-        ub_buf_addf(&stmt, "%s ", ub_buf_str(&head));
-        /* the first object's header stands for the location's columns */
-        if (header_cols(c, d, lake, keys.k[i], i == 0 && ub_op_lineage_wanted(c) ? p->location : NULL, p->table,
-                        &tcols, &stmt, &err)) {
-            ub_op_fail(c, "%s", err.msg);
-            goto out;
-        }
-        ub_buf_adds(&stmt, " FROM STDIN (FORMAT csv, HEADER true, FREEZE true)");
-        if (copy_start(c, db, ub_buf_str(&stmt)))
-            goto out;
-        ub_reader *r = open_object(lake, keys.k[i], &err);
-        if (!r) {
-            PQputCopyEnd(db, "cannot read input");
-            ub_op_fail(c, "%s", err.msg);
-            goto out;
-        }
-        rc = ub_pg_copy_in(c, db, r, keys.k[i], &bytes, &rows);
-        ub_reader_close(r);
-        if (rc)
-            goto out;
-        rc = -1;
-        ub_op_progress(c, rows, bytes);
-    }
-    if (load_commit(c, db, p, ub_buf_str(&post)))
-        goto out;
-    ub_op_log(c, "partition %s = %s of %s: %zu object(s), %llu rows, %llu bytes loaded", p->column, p->value,
-              p->table, keys.n, (unsigned long long)rows, (unsigned long long)bytes);
-    rc = 0;
+    rc = pg_partition_load(c, d, p, &keys, ub_buf_str(&pre), ub_buf_str(&post), ub_buf_str(&head), &binary);
+    if (rc == 1)                       /* refused in binary: once more, all of it as CSV */
+        rc = pg_partition_load(c, d, p, &keys, ub_buf_str(&pre), ub_buf_str(&post), ub_buf_str(&head), &binary);
 out:
-    PQfinish(db);                      /* without COMMIT the transaction rolls back */
     keys_free(&keys);
     ub_buf_free(&pre);
     ub_buf_free(&post);
     ub_buf_free(&head);
-    ub_buf_free(&stmt);
-    ub_buf_free(&tcols);
     return rc;
 }
 

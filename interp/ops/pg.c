@@ -354,13 +354,15 @@ PGresult *ub_pg_start(ub_opctx *c, PGconn *db, const char *sql, char *why, size_
     return r;
 }
 
-int ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t *bytes, uint64_t *rows)
+int ub_pg_copy_feed(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t *bytes, uint64_t *rows,
+                    PGresult **refused)
 {
     static char buf[UB_IO_CHUNK];
     char msg[2048];
     ub_err err;
     int rc = 0;
     ssize_t n;
+    *refused = NULL;
     while ((n = ub_read(r, buf, sizeof buf, &err)) > 0) {
         if (ub_op_cancelled(c)) {
             PQputCopyEnd(db, "cancelled by ubpipe");
@@ -394,29 +396,56 @@ finish:;
         if (rc == 0 && rows && PQresultStatus(res) == PGRES_COMMAND_OK)
             *rows += strtoull(PQcmdTuples(res), NULL, 10);
         if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
-            /* COPY's context says "COPY t, line N[, column c]": name the object */
-            const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
-            const char *prim = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-            const char *line = ctx ? strstr(ctx, "line ") : NULL;
-            if (line && prim) {
-                int ln = 0;
-                sscanf(line + 5, "%d", &ln);
-                const char *colp = strstr(line, "column ");
-                char col[128] = "";
-                if (colp)
-                    snprintf(col, sizeof col, " (%.*s)", (int)strcspn(colp, ":\n"), colp);
-                /* a data error (SQLSTATE class 22 or 23) will not go away on retry */
-                const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-                if (state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0))
-                    rc = ub_op_fatal(c, "%s:%d: %s%s", what, ln, prim, col);
-                else
-                    rc = ub_op_fail(c, "%s:%d: %s%s", what, ln, prim, col);
-            } else {
-                rc = ub_op_fail(c, "loading '%s': %s", what, ub_pg_errmsg(db, res, msg, sizeof msg));
-            }
+            *refused = res;                 /* the caller's */
+            rc = 1;
+            continue;
         }
         PQclear(res);
     }
+    return rc;
+}
+
+int ub_pg_copy_error(ub_opctx *c, PGconn *db, const PGresult *res, const char *what, uint64_t line0)
+{
+    char msg[2048];
+    /* COPY's context says "COPY t, line N[, column c]": name the object */
+    const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
+    const char *prim = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *line = ctx ? strstr(ctx, "line ") : NULL;
+    if (!line || !prim)
+        return ub_op_fail(c, "loading '%s': %s", what, ub_pg_errmsg(db, res, msg, sizeof msg));
+    unsigned long long ln = strtoull(line + 5, NULL, 10) + line0;
+    const char *colp = strstr(line, "column ");
+    char col[128] = "";
+    if (colp)
+        snprintf(col, sizeof col, " (%.*s)", (int)strcspn(colp, ":\n"), colp);
+    /* a data error (SQLSTATE class 22 or 23) will not go away on retry */
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0))
+        return ub_op_fatal(c, "%s:%llu: %s%s", what, ln, prim, col);
+    return ub_op_fail(c, "%s:%llu: %s%s", what, ln, prim, col);
+}
+
+int ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t line0, uint64_t *bytes,
+                  uint64_t *rows)
+{
+    PGresult *refused;
+    int rc = ub_pg_copy_feed(c, db, r, what, bytes, rows, &refused);
+    if (rc == 1) {
+        rc = ub_pg_copy_error(c, db, refused, what, line0);
+        PQclear(refused);
+    }
+    return rc;
+}
+
+int ub_pg_copy_start(ub_opctx *c, PGconn *db, const char *stmt)
+{
+    char msg[1024];
+    PGresult *res = ub_pg_start(c, db, stmt, msg, sizeof msg);   /* bounded, cancellable */
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_COPY_IN)
+        rc = ub_op_fail(c, "%s", res ? ub_pg_errmsg(db, res, msg, sizeof msg) : msg);
+    PQclear(res);
     return rc;
 }
 

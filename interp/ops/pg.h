@@ -34,10 +34,22 @@ int     ub_pg_wait(ub_opctx *c, PGconn *db, char *why, size_t cap);
  * (PQclear); NULL with why when none came.  For COPY, which PQexec would wait for
  * without a bound. */
 PGresult *ub_pg_start(ub_opctx *c, PGconn *db, const char *sql, char *why, size_t cap);
-/* Feeds a reader into an open COPY FROM STDIN; ends it and checks the
- * result.  On a server error names `what` and the line reported by COPY.
- * Adds the bytes sent and the rows loaded to *bytes and *rows (may be NULL). */
-int     ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t *bytes, uint64_t *rows);
+/* Starts "COPY ... FROM STDIN" (stmt), bounded and cancellable: 0 when the server waits for
+ * the rows, else -1 with the task failed. */
+int     ub_pg_copy_start(ub_opctx *c, PGconn *db, const char *stmt);
+/* Feeds a reader into an open COPY FROM STDIN, ends it and waits for its result.  Adds the
+ * bytes sent and the rows loaded to *bytes and *rows (may be NULL).  0 loaded; 1 the server
+ * refused the rows: *refused is its error (the caller's, PQclear), nothing is reported; -1
+ * the task failed (cancelled, the reader's error, the connection). */
+int     ub_pg_copy_feed(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t *bytes, uint64_t *rows,
+                        PGresult **refused);
+/* The task fails with res, a COPY's error: "WHAT:LINE: message (column c)", LINE the line COPY
+ * names plus line0 (the lines of `what` before the ones this COPY read); a data error (SQLSTATE
+ * class 22 or 23) is fatal (no retry).  -1. */
+int     ub_pg_copy_error(ub_opctx *c, PGconn *db, const PGresult *res, const char *what, uint64_t line0);
+/* ub_pg_copy_feed, then ub_pg_copy_error for a refusal. */
+int     ub_pg_copy_in(ub_opctx *c, PGconn *db, ub_reader *r, const char *what, uint64_t line0, uint64_t *bytes,
+                      uint64_t *rows);
 
 /* For lineage (ub_op_lineage_wanted only): the columns of the tables
  * (names as the task writes them, SCHEMA.TABLE) from information_schema on
