@@ -269,7 +269,7 @@ static int pg_partition_plan(ub_opctx *c, const ub_partition *p)
         ub_op_effect(c, "sql", conn,
                      "BEGIN;\n%s\n%s (<columns of the CSV header>) FROM STDIN (FORMAT binary, FREEZE true);"
                      "  -- per object%s: the records ubpipe converts exactly (when the header's columns are "
-                     "of types it converts, the partition column not among them)\n%s (<columns of the CSV header>) FROM STDIN (FORMAT csv, HEADER true, FREEZE true);"
+                     "of types it converts)\n%s (<columns of the CSV header>) FROM STDIN (FORMAT csv, HEADER true, FREEZE true);"
                      "  -- the header and the records from the first not converted, if any; all of the object when "
                      "none is\n%s\nCOMMIT;",
                      ub_buf_str(&pre), ub_buf_str(&head), z, ub_buf_str(&head), ub_buf_str(&post));
@@ -360,11 +360,10 @@ static void report_header(ub_opctx *c, const char *key, const ub_csv_field *f, i
  * by the dialect; a name the server would cut short (and so perhaps take for another column), or
  * one that is not a column of the table (t), is a data error; with lineage_key, the header is
  * reported as the columns of that lake dataset.  conv gets one ub_pgbin_col per header column
- * when each has a conversion and none is the partition column pcol (whose CHECK the binary
- * rows would meet without ubpipe knowing it), else stays empty. */
+ * when each has a conversion, else stays empty.  (A partition column in the header meets the
+ * new table's CHECK: a row of another value is refused, and the load begun again as CSV.) */
 static int header_cols_of(ub_opctx *c, const ub_dialect *d, ub_reader *r, const char *key, const char *lineage_key,
-                          const char *table, const tshape *t, const char *pcol, ub_buf *cols, ub_buf *conv,
-                          ub_err *err)
+                          const char *table, const tshape *t, ub_buf *cols, ub_buf *conv, ub_err *err)
 {
     ub_csv *csv = NULL;
     int rc = -1, binary = 1;
@@ -401,7 +400,7 @@ static int header_cols_of(ub_opctx *c, const ub_dialect *d, ub_reader *r, const 
             ub_buf_free(&names);
             goto out;
         }
-        if ((size_t)k >= t->has.len || !t->has.p[k] || (strlen(pcol) == f[i].n && memcmp(pcol, f[i].p, f[i].n) == 0))
+        if ((size_t)k >= t->has.len || !t->has.p[k])
             binary = 0;
         else if (binary)
             ub_buf_add(conv, t->conv.p + (size_t)k * sizeof(ub_pgbin_col), sizeof(ub_pgbin_col));
@@ -542,7 +541,7 @@ static int load_object(ub_opctx *c, const ub_dialect *d, PGconn *db, const ub_pa
     ub_err err;
     int rc = -1;
     ub_buf_addf(&stmt, "%s ", head);
-    if (header_cols_of(c, d, hr, key, lineage_key, p->table, t, p->column, &stmt, &conv, &err)) {
+    if (header_cols_of(c, d, hr, key, lineage_key, p->table, t, &stmt, &conv, &err)) {
         ub_op_fail(c, "%s", err.msg);
         ub_reader_close(r);
         goto out;

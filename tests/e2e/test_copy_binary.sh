@@ -17,7 +17,8 @@
 #  4. data errors (too long, out of range, not a date, NULL into NOT NULL): the same error,
 #     naming the same line, either way;
 #  5. the server refuses a binary row (a CHECK an event trigger adds to the new table, which
-#     ubpipe does not know of): the load begins again as CSV and fails as the CSV load does;
+#     ubpipe does not know of; the partition's own CHECK on a partition column in the CSV): the
+#     load begins again as CSV and fails as the CSV load does;
 #  6. a column type ubpipe does not convert (float8): the whole object as CSV.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -237,6 +238,11 @@ bad "a CHECK ubpipe does not know" 3 13 refused
 { echo "$H"; echo "$ROW"; row_with 3 14; } > "$F/ok14.csv"
 check "a CHECK the rows meet" "$F/ok14.csv" "binary 2"; succeeded "a CHECK the rows meet"
 Q "DROP EVENT TRIGGER bin_t_refuse; DROP FUNCTION public.bin_t_refuse()" >/dev/null
+# the partition column in the CSV: its CHECK (the ds) takes the value of the ds, refuses another
+{ echo "$H,insert_date"; echo "$ROW,$D"; echo "$ROW,$D"; } > "$F/pcol.csv"
+check "the partition column, the ds" "$F/pcol.csv" "binary 2"; succeeded "the partition column, the ds"
+{ echo "$H,insert_date"; echo "$ROW,$D"; echo "$ROW,2021-05-01"; } > "$F/pcol2.csv"
+check "the partition column, another day" "$F/pcol2.csv" refused; failed_at "the partition column, another day" "b.csv:3:"
 
 # 6. a type ubpipe does not convert: all CSV
 printf 'i,f\n1,0.1\n2,1e300\n3,\n' > "$F/float.csv"
