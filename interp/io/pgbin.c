@@ -46,6 +46,7 @@ struct ub_pgbin {
     uint64_t      rows, in_bytes;
     char         *hdr;           /* the header record's bytes, given again before the rest */
     size_t        hlen, hsent;
+    uint64_t      hlfs;          /* line feeds inside the header's quoted fields */
     const char   *why;
     char          whybuf[96];
     uint64_t      stop_line;
@@ -666,6 +667,7 @@ static int produce(ub_pgbin *b, size_t n, ub_err *err)
             }
             memcpy(b->hdr, b->ib + b->ipos, b->rec_end);
             b->hlen = b->rec_end;
+            b->hlfs = b->rec_lfs;
         } else if (k == P_RECORD) {
             int e = emit(b);
             if (e == -2) {
@@ -779,6 +781,11 @@ fail:
 }
 
 ub_reader *ub_pgbin_reader(ub_pgbin *b) { return &b->base; }
+
+uint64_t ub_pgbin_rest_offset(const ub_pgbin *b)
+{
+    return b->state != ST_STOPPED || b->stop_line < 2 ? 0 : b->stop_line - 2 - b->hlfs;
+}
 ub_reader *ub_pgbin_rest(ub_pgbin *b) { return &b->rest; }
 uint64_t ub_pgbin_rows(const ub_pgbin *b) { return b->rows; }
 uint64_t ub_pgbin_in_bytes(const ub_pgbin *b) { return b->in_bytes; }

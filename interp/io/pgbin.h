@@ -76,8 +76,13 @@ const char *ub_pgbin_stopped(const ub_pgbin *b, uint64_t *line);
  * the end, as read (only those when the stop is at the header itself); belongs to b (its close
  * does nothing).  A COPY ... (FORMAT csv, HEADER true) of it reads those records in the state
  * it would have been in reading the whole input (the line ends the header set, the line
- * count): its line N is the input's line N + stop line - 2 (stop line 1: line N). */
+ * count). */
 ub_reader *ub_pgbin_rest(ub_pgbin *b);
+/* What to add to a line a COPY of the rest names to get the one a COPY of the whole input
+ * would name: the stop line - 2, less the line feeds inside the header's quoted fields (which
+ * the server does not count: it knows the line end only after the header); 0 for a stop at the
+ * header or none. */
+uint64_t   ub_pgbin_rest_offset(const ub_pgbin *b);
 /* Records converted; bytes read from the input so far (through either reader). */
 uint64_t   ub_pgbin_rows(const ub_pgbin *b);
 uint64_t   ub_pgbin_in_bytes(const ub_pgbin *b);

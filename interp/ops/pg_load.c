@@ -11,7 +11,7 @@ int ub_pgload_binary_wanted(void)
 }
 
 /* The CSV COPY of r, a header line and records: the whole object, or its header and the
- * records from the one at line line0 + 2 on. */
+ * records after a stop (line0: ub_pgbin_rest_offset). */
 static int load_csv(ub_opctx *c, PGconn *db, const char *head, ub_reader *r, const char *what, uint64_t line0,
                     uint64_t *bytes, uint64_t *rows)
 {
@@ -76,7 +76,7 @@ int ub_pgload_csv(ub_opctx *c, PGconn *db, const char *head, const ub_pgbin_col 
     if (why) {
         ub_op_log(c, "'%s': %llu rows loaded in binary; from line %llu on as CSV (%s)", what,
                   (unsigned long long)brows, (unsigned long long)line, why);
-        rc = load_csv(c, db, head, ub_pgbin_rest(b), what, line > 1 ? line - 2 : 0, NULL, rows);
+        rc = load_csv(c, db, head, ub_pgbin_rest(b), what, ub_pgbin_rest_offset(b), NULL, rows);
         if (rc)
             goto out;
     }

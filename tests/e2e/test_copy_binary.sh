@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS public.bin_t (
     d date, ts timestamp, nn int NOT NULL, insert_date date
 ) PARTITION BY LIST (insert_date);
 CREATE TABLE IF NOT EXISTS public.bin_f (i int, f float8, insert_date date) PARTITION BY LIST (insert_date);
+CREATE TABLE IF NOT EXISTS public.bin_m ("a
+b" int, i int, insert_date date) PARTITION BY LIST (insert_date);
 SQL
 cat > "$P/b.yaml" <<'YAML'
 pipeline: copybin
@@ -77,7 +79,7 @@ tasks:
     setup: setup.sql
 YAML
 LOG=$UBPIPE_HOME/runs/copybin/$D/logs
-Q "DROP TABLE IF EXISTS public.bin_t, public.bin_f" >/dev/null
+Q "DROP TABLE IF EXISTS public.bin_t, public.bin_f, public.bin_m" >/dev/null
 
 # load MODE FILE [TABLE]: loads FILE with UBPIPE_COPY_BINARY=MODE into a fresh partition; prints
 # "rc=N", the run's error lines (times and paths taken out) and the md5 of the partition's binary
@@ -192,6 +194,9 @@ check "a quoted line feed before the stop" "$F/multi.csv" "csv-from 6"; succeede
 { echo "$H"; row_with 5 '"one
 two"'; echo "$ROW"; row_with 6 abcdefgh; } > "$F/multierr.csv"
 check "an error after a quoted line feed" "$F/multierr.csv" "csv-from 5"; failed_at "an error after a quoted line feed" "b.csv:5:"
+# a header over two lines (a column name with a line feed): the server counts it as one line
+printf '"a\nb",i\n1,2\n+1,2\nx,2\n' > "$F/mlhead.csv"
+check "a header over two lines" "$F/mlhead.csv" "csv-from 4" public.bin_m; failed_at "a header over two lines" "b.csv:4:"
 { echo "$H"; echo "$ROW"; echo; echo "$ROW"; } > "$F/blank.csv"
 check "a blank line" "$F/blank.csv" "csv-from 3"
 { echo "$H"; echo "$ROW"; echo "$ROW,9"; } > "$F/extra.csv"
