@@ -103,15 +103,19 @@ CREATE TABLE bench_load (LIKE spectrum.user_purchase_staging INCLUDING DEFAULTS)
 \\copy bench_load (invoice_number, stock_code, detail, quantity, invoice_date, unit_price, customer_id, country) from '$LOADF' csv header
 COMMIT;
 SQL
-# interleaved, so that both sides see the same load of the machine
-: > "$W/ld"; : > "$W/pld"
+# interleaved, so that both sides see the same load of the machine; the task also as one CSV COPY
+: > "$W/ld"; : > "$W/ldcsv"; : > "$W/pld"
 for _ in 1 2 3 4 5; do
   "$UBPIPE" run pipelines/user_behavior.yaml --ds $DS -q --only user_purchase_stage_data_lake_to_stage_tbl >/dev/null 2>&1
   jdur "$JRN" user_purchase_stage_data_lake_to_stage_tbl >> "$W/ld"
+  UBPIPE_COPY_BINARY=0 "$UBPIPE" run pipelines/user_behavior.yaml --ds $DS -q \
+    --only user_purchase_stage_data_lake_to_stage_tbl >/dev/null 2>&1
+  jdur "$JRN" user_purchase_stage_data_lake_to_stage_tbl >> "$W/ldcsv"
   med 1 psql "$UBPIPE_CONN_WAREHOUSE" -X -q -f "$W/load.sql" >> "$W/pld"
 done
-ld=$(median < "$W/ld"); pld=$(median < "$W/pld")
+ld=$(median < "$W/ld"); ldcsv=$(median < "$W/ldcsv"); pld=$(median < "$W/pld")
 row "partition load, task in the journal (s)" "$ld" "$pld" "$(ratio "$ld" "$pld")" "<= 1.1 x psql \\copy (medians of 5)"
+row "  the same with UBPIPE_COPY_BINARY=0 (s)" "$ldcsv" "$pld" "$(ratio "$ldcsv" "$pld")" "(one CSV COPY, as psql's)"
 
 # --- the whole run against the serial psql floor (issue 15) ----------------------
 # ubpipe's reference run from fresh state (no journal, empty lake, work dir and
@@ -174,6 +178,11 @@ export UBPIPE_HANDOFF=0
 set -- $(whole "$UBPIPE_CONN_SOURCE" "$DEMO/movie_review.csv" x1off)
 unset UBPIPE_HANDOFF
 row "  the same with UBPIPE_HANDOFF=0 (s)" "$1" "$2" "$(ratio "$1" "$2")" "(the hand-off's share)"
+# the same with every partition load one CSV COPY (no binary conversion)
+export UBPIPE_COPY_BINARY=0
+set -- $(whole "$UBPIPE_CONN_SOURCE" "$DEMO/movie_review.csv" x1csv)
+unset UBPIPE_COPY_BINARY
+row "  the same with UBPIPE_COPY_BINARY=0 (s)" "$1" "$2" "$(ratio "$1" "$2")" "(the binary COPY's share)"
 
 # --- fingerprints (issue 13) ---------------------------------------------------------
 # The ds is complete now (the last whole run above), so a run of it again is a no-op: the process, the
@@ -276,6 +285,10 @@ if [ "${BENCH_SCALE10:-0}" = 1 ]; then
   set -- $(whole "host=$UBPIPE_HOME/pg user=ubpipe dbname=ubpipe_x10" "$H10/movie_review.csv" x10)
   row "whole run vs serial psql floor, 10x (s)" "$1" "$2" "$(ratio "$1" "$2")" "no worse than at 1x"
   m10=$3
+  export UBPIPE_COPY_BINARY=0
+  set -- $(whole "host=$UBPIPE_HOME/pg user=ubpipe dbname=ubpipe_x10" "$H10/movie_review.csv" x10csv)
+  unset UBPIPE_COPY_BINARY
+  row "  the same with UBPIPE_COPY_BINARY=0 (s)" "$1" "$2" "$(ratio "$1" "$2")" "(the binary COPY's share)"
   mc10=$(rss "$W/classify_bench" "$H10/movie_review.csv" "$W/classified10.csv" $DS)
   row "peak RSS, whole run, 10x data (MB)" "$m10" "-" "-" "<= 64 MB"
   row "peak RSS, classifier, 10x data (MB)" "$mc10" "-" "-" "<= 64 MB"
