@@ -53,9 +53,9 @@ struct ub_pgbin {
     size_t       *fs, *fl;       /* the record's fields: offset from its start (content), length */
     unsigned char *fq;           /* per field: 1 quoted, 2 quoted holding "" */
     size_t        rec_end;       /* the record's length, its line end included */
+    uint64_t      rec_lfs;       /* line feeds inside its quoted fields */
     char          dkey[10];      /* the last date converted (rows of a day share it), and its days */
     int64_t       dval;
-    uint64_t      rec_lfs;       /* line feeds inside its quoted fields */
 };
 
 /* ---- column types ------------------------------------------------------- */

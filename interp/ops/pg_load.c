@@ -54,15 +54,15 @@ int ub_pgload_csv(ub_opctx *c, PGconn *db, const char *head, const ub_pgbin_col 
         goto out;
     }
     if (PQresultStatus(res) != PGRES_COPY_IN) {
-        ub_op_log(c, "note: the server refused the binary COPY of '%s' (%s): loading it as CSV", what,
+        ub_op_log(c, "note: the server refused the binary COPY of '%s' (%s): loading again, as CSV", what,
                   ub_pg_errmsg(db, res, msg, sizeof msg));
         rc = 1;
         goto out;
     }
-    uint64_t sent = 0, brows = 0;
-    rc = ub_pg_copy_feed(c, db, ub_pgbin_reader(b), what, &sent, &brows, &refused);
+    uint64_t brows = 0;
+    rc = ub_pg_copy_feed(c, db, ub_pgbin_reader(b), what, NULL, &brows, &refused);
     if (rc == 1) {
-        ub_op_log(c, "note: the server refused the binary rows of '%s' (%s): loading it as CSV", what,
+        ub_op_log(c, "note: the server refused the binary rows of '%s' (%s): loading again, as CSV", what,
                   ub_pg_errmsg(db, refused, msg, sizeof msg));
         goto out;
     }
@@ -71,9 +71,9 @@ int ub_pgload_csv(ub_opctx *c, PGconn *db, const char *head, const ub_pgbin_col 
     *rows += brows;
     uint64_t line;
     const char *why = ub_pgbin_stopped(b, &line);
-    if (!why)
+    if (!why) {
         ub_op_log(c, "'%s': %llu rows loaded in binary", what, (unsigned long long)brows);
-    if (why) {
+    } else {
         ub_op_log(c, "'%s': %llu rows loaded in binary; from line %llu on as CSV (%s)", what,
                   (unsigned long long)brows, (unsigned long long)line, why);
         rc = load_csv(c, db, head, ub_pgbin_rest(b), what, ub_pgbin_rest_offset(b), NULL, rows);
