@@ -596,6 +596,8 @@ static int refill(ub_pgbin *b, ub_err *err)
         b->ipos = 0;
     }
     size_t goal = b->ilen + (b->want ? b->want : 1);
+    if (goal > UB_PGBIN_MAX_RECORD)                  /* a longer record stops the conversion: no more room */
+        goal = UB_PGBIN_MAX_RECORD;
     if (goal > b->icap) {
         size_t cap = b->icap * 2;
         while (cap < goal)
