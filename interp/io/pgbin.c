@@ -1,5 +1,6 @@
 /* pgbin.c — CSV into PostgreSQL's binary COPY format (pgbin.h says which records, and why). */
 #include "io/pgbin.h"
+#include "base/jtext.h"
 #include "base/mem.h"
 #include <stdio.h>
 #include <string.h>
@@ -327,32 +328,6 @@ static int date_of(ub_pgbin *b, const char *s, int64_t *days)
 #define CLS64(x) CLS16(x), CLS16((x) + 16), CLS16((x) + 32), CLS16((x) + 48)
 static const unsigned char cls[256] = { CLS64(0), CLS64(64), CLS64(128), CLS64(192) };
 
-/* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF), as the
- * server checks its input; no NUL. */
-static int utf8_ok(const unsigned char *p, const unsigned char *e)
-{
-    while (p < e) {
-        unsigned c = *p;
-        if (c < 0x80) {
-            if (!c)
-                return 0;
-            p++;
-            continue;
-        }
-        size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-        if (!len || c > 0xf4 || (size_t)(e - p) < len)
-            return 0;
-        for (size_t k = 1; k < len; k++)
-            if ((p[k] & 0xc0) != 0x80)
-                return 0;
-        if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) || (c == 0xf0 && p[1] < 0x90) ||
-            (c == 0xf4 && p[1] > 0x8f))
-            return 0;
-        p += len;
-    }
-    return 1;
-}
-
 /* The first byte in [p, e) that ends or breaks an unquoted field (',', LF, '"', CR, NUL) or
  * is not ASCII; e if none.  16 bytes a step where SSE2 is there. */
 static inline const unsigned char *scan_unquoted(const unsigned char *p, const unsigned char *e)
@@ -468,9 +443,10 @@ static int parse(ub_pgbin *b)
     }
     if (nf != b->ncols)
         return stop(b, "fewer fields than the header has");
-    if (!ascii && !utf8_ok(s, p))
+    size_t len = (size_t)(p - s);                     /* strict UTF-8 without NUL, as the server checks */
+    if (!ascii && ub_jtext_valid((const char *)s, len) != len)
         return stop(b, "bytes that are not UTF-8 (or a NUL byte)");
-    b->rec_end = (size_t)(p - s);
+    b->rec_end = len;
     b->rec_lfs = lfs;
     return P_RECORD;
 }

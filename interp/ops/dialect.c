@@ -321,9 +321,8 @@ typedef struct tshape {
     ub_buf names;
     ub_buf conv;                        /* ub_pgbin_col per column */
     ub_buf has;                         /* 1 byte per column: 1 converted */
-    size_t n;
 } tshape;
-#define TSHAPE_INIT { UB_BUF_INIT, UB_BUF_INIT, UB_BUF_INIT, 0 }
+#define TSHAPE_INIT { UB_BUF_INIT, UB_BUF_INIT, UB_BUF_INIT }
 
 static void tshape_free(tshape *t)
 {
@@ -472,7 +471,6 @@ static int pg_table_shape(ub_opctx *c, const ub_dialect *d, PGconn *db, const ub
         ub_buf_add(&t->names, PQgetvalue(r, i, 1), strlen(PQgetvalue(r, i, 1)) + 1);
         ub_buf_add(&t->conv, &col, sizeof col);
         ub_buf_addc(&t->has, has);
-        t->n++;
     }
     rc = t->names.err || t->conv.err || t->has.err ? ub_op_fail(c, "out of memory") : 0;
 out:
